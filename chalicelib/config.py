@@ -1,0 +1,100 @@
+"""Every setting of the backend, read from the environment in one place.
+
+The same code runs on AWS and locally: on AWS the endpoint variables are unset
+and boto3/PynamoDB find the regional endpoints themselves.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+__all__ = ["Settings", "get_settings", "reset_settings"]
+
+# DynamoDB has accepted 100 items per TransactWriteItems since 2022; the
+# DynamoDB Local build used locally accepts 10 (ARCHITECTURE.md).
+TRANSACTION_ITEM_LIMIT_AWS = 100
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_int(name: str, default: int, minimum: int = 1) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    value = int(raw)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    dynamodb_endpoint: str | None
+    sqs_endpoint: str | None
+    s3_endpoint: str | None
+    jwt_issuer: str
+    jwt_audience: str
+    jwks_url: str | None
+    jwks_file: str | None
+    treasury_shards: int
+    transaction_item_limit: int
+    id_pepper: str
+    data_key: str
+    qr_signing_key: str
+    schedule_rate_s: int
+
+    @property
+    def resource_prefix(self) -> str:
+        """Prefix of every table, queue and bucket name of this stage."""
+        return f"wallet-{self.stage}"
+
+    def table_name(self, short: str) -> str:
+        return f"{self.resource_prefix}-{short}"
+
+    def queue_name(self, short: str) -> str:
+        return f"{self.resource_prefix}-{short}"
+
+    @property
+    def is_local(self) -> bool:
+        return self.dynamodb_endpoint is not None
+
+
+def _load() -> Settings:
+    stage = _env("WALLET_STAGE", "local") or "local"
+    return Settings(
+        stage=stage,
+        region=_env("AWS_REGION", _env("AWS_DEFAULT_REGION", "ap-southeast-1")) or "ap-southeast-1",
+        dynamodb_endpoint=_env("WALLET_DYNAMODB_ENDPOINT"),
+        sqs_endpoint=_env("WALLET_SQS_ENDPOINT"),
+        s3_endpoint=_env("WALLET_S3_ENDPOINT"),
+        jwt_issuer=_env("WALLET_JWT_ISSUER", "https://id.tangrat.go.th") or "",
+        jwt_audience=_env("WALLET_JWT_AUDIENCE", "wallet-api") or "wallet-api",
+        jwks_url=_env("WALLET_JWKS_URL"),
+        jwks_file=_env("WALLET_JWKS_FILE"),
+        treasury_shards=_env_int("WALLET_TREASURY_SHARDS", 8),
+        transaction_item_limit=_env_int(
+            "WALLET_TRANSACTION_ITEM_LIMIT", TRANSACTION_ITEM_LIMIT_AWS, minimum=3
+        ),
+        # Secrets: on AWS these come from the function's environment, filled
+        # from Secrets Manager by the infrastructure; never logged.
+        id_pepper=_env("WALLET_ID_PEPPER", "") or "",
+        data_key=_env("WALLET_DATA_KEY", "") or "",
+        qr_signing_key=_env("WALLET_QR_SIGNING_KEY", "") or "",
+        schedule_rate_s=_env_int("WALLET_SCHEDULE_RATE_S", 60),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return _load()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the local stack change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,45 @@
+"""The double-entry ledger (see core.py)."""
+from chalicelib.ledger import accounts
+from chalicelib.ledger.core import (
+    AMOUNT_SATANG_MAX,
+    BatchCredit,
+    BatchResult,
+    ExtraWrite,
+    HistoryPage,
+    Ledger,
+    Posted,
+    Transfer,
+    TransferRecord,
+)
+from chalicelib.ledger.exceptions import (
+    BudgetExhaustedError,
+    ConditionFailedError,
+    InsufficientFundsError,
+    LedgerError,
+    PendingStateError,
+    RetriesExhaustedError,
+    TransferMismatchError,
+)
+from chalicelib.ledger.models import AccountModel, TransferModel
+
+__all__ = [
+    "accounts",
+    "AMOUNT_SATANG_MAX",
+    "AccountModel",
+    "BatchCredit",
+    "BatchResult",
+    "BudgetExhaustedError",
+    "ConditionFailedError",
+    "ExtraWrite",
+    "HistoryPage",
+    "InsufficientFundsError",
+    "Ledger",
+    "LedgerError",
+    "PendingStateError",
+    "Posted",
+    "RetriesExhaustedError",
+    "Transfer",
+    "TransferMismatchError",
+    "TransferModel",
+    "TransferRecord",
+]

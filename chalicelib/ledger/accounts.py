@@ -1,0 +1,115 @@
+"""Account identities: kinds, buckets of the ledger summary, history owners.
+
+An account id is ``<kind>:<rest>``, so that the kind (and with it the bucket
+and the no-overdraft rule) is known from the id alone, without a read.
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+__all__ = [
+    "AccountKind",
+    "BUDGET_ACCOUNT",
+    "kind_of",
+    "bucket_of",
+    "may_go_negative",
+    "history_key_of",
+    "treasury_shard",
+    "wallet_account",
+    "merchant_spendable",
+    "merchant_withdrawable",
+    "in_flight",
+    "paid_out",
+    "returned",
+    "SUMMARY_BUCKETS",
+]
+
+
+class AccountKind(str, Enum):
+    BUDGET = "budget"
+    TREASURY = "treasury"
+    WALLET = "wallet"
+    MERCHANT_SPENDABLE = "merchant_spendable"
+    MERCHANT_WITHDRAWABLE = "merchant_withdrawable"
+    IN_FLIGHT = "in_flight"
+    PAID_OUT = "paid_out"
+    RETURNED = "returned"
+
+
+# The government budget account: the one account that may go below zero.
+# Its negated balance is what has ever been funded into the program.
+BUDGET_ACCOUNT = "budget:government"
+
+# Summary bucket (API.md ledger summary field) of each kind. ``funded_satang``
+# is the budget account's balance negated; it equals the sum of the others.
+_BUCKETS = {
+    AccountKind.TREASURY: "treasury_satang",
+    AccountKind.WALLET: "wallets_satang",
+    AccountKind.MERCHANT_SPENDABLE: "merchants_spendable_satang",
+    AccountKind.MERCHANT_WITHDRAWABLE: "merchants_withdrawable_satang",
+    AccountKind.IN_FLIGHT: "in_flight_satang",
+    AccountKind.PAID_OUT: "paid_out_satang",
+    AccountKind.RETURNED: "returned_satang",
+}
+SUMMARY_BUCKETS = tuple(_BUCKETS.values())
+
+
+def kind_of(account_id: str) -> AccountKind:
+    prefix, sep, rest = account_id.partition(":")
+    if not sep or not rest:
+        raise ValueError(f"account id {account_id!r} is not <kind>:<id>")
+    return AccountKind(prefix)
+
+
+def bucket_of(account_id: str) -> str | None:
+    """The summary bucket of an account; None for the budget account."""
+    return _BUCKETS.get(kind_of(account_id))
+
+
+def may_go_negative(account_id: str) -> bool:
+    return account_id == BUDGET_ACCOUNT
+
+
+def history_key_of(account_id: str) -> str | None:
+    """Whose transaction list a transfer on this account appears in.
+
+    Only wallets and merchants have one. System accounts (treasury shards,
+    budget, bank buckets) get none, so that the sparse history indexes never
+    take a hot partition key: a treasury shard is debited by millions of
+    issuance transfers.
+    """
+    kind = kind_of(account_id)
+    rest = account_id.partition(":")[2]
+    if kind is AccountKind.WALLET:
+        return account_id
+    if kind in (AccountKind.MERCHANT_SPENDABLE, AccountKind.MERCHANT_WITHDRAWABLE):
+        return f"merchant:{rest}"
+    return None
+
+
+def treasury_shard(phase_id: str, shard: int) -> str:
+    return f"treasury:{phase_id}:{shard:03d}"
+
+
+def wallet_account(wallet_id: str) -> str:
+    return f"wallet:{wallet_id}"
+
+
+def merchant_spendable(merchant_id: str) -> str:
+    return f"merchant_spendable:{merchant_id}"
+
+
+def merchant_withdrawable(merchant_id: str) -> str:
+    return f"merchant_withdrawable:{merchant_id}"
+
+
+def in_flight(bank_code: str) -> str:
+    return f"in_flight:{bank_code}"
+
+
+def paid_out(bank_code: str) -> str:
+    return f"paid_out:{bank_code}"
+
+
+def returned(phase_id: str) -> str:
+    return f"returned:{phase_id}"

@@ -1,0 +1,77 @@
+"""DynamoDB items of the ledger: balance items and immutable transfer records."""
+from __future__ import annotations
+
+from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.db import register
+
+__all__ = ["AccountModel", "TransferModel"]
+
+
+@register
+class AccountModel(Model):
+    """One balance. Created by its first credit (``if_not_exists``), so that
+    crediting a new wallet needs no read and no extra item."""
+
+    class Meta:
+        short_name = "accounts"
+
+    account_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(null=True)
+    balance_satang = NumberAttribute(default=0)
+    # Spending state of a wallet, kept on the balance item so that a payment's
+    # debit can be conditional on it in the same write (ARCHITECTURE.md).
+    status = UnicodeAttribute(null=True)
+    expires_at = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+
+
+class _DebitHistoryIndex(GlobalSecondaryIndex["TransferModel"]):
+    class Meta:
+        index_name = "debit-history"
+        projection = AllProjection()
+
+    debit_history = UnicodeAttribute(hash_key=True)
+    history_sort = UnicodeAttribute(range_key=True)
+
+
+class _CreditHistoryIndex(GlobalSecondaryIndex["TransferModel"]):
+    class Meta:
+        index_name = "credit-history"
+        projection = AllProjection()
+
+    credit_history = UnicodeAttribute(hash_key=True)
+    history_sort = UnicodeAttribute(range_key=True)
+
+
+@register
+class TransferModel(Model):
+    """A transfer: written once, never changed, except that a pending one is
+    resolved once (``state``: pending -> posted | voided)."""
+
+    class Meta:
+        short_name = "transfers"
+
+    transfer_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()
+    debit_account = UnicodeAttribute()
+    credit_account = UnicodeAttribute()
+    amount_satang = NumberAttribute()
+    state = UnicodeAttribute(default="posted")
+    created_at = UnicodeAttribute()
+    # ``<created_at>#<transfer_id>``: newest-first order with a stable cursor.
+    history_sort = UnicodeAttribute()
+    # Sparse: only wallets and merchants have a transaction list.
+    debit_history = UnicodeAttribute(null=True)
+    credit_history = UnicodeAttribute(null=True)
+    # For a pending transfer: where the money goes when posted.
+    post_to = UnicodeAttribute(null=True)
+    # Hash of the request that made it, when it is also an idempotency record.
+    fingerprint = UnicodeAttribute(null=True)
+    # Small facts for the transaction list and the replayed response.
+    details = MapAttribute(null=True)  # type: ignore[var-annotated]
+
+    debit_history_index = _DebitHistoryIndex()
+    credit_history_index = _CreditHistoryIndex()
