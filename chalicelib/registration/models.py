@@ -1,0 +1,113 @@
+"""Items of registration: one registration per citizen and phase, one
+benefit per citizen for ever, and wallet cards for people without a phone.
+
+Citizens appear only as ``citizen_hash`` (chalicelib.pii.hash_id of the
+national ID); phone numbers only encrypted.
+"""
+from __future__ import annotations
+
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.db import register
+
+__all__ = [
+    "RegistrationModel",
+    "BenefitModel",
+    "CardModel",
+    "ACTIVATION_BUCKETS",
+    "registration_key",
+    "wave_bucket_key",
+]
+
+# Accepted registrations of one wave are spread over this many index keys,
+# so that neither registration day (tens of thousands a second) nor a wave's
+# activation hits one hot partition of the by-wave index (1,000 WCU each).
+ACTIVATION_BUCKETS = 64
+
+
+def registration_key(phase_id: str, citizen_hash: str) -> str:
+    return f"{phase_id}#{citizen_hash}"
+
+
+def wave_bucket_key(phase_id: str, wave: int, bucket: int) -> str:
+    """Partition key of the by-wave index: phase, 1-based wave, bucket."""
+    return f"{phase_id}#{wave}#{bucket:02d}"
+
+
+class _ByWaveIndex(GlobalSecondaryIndex["RegistrationModel"]):
+    class Meta:
+        index_name = "by-wave"
+        projection = AllProjection()
+
+    wave_key = UnicodeAttribute(hash_key=True)
+    registration_id = UnicodeAttribute(range_key=True)
+
+
+@register
+class RegistrationModel(Model):
+    """One citizen's registration for one phase (``registration_key``),
+    written once with ``attribute_not_exists`` so racing requests make one."""
+
+    class Meta:
+        short_name = "registrations"
+
+    registration_key = UnicodeAttribute(hash_key=True)
+    registration_id = UnicodeAttribute()
+    phase_id = UnicodeAttribute()
+    citizen_hash = UnicodeAttribute()
+    status = UnicodeAttribute()  # accepted | rejected
+    reason = UnicodeAttribute(null=True)  # outside_cohort | excluded:<list> | already_benefited | not_thai
+    channel = UnicodeAttribute(default="app")  # app | assisted
+    district = UnicodeAttribute(null=True)
+    wave = NumberAttribute(null=True)  # 1-based; accepted only
+    # Sparse: only accepted registrations are in the by-wave index.
+    wave_key = UnicodeAttribute(null=True)
+    wallet_id = UnicodeAttribute(null=True)
+    point_id = UnicodeAttribute(null=True)
+    registrar_sub = UnicodeAttribute(null=True)
+    phone_enc = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+    by_wave = _ByWaveIndex()
+
+
+@register
+class BenefitModel(Model):
+    """The one benefit a citizen may ever hold, across all phases.
+
+    Put with ``attribute_not_exists(citizen_hash)`` in the same transaction
+    as an accepted registration: of two phases raced into, one wins.
+    """
+
+    class Meta:
+        short_name = "benefits"
+
+    citizen_hash = UnicodeAttribute(hash_key=True)
+    phase_id = UnicodeAttribute()
+    registration_id = UnicodeAttribute()
+    wallet_id = UnicodeAttribute(null=True)  # wallet phases
+    wave = NumberAttribute(null=True)
+    district = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+
+@register
+class CardModel(Model):
+    """A wallet card: printed code + PIN (Argon2 hash only)."""
+
+    class Meta:
+        short_name = "cards"
+
+    card_code = UnicodeAttribute(hash_key=True)
+    wallet_id = UnicodeAttribute()
+    citizen_hash = UnicodeAttribute()
+    phase_id = UnicodeAttribute()
+    district = UnicodeAttribute()
+    pin_hash = UnicodeAttribute()
+    failed_attempts = NumberAttribute(default=0)
+    locked = BooleanAttribute(default=False)
+    point_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute(null=True)
