@@ -1,0 +1,30 @@
+"""Dynamic, signed, single-use QR codes in the EMVCo merchant-presented format."""
+from chalicelib.qr.codec import (
+    AMOUNT_SATANG_QR_MAX,
+    QR_TTL_S,
+    QrClaims,
+    QrError,
+    QrExpiredError,
+    QrInvalidError,
+    baht_text,
+    crc16_ccitt_false,
+    issue_qr,
+    parse_tlv,
+    satang_of,
+    verify_qr,
+)
+
+__all__ = [
+    "AMOUNT_SATANG_QR_MAX",
+    "QR_TTL_S",
+    "QrClaims",
+    "QrError",
+    "QrExpiredError",
+    "QrInvalidError",
+    "baht_text",
+    "crc16_ccitt_false",
+    "issue_qr",
+    "parse_tlv",
+    "satang_of",
+    "verify_qr",
+]
