@@ -300,6 +300,60 @@ class Ledger:
         return self._post(transfer, state="posted", post_to=None, debit_condition=debit_condition,
                           credit_sets=credit_sets, extra=extra)
 
+    def post_linked(self, transfer: Transfer, linked: Sequence[Transfer], *,
+                    extra: Sequence[ExtraWrite] = ()) -> Posted:
+        """Post ``transfer`` and the ``linked`` transfers in one transaction.
+
+        For a payment funded from two balances (a shop spends ``spendable``
+        first, then ``withdrawable``): each transfer keeps its own immutable
+        record, so that the audit's replay of records still gives every
+        balance, while each account gets one update with its net change
+        (DynamoDB allows one operation per item in a transaction), whose
+        no-overdraft condition is on that net debit. ``transfer`` is the
+        idempotency record: when it exists, nothing moves and it is returned.
+        Raises InsufficientFundsError (``account_id`` names the account),
+        TransferMismatchError or ConditionFailedError; writes nothing then.
+        """
+        transfer.check()
+        records = []
+        deltas: dict[str, int] = {}
+        for each in (transfer, *linked):
+            each.check()
+            records.append(self._record(each, each.debit_account, state="posted", post_to=None))
+            deltas[each.debit_account] = deltas.get(each.debit_account, 0) - each.amount_satang
+            deltas[each.credit_account] = deltas.get(each.credit_account, 0) + each.amount_satang
+        tx = _Tx(self._connection)
+        tx.put("transfer", records[0], TransferModel.transfer_id.does_not_exist())
+        for index, record in enumerate(records[1:]):
+            tx.put(f"linked:{index}", record, TransferModel.transfer_id.does_not_exist())
+        for item in extra:
+            tx.add(item)
+        for account_id, delta in deltas.items():
+            if delta == 0:
+                continue
+            condition = self._debit_condition(account_id, -delta, None) if delta < 0 else None
+            tx.update(f"account:{account_id}", AccountModel(account_id),
+                      self._balance_actions(account_id, delta), condition)
+        if len(tx) > self.item_limit:
+            raise ValueError(f"{len(tx)} items exceed the transaction limit of {self.item_limit}")
+        try:
+            with_retries("post_linked", tx.commit)
+        except TransactWriteError as exc:
+            failed = tx.failures(exc)
+            if not failed:
+                raise
+            if "transfer" in failed:
+                return Posted(self._existing(transfer, failed["transfer"]), created=False)
+            for item in extra:
+                if item.tag in failed:
+                    raise ConditionFailedError(item.tag, failed[item.tag]) from exc
+            for tag, item in failed.items():
+                if tag.startswith("account:"):
+                    account_id = tag.partition(":")[2]
+                    raise InsufficientFundsError(account_id, -deltas[account_id], item) from exc
+            raise
+        return Posted(TransferRecord.from_model(records[0]), created=True)
+
     def hold(self, transfer: Transfer, post_to: str) -> Posted:
         """First phase of a two-phase transfer: the money moves to
         ``transfer.credit_account`` (a holding account such as in-flight at a
