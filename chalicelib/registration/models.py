@@ -36,6 +36,17 @@ def wave_bucket_key(phase_id: str, wave: int, bucket: int) -> str:
     return f"{phase_id}#{wave}#{bucket:02d}"
 
 
+class _ByCitizenIndex(GlobalSecondaryIndex["RegistrationModel"]):
+    """A citizen's registrations across phases (``GET /v1/me``)."""
+
+    class Meta:
+        index_name = "by-citizen"
+        projection = AllProjection()
+
+    citizen_hash = UnicodeAttribute(hash_key=True)
+    phase_id = UnicodeAttribute(range_key=True)
+
+
 class _ByWaveIndex(GlobalSecondaryIndex["RegistrationModel"]):
     class Meta:
         index_name = "by-wave"
@@ -68,9 +79,11 @@ class RegistrationModel(Model):
     point_id = UnicodeAttribute(null=True)
     registrar_sub = UnicodeAttribute(null=True)
     phone_enc = UnicodeAttribute(null=True)
+    card_code = UnicodeAttribute(null=True)  # assisted, accepted in a wallet phase
     created_at = UnicodeAttribute()
 
     by_wave = _ByWaveIndex()
+    by_citizen = _ByCitizenIndex()
 
 
 @register

@@ -1,0 +1,339 @@
+"""Registering a citizen for a phase: one use case, in the app and assisted.
+
+One registration per citizen and phase, and one benefit per citizen across
+all phases, are kept by DynamoDB conditions, not by reading first: the
+registration item is put with ``attribute_not_exists(registration_key)`` and,
+when accepted, the benefit item with ``attribute_not_exists(citizen_hash)`` in
+the same TransactWriteItems. Of racing requests for one phase, one writes and
+the others return its registration; of racing requests into two phases, one
+takes the benefit and the other is stored rejected ``already_benefited``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.clock import iso
+from chalicelib.config import get_settings
+from chalicelib.db import MAX_POOL_CONNECTIONS
+from chalicelib.eligibility import (
+    ACCEPTED,
+    REASON_ALREADY_BENEFITED,
+    REJECTED,
+    Citizen,
+    Decision,
+    PhaseRules,
+    assign_bucket,
+    assign_wave,
+    decide,
+    registration_id_for,
+    registration_open,
+    wallet_id_for,
+)
+from chalicelib.errors import InvalidRequestError, RuleError
+from chalicelib.exclusions import lists_containing
+from chalicelib.ledger.retry import with_retries
+from chalicelib.pii import encrypt
+from chalicelib.registration.cards import hash_pin, new_card_code, validate_pin
+from chalicelib.registration.models import (
+    ACTIVATION_BUCKETS,
+    BenefitModel,
+    CardModel,
+    RegistrationModel,
+    registration_key,
+    wave_bucket_key,
+)
+
+__all__ = [
+    "Registered",
+    "Assisted",
+    "register",
+    "registration_view",
+    "registrations_of",
+    "get_registration",
+    "validate_phone",
+    "CHANNEL_APP",
+    "CHANNEL_ASSISTED",
+]
+
+CHANNEL_APP = "app"
+CHANNEL_ASSISTED = "assisted"
+# A card code is 55 random bits; a clash is ~1e-10 a card, and two in a row
+# would point to a broken random source rather than bad luck.
+CARD_CODE_TRIES_MAX = 3
+# A citizen registers for a handful of phases in a lifetime.
+PHASES_PER_CITIZEN_MAX = 100
+_THAI_MOBILE = re.compile(r"^0[689][0-9]{8}$")
+
+logger = Logger(service="registration")
+
+
+@dataclass(frozen=True)
+class Assisted:
+    """Who registered the citizen at a registration point, and the PIN the
+    citizen chose for the wallet card."""
+
+    point_id: str
+    registrar_sub: str
+    pin: str
+
+
+@dataclass(frozen=True)
+class Registered:
+    registration: RegistrationModel
+    created: bool  # False: an earlier registration returned again (200)
+
+
+def validate_phone(phone: object, field: str = "phone") -> str:
+    """A Thai mobile number, 10 digits ``0[689]xxxxxxxx``; ``+66`` and
+    spaces or dashes are accepted and normalised away."""
+    if not isinstance(phone, str):
+        raise InvalidRequestError(field, f"{field} must be a Thai mobile number such as 0812345678")
+    digits = re.sub(r"[\s-]", "", phone)
+    if digits.startswith("+66"):
+        digits = "0" + digits[3:]
+    if not _THAI_MOBILE.match(digits):
+        raise InvalidRequestError(field, f"{field} must be a Thai mobile number of 10 digits starting "
+                                         "06, 08 or 09, such as 0812345678")
+    return digits
+
+
+def _connection() -> Connection:
+    settings = get_settings()
+    return Connection(region=settings.region, host=settings.dynamodb_endpoint,
+                      max_pool_connections=MAX_POOL_CONNECTIONS)
+
+
+def get_registration(phase_id: str, citizen_hash: str) -> RegistrationModel | None:
+    try:
+        return RegistrationModel.get(registration_key(phase_id, citizen_hash), consistent_read=True)
+    except RegistrationModel.DoesNotExist:
+        return None
+
+
+def _benefit_phase(citizen_hash: str) -> str | None:
+    try:
+        return BenefitModel.get(citizen_hash, consistent_read=True).phase_id
+    except BenefitModel.DoesNotExist:
+        return None
+
+
+def _decide(phase: PhaseRules, citizen: Citizen) -> Decision:
+    # The cheap rules first: the claims alone reject most of the wrong
+    # cohort without a read.
+    first = decide(phase, citizen)
+    if not first.accepted:
+        return first
+    return decide(phase, citizen, lists_containing(phase.exclusion_lists, citizen.citizen_hash),
+                  _benefit_phase(citizen.citizen_hash))
+
+
+def _item(phase: PhaseRules, citizen: Citizen, decision: Decision, created_at: str,
+          phone: str | None, assisted: Assisted | None) -> RegistrationModel:
+    key = registration_key(phase.phase_id, citizen.citizen_hash)
+    item = RegistrationModel(
+        key,
+        registration_id=registration_id_for(phase.phase_id, citizen.citizen_hash),
+        phase_id=phase.phase_id,
+        citizen_hash=citizen.citizen_hash,
+        status=decision.status,
+        reason=decision.reason,
+        channel=CHANNEL_ASSISTED if assisted else CHANNEL_APP,
+        district=citizen.district,
+        created_at=created_at,
+    )
+    if phone is not None:
+        item.phone_enc = encrypt(phone, key)
+    if assisted is not None:
+        item.point_id = assisted.point_id
+        item.registrar_sub = assisted.registrar_sub
+    if decision.accepted:
+        wave = assign_wave(phase.phase_id, citizen.citizen_hash, phase.wave_count)
+        bucket = assign_bucket(phase.phase_id, citizen.citizen_hash, ACTIVATION_BUCKETS)
+        item.wave = wave
+        item.wave_key = wave_bucket_key(phase.phase_id, wave, bucket)
+        if phase.is_wallet:
+            item.wallet_id = wallet_id_for(phase.phase_id, citizen.citizen_hash)
+    return item
+
+
+def _benefit(item: RegistrationModel) -> BenefitModel:
+    return BenefitModel(
+        item.citizen_hash,
+        phase_id=item.phase_id,
+        registration_id=item.registration_id,
+        wallet_id=item.wallet_id,
+        wave=item.wave,
+        district=item.district,
+        created_at=item.created_at,
+    )
+
+
+def _card(item: RegistrationModel, pin_hash: str, point_id: str) -> CardModel:
+    return CardModel(
+        new_card_code(),
+        wallet_id=item.wallet_id,
+        citizen_hash=item.citizen_hash,
+        phase_id=item.phase_id,
+        district=item.district or "",
+        pin_hash=pin_hash,
+        failed_attempts=0,
+        locked=False,
+        point_id=point_id,
+        created_at=item.created_at,
+    )
+
+
+class _Outcome:
+    STORED = "stored"
+    EXISTS = "exists"  # this citizen's registration for the phase is there
+    BENEFITED = "benefited"  # another phase took the benefit first
+    CARD_CLASH = "card_clash"
+
+
+def _write(items: list[tuple[str, Model, Any]]) -> str:
+    """Put every item in one transaction; which condition failed, if any."""
+
+    def commit() -> None:
+        with TransactWrite(connection=_connection()) as tx:
+            for _, model, condition in items:
+                tx.save(model, condition=condition)
+
+    try:
+        with_retries("register", commit)
+    except TransactWriteError as exc:
+        reasons = exc.cancellation_reasons or []
+        failed = {tag for (tag, _, _), reason in zip(items, reasons)
+                  if reason is not None and reason.code == "ConditionalCheckFailed"}
+        if not failed:
+            raise
+        for tag in ("registration", "benefit", "card"):
+            if tag in failed:
+                return {"registration": _Outcome.EXISTS, "benefit": _Outcome.BENEFITED,
+                        "card": _Outcome.CARD_CLASH}[tag]
+        raise
+    return _Outcome.STORED
+
+
+def _put_alone(item: RegistrationModel) -> str:
+    try:
+        with_retries("register", lambda: item.save(condition=RegistrationModel.registration_key.does_not_exist()))
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return _Outcome.EXISTS
+        raise
+    return _Outcome.STORED
+
+
+def _store(item: RegistrationModel, assisted: Assisted | None, pin_hash: str | None) -> str:
+    if item.status != ACCEPTED:
+        return _put_alone(item)
+    for _ in range(CARD_CODE_TRIES_MAX):
+        writes: list[tuple[str, Model, Any]] = [
+            ("registration", item, RegistrationModel.registration_key.does_not_exist()),
+            ("benefit", _benefit(item), BenefitModel.citizen_hash.does_not_exist()),
+        ]
+        if assisted is not None and pin_hash is not None and item.wallet_id is not None:
+            card = _card(item, pin_hash, assisted.point_id)
+            item.card_code = card.card_code
+            writes.append(("card", card, CardModel.card_code.does_not_exist()))
+        outcome = _write(writes)
+        if outcome != _Outcome.CARD_CLASH:
+            return outcome
+    raise RuntimeError("could not draw an unused card code; the random source is suspect")
+
+
+def _reject_benefited(item: RegistrationModel) -> RegistrationModel:
+    """A racing registration into another phase took the benefit: this one
+    is stored as what it now is, rejected ``already_benefited``."""
+    for name in ("wave", "wave_key", "wallet_id", "card_code"):
+        setattr(item, name, None)
+    item.status = REJECTED
+    item.reason = REASON_ALREADY_BENEFITED
+    return item
+
+
+def _closed(phase: PhaseRules) -> RuleError:
+    return RuleError("registration_closed", "Registration for this phase is not open now.",
+                     {"phase_id": phase.phase_id, "opens_at": iso(phase.opens_at),
+                      "closes_at": iso(phase.closes_at)})
+
+
+def register(
+    phase: PhaseRules,
+    citizen: Citizen,
+    *,
+    now: datetime,
+    phone: str | None = None,
+    assisted: Assisted | None = None,
+) -> Registered:
+    """Register once; a second call returns the first registration.
+
+    Raises RuleError ``registration_closed`` outside the phase's window
+    (after it closes, an earlier registration is still returned).
+    """
+    phone = validate_phone(phone) if phone is not None else None
+    if assisted is not None:
+        validate_pin(assisted.pin)
+    # Before the window opens nobody can have registered: refuse without a
+    # read. After it closes, a retry still gets its registration back.
+    if now < phase.opens_at:
+        raise _closed(phase)
+    existing = get_registration(phase.phase_id, citizen.citizen_hash)
+    if existing is not None:
+        return Registered(existing, created=False)
+    if not registration_open(phase, now):
+        raise _closed(phase)
+    pin_hash = hash_pin(assisted.pin) if assisted is not None else None
+    item = _item(phase, citizen, _decide(phase, citizen), iso(now), phone, assisted)
+    outcome = _store(item, assisted, pin_hash)
+    if outcome == _Outcome.BENEFITED:
+        outcome = _put_alone(_reject_benefited(item))
+    if outcome == _Outcome.EXISTS:
+        found = get_registration(phase.phase_id, citizen.citizen_hash)
+        if found is None:
+            raise RuntimeError("a registration's condition failed but it cannot be read back")
+        return Registered(found, created=False)
+    _log(item, assisted)
+    return Registered(item, created=True)
+
+
+def _log(item: RegistrationModel, assisted: Assisted | None) -> None:
+    # No national ID, hash, phone or birth date: what, where, by whom.
+    logger.info("registration stored", extra={
+        "registration_id": item.registration_id,
+        "phase_id": item.phase_id,
+        "status": item.status,
+        "reason": item.reason,
+        "channel": item.channel,
+        "district": item.district,
+        "point_id": assisted.point_id if assisted else None,
+        "registrar_sub": assisted.registrar_sub if assisted else None,
+    })
+
+
+def registration_view(item: RegistrationModel, with_card: bool = False) -> dict[str, Any]:
+    """The API.md body of a registration."""
+    view: dict[str, Any] = {
+        "registration_id": item.registration_id,
+        "phase_id": item.phase_id,
+        "status": item.status,
+    }
+    if item.reason:
+        view["reason"] = item.reason
+    if with_card and item.card_code:
+        view["card_code"] = item.card_code
+    return view
+
+
+def registrations_of(citizen_hash: str) -> list[RegistrationModel]:
+    """Every phase the citizen registered for (eventually consistent index)."""
+    return list(RegistrationModel.by_citizen.query(citizen_hash, limit=PHASES_PER_CITIZEN_MAX))

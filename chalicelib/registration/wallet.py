@@ -1,0 +1,156 @@
+"""A citizen's wallet as the citizen sees it: status, balance, history.
+
+The wallet is named by the benefit item (one per citizen, for ever); its
+money is the ledger account ``wallet:<wallet_id>``, which the first credit
+of activation creates with ``status`` and ``expires_at``. Until then the
+wallet is ``pending`` and activates with the citizen's wave.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chalicelib.clock import iso, parse_iso
+from chalicelib.eligibility import PhaseRules
+from chalicelib.errors import InvalidRequestError, NotFoundError
+from chalicelib.ledger import Ledger, TransferRecord, accounts
+from chalicelib.ledger.core import HISTORY_PAGE_MAX
+from chalicelib.registration.models import BenefitModel
+
+__all__ = [
+    "find_wallet",
+    "wallet_view",
+    "wallet_transactions",
+    "wallet_status",
+    "TRANSACTIONS_LIMIT_DEFAULT",
+    "TRANSACTIONS_LIMIT_MAX",
+    "WALLET_HISTORY_PAGES_MAX",
+]
+
+TRANSACTIONS_LIMIT_DEFAULT = 50
+TRANSACTIONS_LIMIT_MAX = HISTORY_PAGE_MAX
+# credited/spent are summed over the wallet's history. A wallet has one
+# credit per tranche and one transfer per purchase: 50 pages of 100 cover
+# 5,000 purchases in the 180 days a wallet lives, far above real use, and
+# bound the cost of one GET.
+WALLET_HISTORY_PAGES_MAX = 50
+
+PENDING = "pending"
+ACTIVE = "active"
+EXPIRED = "expired"
+_CREDIT_SOURCES = {accounts.AccountKind.TREASURY}
+_SPEND_TARGETS = {accounts.AccountKind.MERCHANT_SPENDABLE, accounts.AccountKind.MERCHANT_WITHDRAWABLE}
+
+
+def find_wallet(citizen_hash: str) -> BenefitModel:
+    """The benefit holding a wallet, or NotFoundError (not registered,
+    rejected, or benefited in a cash-transfer phase, which has no wallet)."""
+    try:
+        benefit = BenefitModel.get(citizen_hash, consistent_read=True)
+    except BenefitModel.DoesNotExist as exc:
+        raise NotFoundError("No wallet yet: register for an open phase first.") from exc
+    if not benefit.wallet_id:
+        raise NotFoundError("This benefit is paid to a bank account; there is no wallet.")
+    return benefit
+
+
+def wallet_status(account_status: str | None, expires_at: str | None, now: datetime) -> str:
+    """The status a citizen sees. An account past ``expires_at`` is expired
+    even before the expiry sweep has moved its money back."""
+    if account_status in (None, "", ACTIVE):
+        if expires_at and parse_iso(expires_at) <= now:
+            return EXPIRED
+        return ACTIVE
+    return account_status
+
+
+def _counterparty_kind(record: TransferRecord, direction: str) -> accounts.AccountKind:
+    return accounts.kind_of(record.debit_account if direction == "in" else record.credit_account)
+
+
+def _totals(ledger: Ledger, history_key: str) -> tuple[int, int]:
+    """(credited, spent) from the wallet's own transfers: a wallet has few,
+    so this costs a page or two and needs no counter that every payment
+    would have to keep up to date."""
+    credited = spent = 0
+    cursor = None
+    for _ in range(WALLET_HISTORY_PAGES_MAX):
+        page = ledger.history(history_key, limit=HISTORY_PAGE_MAX, cursor=cursor)
+        for record, direction in page.items:
+            if record.state == "voided":
+                continue
+            kind = _counterparty_kind(record, direction)
+            if direction == "in" and kind in _CREDIT_SOURCES:
+                credited += record.amount_satang
+            elif direction == "out" and kind in _SPEND_TARGETS:
+                spent += record.amount_satang
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return credited, spent
+
+
+def wallet_view(benefit: BenefitModel, phase: PhaseRules | None, now: datetime,
+                ledger: Ledger | None = None) -> dict[str, Any]:
+    """The body of ``GET /v1/wallet``."""
+    ledger = ledger or Ledger()
+    account_id = accounts.wallet_account(benefit.wallet_id)
+    account = ledger.account(account_id)
+    view: dict[str, Any] = {"wallet_id": benefit.wallet_id, "phase_id": benefit.phase_id}
+    if account is None:
+        view.update(status=PENDING, balance_satang=0, credited_satang=0, spent_satang=0)
+        activates_at = phase.activates_at(int(benefit.wave or 1)) if phase is not None else None
+        if activates_at:
+            view["activates_at"] = iso(parse_iso(activates_at))
+        return view
+    credited, spent = _totals(ledger, accounts.history_key_of(account_id) or account_id)
+    view.update(
+        status=wallet_status(account.status, account.expires_at, now),
+        balance_satang=int(account.balance_satang),
+        credited_satang=credited,
+        spent_satang=spent,
+    )
+    if account.expires_at:
+        view["expires_at"] = account.expires_at
+    return view
+
+
+def _parse_limit(limit: object) -> int:
+    if limit is None:
+        return TRANSACTIONS_LIMIT_DEFAULT
+    text = str(limit)
+    if not text.isdigit() or not 1 <= int(text) <= TRANSACTIONS_LIMIT_MAX:
+        raise InvalidRequestError("limit", f"limit must be a whole number 1..{TRANSACTIONS_LIMIT_MAX}")
+    return int(text)
+
+
+def _transaction(record: TransferRecord, direction: str) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "transfer_id": record.transfer_id,
+        "type": record.kind,
+        "amount_satang": record.amount_satang,
+        "direction": direction,
+        "created_at": record.created_at,
+    }
+    other = record.debit_account if direction == "in" else record.credit_account
+    if accounts.kind_of(other) in _SPEND_TARGETS:
+        item["counterparty"] = other.partition(":")[2]  # the merchant_id
+        name = record.details.get("merchant_name")
+        if name:
+            item["counterparty_name"] = name
+    return item
+
+
+def wallet_transactions(wallet_id: str, limit: object = None, cursor: object = None,
+                        ledger: Ledger | None = None) -> dict[str, Any]:
+    """The body of ``GET /v1/wallet/transactions``: newest first."""
+    size = _parse_limit(limit)
+    if cursor is not None and (not isinstance(cursor, str) or not cursor):
+        raise InvalidRequestError("cursor", "cursor must be the next_cursor of an earlier page")
+    account_id = accounts.wallet_account(wallet_id)
+    try:
+        page = (ledger or Ledger()).history(accounts.history_key_of(account_id) or account_id,
+                                            limit=size, cursor=cursor)
+    except ValueError as exc:
+        raise InvalidRequestError("cursor", "cursor must be the next_cursor of an earlier page") from exc
+    return {"items": [_transaction(r, d) for r, d in page.items], "next_cursor": page.next_cursor}
