@@ -1,0 +1,137 @@
+"""Races of registration and of wrong PINs, on DynamoDB Local with threads
+(moto is not safe under concurrent transactions: ARCHITECTURE.md).
+
+What a user would check: one registration however often a citizen taps
+"register"; at most one accepted phase per citizen; a card locked after
+exactly five wrong PINs, however many arrive at once.
+"""
+from __future__ import annotations
+
+import base64
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timezone
+
+import pytest
+
+from chalicelib import db
+from chalicelib.config import reset_settings
+from chalicelib.eligibility import Citizen, PhaseRules
+from chalicelib.errors import RuleError
+from chalicelib.models_index import import_all_models
+from chalicelib.pii import hash_id
+from chalicelib.registration.cards import verify_pin
+from chalicelib.registration.models import BenefitModel, CardModel, RegistrationModel
+from chalicelib.registration.service import Assisted, register
+
+pytestmark = pytest.mark.concurrency
+
+NOW = datetime(2025, 3, 2, tzinfo=timezone.utc)
+CIDS = ["1101700230708", "1234567890121", "3100600123455", "1409900123456", "2100100012346"]
+
+
+def phase(phase_id: str) -> PhaseRules:
+    return PhaseRules.from_definition(phase_id, {
+        "kind": "wallet", "birth_date_from": "2004-09-16", "birth_date_to": "2008-09-16",
+        "exclusion_lists": ["prisoners"],
+        "registration_opens_at": "2025-03-01T00:00:00Z", "registration_closes_at": "2025-03-31T00:00:00Z",
+        "waves": [{"activate_at": "2025-04-01T02:00:00Z"}, {"activate_at": "2025-04-02T02:00:00Z"}],
+    })
+
+
+def citizen(cid: str) -> Citizen:
+    return Citizen(hash_id(cid), date(2006, 1, 1), "TH", "1001")
+
+
+@pytest.fixture
+def tables(ddb_local_endpoint, monkeypatch):
+    """Fresh tables (own stage prefix) on the shared DynamoDB Local."""
+    monkeypatch.setenv("WALLET_DYNAMODB_ENDPOINT", ddb_local_endpoint)
+    monkeypatch.setenv("WALLET_TRANSACTION_ITEM_LIMIT", "10")
+    monkeypatch.setenv("WALLET_STAGE", f"reg{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("WALLET_ID_PEPPER", "test-pepper-0123456789abcdef")
+    monkeypatch.setenv("WALLET_DATA_KEY", base64.b64encode(b"d" * 32).decode())
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "local")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-1")
+    reset_settings()
+    import_all_models()
+    db.bind_models()
+    db.create_tables([RegistrationModel, BenefitModel, CardModel] + [
+        m for m in db.registered_models() if m.Meta.short_name == "exclusions"])
+    yield
+    reset_settings()
+
+
+def all_at_once(calls: list, workers: int | None = None) -> list:
+    """Run the calls on threads released together; each result or exception."""
+    start = threading.Barrier(len(calls))
+
+    def run(call):
+        start.wait()
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001  (the outcome is what is tested)
+            return exc
+
+    with ThreadPoolExecutor(max_workers=workers or len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def test_ten_parallel_registrations_of_one_citizen_make_one(tables):
+    who = citizen(CIDS[0])
+    results = all_at_once([lambda: register(phase("p3"), who, now=NOW)] * 10)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sum(r.created for r in results) == 1
+    assert {r.registration.registration_id for r in results} == {results[0].registration.registration_id}
+    assert {r.registration.status for r in results} == {"accepted"}
+    stored = list(RegistrationModel.scan())
+    assert len(stored) == 1 and stored[0].status == "accepted"
+    assert BenefitModel.get(who.citizen_hash).phase_id == "p3"
+
+
+def test_a_citizen_racing_into_two_phases_is_accepted_in_at_most_one(tables):
+    calls = []
+    for cid in CIDS:
+        who = citizen(cid)
+        calls += [lambda who=who: register(phase("p3"), who, now=NOW),
+                  lambda who=who: register(phase("p4"), who, now=NOW)]
+    results = all_at_once(calls)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    for cid in CIDS:
+        mine = [r.registration for r in results if r.registration.citizen_hash == hash_id(cid)]
+        assert sorted(r.status for r in mine) == ["accepted", "rejected"]
+        rejected = next(r for r in mine if r.status == "rejected")
+        accepted = next(r for r in mine if r.status == "accepted")
+        assert rejected.reason == "already_benefited" and rejected.wallet_id is None
+        assert BenefitModel.get(hash_id(cid)).phase_id == accepted.phase_id
+    assert len(list(RegistrationModel.scan())) == 2 * len(CIDS)
+    assert len(list(BenefitModel.scan())) == len(CIDS)
+
+
+def test_twenty_parallel_wrong_pins_lock_the_card_at_exactly_five(tables):
+    who = citizen(CIDS[1])
+    done = register(phase("p3"), who, now=NOW, assisted=Assisted("point-7", "registrar-1", "135790"))
+    code = done.registration.card_code
+    results = all_at_once([lambda: verify_pin(code, "246801")] * 20)
+    codes = [r.code for r in results if isinstance(r, RuleError)]
+    assert len(codes) == 20, results
+    assert codes.count("pin_invalid") == 4
+    assert codes.count("card_locked") == 16
+    card = CardModel.get(code, consistent_read=True)
+    assert card.locked is True and card.failed_attempts == 5
+    with pytest.raises(RuleError) as caught:
+        verify_pin(code, "135790")  # the right PIN no longer opens a locked card
+    assert caught.value.code == "card_locked"
+
+
+def test_right_and_wrong_pins_at_once_never_leave_more_than_five_counted(tables):
+    who = citizen(CIDS[2])
+    done = register(phase("p3"), who, now=NOW, assisted=Assisted("point-7", "registrar-1", "135790"))
+    code = done.registration.card_code
+    calls = [lambda: verify_pin(code, "246801")] * 8 + [lambda: verify_pin(code, "135790")] * 4
+    all_at_once(calls)
+    card = CardModel.get(code, consistent_read=True)
+    assert 0 <= card.failed_attempts <= 5
+    assert card.locked == (card.failed_attempts == 5)
