@@ -1,0 +1,1 @@
+"""Merchants: registration, profile, reference data, review."""

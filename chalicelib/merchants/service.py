@@ -1,0 +1,276 @@
+"""Use cases of merchants: register, profile, transaction list, reference
+data and review by an operator."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Iterable
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import pii
+from chalicelib.clock import iso_now
+from chalicelib.config import get_settings
+from chalicelib.db import MAX_POOL_CONNECTIONS
+from chalicelib.errors import AlreadyExistsError, ConflictError, InvalidRequestError, NotFoundError
+from chalicelib.ledger import AccountModel, Ledger, accounts
+from chalicelib.ledger.core import HISTORY_PAGE_MAX
+from chalicelib.merchants.models import MerchantModel, MerchantReferenceModel, MerchantTaxModel
+from chalicelib.merchants.validation import ReferenceEntry, RegistrationRequest, mcc_of
+from chalicelib.payments.rules import MerchantView
+
+__all__ = [
+    "PROFILE_CACHE_TTL_S",
+    "merchant_id_of",
+    "register_merchant",
+    "get_merchant",
+    "merchant_of_owner",
+    "merchant_views",
+    "profile_body",
+    "transactions_body",
+    "upsert_reference",
+    "review_merchant",
+    "forget_cached_profiles",
+]
+
+# A shop's profile changes rarely (a review); payments may use a copy this
+# old, so that a busy shop's profile is not read on every sale.
+PROFILE_CACHE_TTL_S = 5.0
+PROFILE_CACHE_ENTRIES_MAX = 10_000
+MERCHANT_ID_HASH_CHARS = 24
+# Internal move of a shop's own money between its balances (round 2 funding):
+# not shown in its transaction list.
+INTERNAL_KINDS = frozenset({"merchant_funding"})
+
+# decision -> (statuses it may be taken from, status it leads to)
+_REVIEW = {
+    "approve": (("pending_review", "suspended"), "active"),
+    "reject": (("pending_review",), "rejected"),
+    "suspend": (("active", "pending_review"), "suspended"),
+}
+
+
+def _connection() -> Connection:
+    settings = get_settings()
+    return Connection(region=settings.region, host=settings.dynamodb_endpoint, max_pool_connections=MAX_POOL_CONNECTIONS)
+
+
+def merchant_id_of(owner_cid: str) -> str:
+    """The shop of an owner (one per owner): opaque, derived from the keyed hash."""
+    return "m_" + pii.hash_id(owner_cid, purpose="merchant_owner")[:MERCHANT_ID_HASH_CHARS]
+
+
+def _reference(tax_hash: str) -> MerchantReferenceModel | None:
+    try:
+        return MerchantReferenceModel.get(tax_hash)
+    except MerchantReferenceModel.DoesNotExist:
+        return None
+
+
+def register_merchant(owner_cid: str, request: RegistrationRequest) -> dict[str, Any]:
+    merchant_id = merchant_id_of(owner_cid)
+    tax_hash = pii.hash_id(request.tax_id, purpose="tax")
+    reference = _reference(tax_hash)
+    now = iso_now()
+    merchant = MerchantModel(
+        merchant_id,
+        owner_hash=pii.hash_id(owner_cid),
+        tax_hash=tax_hash,
+        name=request.name,
+        business_type=request.business_type,
+        mcc=mcc_of(request.business_type),
+        # The operator's reference data outranks what the shop declares.
+        size_class=reference.size_class if reference else request.size_class,
+        district=request.district,
+        lat=request.lat,
+        lon=request.lon,
+        bank_code=request.bank_code,
+        account_no_enc=pii.encrypt(request.account_no, context=f"merchant:{merchant_id}"),
+        status="active" if reference else "pending_review",
+        tax_compliant=bool(reference and reference.tax_compliant),
+        created_at=now,
+    )
+    claim = MerchantTaxModel(tax_hash, merchant_id=merchant_id, created_at=now)
+    try:
+        with TransactWrite(connection=_connection()) as tx:
+            tx.save(merchant, condition=MerchantModel.merchant_id.does_not_exist())
+            tx.save(claim, condition=MerchantTaxModel.tax_hash.does_not_exist())
+    except TransactWriteError as exc:
+        reasons = exc.cancellation_reasons or []
+        failed = [r is not None and r.code == "ConditionalCheckFailed" for r in reasons]
+        if any(failed):
+            what = "owner" if failed and failed[0] else "tax_id"
+            raise AlreadyExistsError(
+                "This owner already has a shop." if what == "owner" else "A shop with this tax_id is already registered.",
+                {"field": what}) from exc
+        raise
+    return {"merchant_id": merchant_id, "status": merchant.status}
+
+
+def get_merchant(merchant_id: str) -> MerchantModel:
+    try:
+        return MerchantModel.get(merchant_id, consistent_read=True)
+    except MerchantModel.DoesNotExist as exc:
+        raise NotFoundError("No shop is registered for this account; register it with POST /v1/merchants.") from exc
+
+
+def merchant_of_owner(owner_cid: str) -> MerchantModel:
+    return get_merchant(merchant_id_of(owner_cid))
+
+
+def _view(model: MerchantModel) -> MerchantView:
+    return MerchantView(model.merchant_id, model.name, model.status, model.size_class, model.district)
+
+
+class _ProfileCache:
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._items: dict[str, tuple[float, MerchantView]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, merchant_id: str) -> MerchantView | None:
+        found = self._items.get(merchant_id)
+        if found is None or found[0] <= self._clock():
+            return None
+        return found[1]
+
+    def put(self, view: MerchantView) -> None:
+        with self._lock:
+            if len(self._items) >= PROFILE_CACHE_ENTRIES_MAX:
+                self._items.clear()
+            self._items[view.merchant_id] = (self._clock() + self._ttl_s, view)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_CACHE = _ProfileCache(PROFILE_CACHE_TTL_S)
+
+
+def forget_cached_profiles() -> None:
+    _CACHE.clear()
+
+
+def merchant_views(merchant_ids: Iterable[str], accounts_to_read: Iterable[str] = ()
+                   ) -> tuple[dict[str, MerchantView], dict[str, AccountModel]]:
+    """Profiles (cached for a few seconds) and balance items (never cached),
+    in one BatchGetItem per table at most: the reads a payment makes."""
+    views: dict[str, MerchantView] = {}
+    missing = []
+    for merchant_id in dict.fromkeys(merchant_ids):
+        cached = _CACHE.get(merchant_id)
+        if cached is None:
+            missing.append(merchant_id)
+        else:
+            views[merchant_id] = cached
+    if missing:
+        for model in MerchantModel.batch_get(missing):
+            view = _view(model)
+            _CACHE.put(view)
+            views[view.merchant_id] = view
+    balances: dict[str, AccountModel] = {}
+    wanted = list(dict.fromkeys(accounts_to_read))
+    if wanted:
+        balances = {a.account_id: a for a in AccountModel.batch_get(wanted, consistent_read=True)}
+    return views, balances
+
+
+def profile_body(merchant: MerchantModel) -> dict[str, Any]:
+    spendable = accounts.merchant_spendable(merchant.merchant_id)
+    withdrawable = accounts.merchant_withdrawable(merchant.merchant_id)
+    found = {a.account_id: int(a.balance_satang)
+             for a in AccountModel.batch_get([spendable, withdrawable], consistent_read=True)}
+    return {
+        "merchant_id": merchant.merchant_id,
+        "name": merchant.name,
+        "status": merchant.status,
+        "district": merchant.district,
+        "size_class": merchant.size_class,
+        "spendable_satang": found.get(spendable, 0),
+        "withdrawable_satang": found.get(withdrawable, 0),
+        "cash_out_eligible": merchant.status == "active" and bool(merchant.tax_compliant),
+    }
+
+
+def transactions_body(merchant_id: str, limit: int, cursor: str | None, ledger: Ledger | None = None
+                      ) -> dict[str, Any]:
+    """The shop's transfers, newest first, in the wallet list's shape."""
+    if not 1 <= limit <= HISTORY_PAGE_MAX:
+        raise InvalidRequestError("limit", f"limit must be 1..{HISTORY_PAGE_MAX}")
+    try:
+        page = (ledger or Ledger()).history(f"merchant:{merchant_id}", limit=limit, cursor=cursor)
+    except ValueError as exc:
+        raise InvalidRequestError("cursor", "cursor is not one this API returned; start without it") from exc
+    items = []
+    for record, direction in page.items:
+        if record.kind in INTERNAL_KINDS:
+            continue
+        item: dict[str, Any] = {
+            "transfer_id": record.transfer_id,
+            "type": record.kind,
+            "amount_satang": record.amount_satang,
+            "direction": direction,
+            "created_at": record.created_at,
+        }
+        counterparty = record.details.get("counterparty" if direction == "out" else "payer_name")
+        if counterparty:
+            item["counterparty"] = counterparty
+        items.append(item)
+    return {"items": items, "next_cursor": page.next_cursor}
+
+
+def upsert_reference(entries: list[ReferenceEntry]) -> dict[str, int]:
+    """Save the operator's reference data; shops already registered with
+    these tax IDs take the size class and tax compliance, and a shop still
+    pending review becomes active (the reference data vouches for it)."""
+    now = iso_now()
+    by_hash = {pii.hash_id(e.tax_id, purpose="tax"): e for e in entries}
+    with MerchantReferenceModel.batch_write() as batch:
+        for tax_hash, entry in by_hash.items():
+            batch.save(MerchantReferenceModel(tax_hash, size_class=entry.size_class,
+                                              tax_compliant=entry.tax_compliant, updated_at=now))
+    for claim in MerchantTaxModel.batch_get(list(by_hash)):
+        entry = by_hash[claim.tax_hash]
+        _apply_reference(claim.merchant_id, entry, now)
+    return {"upserted": len(by_hash)}
+
+
+def _apply_reference(merchant_id: str, entry: ReferenceEntry, now: str) -> None:
+    merchant = MerchantModel(merchant_id)
+    actions = [MerchantModel.size_class.set(entry.size_class), MerchantModel.tax_compliant.set(entry.tax_compliant),
+               MerchantModel.updated_at.set(now)]
+    try:
+        merchant.update(actions=actions + [MerchantModel.status.set("active")],
+                        condition=MerchantModel.status == "pending_review")
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        merchant.update(actions=actions, condition=MerchantModel.merchant_id.exists())
+    _CACHE.clear()
+
+
+def review_merchant(merchant_id: str, decision: str, reason: str, operator: str) -> dict[str, Any]:
+    allowed_from, to = _REVIEW[decision]
+    merchant = MerchantModel(merchant_id)
+    try:
+        merchant.update(
+            actions=[MerchantModel.status.set(to), MerchantModel.review_reason.set(reason),
+                     MerchantModel.reviewed_by.set(operator), MerchantModel.updated_at.set(iso_now())],
+            condition=MerchantModel.merchant_id.exists() & MerchantModel.status.is_in(*allowed_from),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        current = get_merchant(merchant_id)  # 404 if there is no such shop
+        if current.status == to:
+            return {"merchant_id": merchant_id, "status": to}  # the same decision again: done already
+        raise ConflictError("invalid_transition",
+                            f"A shop that is {current.status} cannot be given '{decision}'.",
+                            {"status": current.status, "decision": decision}) from exc
+    _CACHE.clear()
+    return {"merchant_id": merchant_id, "status": to}
+

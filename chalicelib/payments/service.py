@@ -1,0 +1,405 @@
+"""Payments: a citizen pays a shop by QR (round 1) or wallet card, a shop pays
+a shop by QR (round 2).
+
+Each payment is one ``TransactWriteItems`` (ARCHITECTURE.md): the debit with
+its conditions (a wallet: active, not expired, balance covers), the credit,
+the transfer record keyed by the caller's Idempotency-Key (so the record is
+also the idempotency record) and, for a QR, the QR's single-use marker. The
+checks before it are the rules of ``chalicelib.payments.rules`` on what was
+read on the way (at most the wallet and the shop's profile); the write's own
+conditions hold them against every concurrent request, and which condition
+failed is told from the item DynamoDB returns with the cancellation.
+
+``balance_satang`` in the response is the balance read on the way minus the
+amount: exact when nothing else moved the wallet between the read and the
+write; under concurrent spending of one wallet it may show more than is left
+(never less), and ``GET /v1/wallet`` tells the exact figure. The ledger's own
+condition guarantees the balance never goes below zero either way.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from chalicelib.clock import iso, utcnow
+from chalicelib.config import get_settings
+from chalicelib.errors import InvalidRequestError, RuleError, WalletError
+from chalicelib.ledger import (
+    AMOUNT_SATANG_MAX,
+    AccountModel,
+    ConditionFailedError,
+    ExtraWrite,
+    InsufficientFundsError,
+    Ledger,
+    Posted,
+    Transfer,
+    TransferMismatchError,
+    TransferRecord,
+    accounts,
+)
+from chalicelib.merchants.service import merchant_views
+from chalicelib.payments.models import QrNonceModel
+from chalicelib.payments.rules import (
+    DEFAULT_RESTRICTED_CATEGORIES,
+    MerchantView,
+    SpendingPolicy,
+    WalletView,
+    check_category_shape,
+    check_round1,
+    check_round2,
+    debit_failure,
+    split_round2,
+)
+from chalicelib.qr import QrClaims, issue_qr, verify_qr
+from chalicelib.switches import check_switch
+
+__all__ = [
+    "PAYMENT_AMOUNT_SATANG_MAX",
+    "QR_MARKER_KEEP_S",
+    "ROUND2_ATTEMPTS_MAX",
+    "PaymentResult",
+    "PaymentService",
+    "QrSigningKeyError",
+    "qr_signing_key",
+    "make_qr",
+    "check_amount",
+]
+
+# API.md: at most 10 million baht per request.
+PAYMENT_AMOUNT_SATANG_MAX = 1_000_000_000
+# The marker outlives its QR by a day: a QR past its expiry fails on the
+# expiry check, so the marker is only needed until then.
+QR_MARKER_KEEP_S = 86_400
+# A shop's split between its two balances is computed from a read; if a
+# concurrent movement changed them, the write fails and the split is redone.
+ROUND2_ATTEMPTS_MAX = 3
+BENEFIT_CACHE_ENTRIES_MAX = 100_000
+POLICY_CACHE_TTL_S = 5.0
+RESPONSE_FIELDS = ("payment_id", "status", "amount_satang", "merchant_id", "merchant_name", "balance_satang",
+                   "created_at")
+
+
+class QrSigningKeyError(RuntimeError):
+    """WALLET_QR_SIGNING_KEY is missing or short: a deployment fault."""
+
+
+def qr_signing_key() -> bytes:
+    key = get_settings().qr_signing_key.encode()
+    if len(key) < 16:
+        raise QrSigningKeyError("WALLET_QR_SIGNING_KEY must be set to a secret of 16+ characters")
+    return key
+
+
+def check_amount(value: Any, field: str = "amount_satang") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= PAYMENT_AMOUNT_SATANG_MAX:
+        raise InvalidRequestError(field, f"{field} must be an integer number of satang in 1..{PAYMENT_AMOUNT_SATANG_MAX}")
+    return value
+
+
+def make_qr(merchant: Any, amount_satang: int | None, now: datetime | None = None) -> dict[str, Any]:
+    """A one-time QR for one sale of ``merchant`` (a MerchantModel)."""
+    if merchant.status != "active":
+        raise RuleError("merchant_not_eligible", "Only an active shop can show payment QR codes.",
+                        {"merchant_status": merchant.status})
+    now = now or utcnow()
+    payload, claims = issue_qr(merchant_id=merchant.merchant_id, merchant_name=merchant.name,
+                               city=merchant.district, key=qr_signing_key(), now_s=int(now.timestamp()),
+                               amount_satang=amount_satang, mcc=merchant.mcc)
+    expires_at = datetime.fromtimestamp(claims.expires_at_s, tz=now.tzinfo).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"qr": payload, "expires_at": expires_at}
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    body: dict[str, Any]
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class _Wallet:
+    wallet_id: str
+    phase_id: str
+    district: str | None
+
+
+def _phase_policy(phase_id: str) -> SpendingPolicy:
+    """The round 1 rules of a phase, from its definition."""
+    from chalicelib.phases import spending_policy_of  # noqa: PLC0415  (the phases package is optional here)
+
+    return spending_policy_of(phase_id)
+
+
+class _TtlCache:
+    def __init__(self, ttl_s: float | None, entries_max: int) -> None:
+        self._ttl_s = ttl_s
+        self._entries_max = entries_max
+        self._items: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        found = self._items.get(key)
+        if found is None or (self._ttl_s is not None and found[0] <= time.monotonic()):
+            return None
+        return found[1]
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            if len(self._items) >= self._entries_max:
+                self._items.clear()
+            self._items[key] = (time.monotonic() + (self._ttl_s or 0), value)
+
+
+# A citizen's wallet id and phase never change once the benefit exists, so
+# the mapping may be kept for the life of the process.
+_BENEFITS = _TtlCache(None, BENEFIT_CACHE_ENTRIES_MAX)
+
+
+def _benefit_wallet(citizen_hash: str) -> _Wallet:
+    from chalicelib.registration.models import BenefitModel  # noqa: PLC0415
+
+    cached = _BENEFITS.get(citizen_hash)
+    if cached is not None:
+        return cached
+    try:
+        benefit = BenefitModel.get(citizen_hash)
+    except BenefitModel.DoesNotExist as exc:
+        raise RuleError("wallet_not_active", "You have no wallet yet; register for a phase first.",
+                        {"status": "none"}) from exc
+    if not benefit.wallet_id:
+        raise RuleError("wallet_not_active", "Your benefit is not a wallet.", {"status": "none"})
+    found = _Wallet(benefit.wallet_id, benefit.phase_id, benefit.district)
+    _BENEFITS.put(citizen_hash, found)
+    return found
+
+
+def _wallet_view(item: AccountModel | None) -> WalletView:
+    if item is None:
+        return WalletView(None, None, 0)
+    return WalletView(item.status, item.expires_at, int(item.balance_satang))
+
+
+class PaymentService:
+    """One method per use case; each returns a PaymentResult or raises a WalletError."""
+
+    def __init__(self, ledger: Ledger | None = None, *, now: Callable[[], datetime] = utcnow,
+                 policy_of: Callable[[str], SpendingPolicy] = _phase_policy) -> None:
+        self._ledger = ledger or Ledger()
+        self._now = now
+        self._policy_of = policy_of
+        self._policies = _TtlCache(POLICY_CACHE_TTL_S, 1_000)
+
+    # -- round 1: a citizen scans a shop's QR -------------------------------
+
+    def pay_by_qr(self, *, citizen_hash: str, citizen_district: str | None, transfer_id: str, fingerprint: str,
+                  qr: Any, amount_satang: Any, category: Any) -> PaymentResult:
+        now = self._now()
+        try:
+            check_switch("payments", district=citizen_district)
+            claims = self._claims(qr, now)
+            amount = self._amount(claims, amount_satang)
+            category = check_category_shape(category)
+            wallet = _benefit_wallet(citizen_hash)
+            account_id = accounts.wallet_account(wallet.wallet_id)
+            views, balances = merchant_views([claims.merchant_id], [account_id])
+            merchant = self._merchant(views, claims.merchant_id)
+            check_switch("payments", district=merchant.district)
+            wallet_view = _wallet_view(balances.get(account_id))
+            check_round1(wallet=wallet_view, merchant=merchant, policy=self._policy(wallet.phase_id),
+                         citizen_district=citizen_district, category=category, amount_satang=amount,
+                         now_iso=iso(now))
+        except WalletError as exc:
+            return self._replay_or_raise(transfer_id, fingerprint, exc)
+        transfer = self._transfer(transfer_id, fingerprint, account_id, accounts.merchant_spendable(merchant.merchant_id),
+                                  amount, "payment", merchant, wallet_view.balance_satang - amount, category, "qr")
+        return self._post_wallet_debit(transfer, now, extra=[self._qr_marker(claims, transfer_id)])
+
+    # -- a citizen pays with a wallet card and PIN ---------------------------
+
+    def pay_by_card(self, *, merchant_id: str, transfer_id: str, fingerprint: str, card_code: Any, pin: Any,
+                    amount_satang: Any, category: Any) -> PaymentResult:
+        from chalicelib.registration.cards import normalize_card_code, verify_pin  # noqa: PLC0415
+
+        now = self._now()
+        try:
+            check_switch("payments")
+            amount = check_amount(amount_satang)
+            category = check_category_shape(category)
+            code = normalize_card_code(card_code)
+            if not isinstance(pin, str):
+                raise InvalidRequestError("pin", "pin must be the card's PIN as a string of digits")
+            card = verify_pin(code, pin)
+            account_id = accounts.wallet_account(card.wallet_id)
+            views, balances = merchant_views([merchant_id], [account_id])
+            merchant = self._merchant(views, merchant_id, own=True)
+            check_switch("payments", district=merchant.district)
+            wallet_view = _wallet_view(balances.get(account_id))
+            check_round1(wallet=wallet_view, merchant=merchant, policy=self._policy(card.phase_id),
+                         citizen_district=card.district, category=category, amount_satang=amount,
+                         now_iso=iso(now))
+        except WalletError as exc:
+            return self._replay_or_raise(transfer_id, fingerprint, exc)
+        transfer = self._transfer(transfer_id, fingerprint, account_id, accounts.merchant_spendable(merchant_id),
+                                  amount, "card_payment", merchant, wallet_view.balance_satang - amount, category,
+                                  "card")
+        return self._post_wallet_debit(transfer, now, extra=[])
+
+    # -- round 2: a shop scans another shop's QR -----------------------------
+
+    def pay_merchant(self, *, payer_id: str, transfer_id: str, fingerprint: str, qr: Any, amount_satang: Any,
+                     category: Any) -> PaymentResult:
+        now = self._now()
+        spendable, withdrawable = accounts.merchant_spendable(payer_id), accounts.merchant_withdrawable(payer_id)
+        last_error: WalletError | None = None
+        for _ in range(ROUND2_ATTEMPTS_MAX):
+            try:
+                check_switch("payments")
+                claims = self._claims(qr, now)
+                amount = self._amount(claims, amount_satang)
+                category = check_category_shape(category)
+                if claims.merchant_id == payer_id:
+                    raise InvalidRequestError("qr", "A shop cannot pay itself; scan the other shop's QR code.")
+                views, balances = merchant_views([payer_id, claims.merchant_id], [spendable, withdrawable])
+                payer = self._merchant(views, payer_id, own=True)
+                payee = self._merchant(views, claims.merchant_id)
+                check_switch("payments", district=payer.district)
+                check_round2(payer=payer, payee=payee, category=category, restricted=DEFAULT_RESTRICTED_CATEGORIES)
+                have = {a: int(m.balance_satang) for a, m in balances.items()}
+                from_spendable, from_withdrawable = split_round2(have.get(spendable, 0), have.get(withdrawable, 0),
+                                                                 amount)
+            except WalletError as exc:
+                return self._replay_or_raise(transfer_id, fingerprint, exc)
+            left = have.get(spendable, 0) + have.get(withdrawable, 0) - amount
+            transfer = self._transfer(transfer_id, fingerprint, spendable, accounts.merchant_withdrawable(payee.merchant_id),
+                                      amount, "merchant_payment", payee, left, category, "qr",
+                                      payer_name=payer.name)
+            marker = self._qr_marker(claims, transfer_id)
+            # Spendable first: the part it cannot cover moves from the shop's
+            # withdrawable into its spendable in the same transaction.
+            linked = ([Transfer(f"{transfer_id}.funding", withdrawable, spendable, from_withdrawable,
+                                "merchant_funding")] if from_withdrawable else [])
+            try:
+                posted = self._ledger.post_linked(transfer, linked, extra=[marker])
+            except InsufficientFundsError as exc:
+                last_error = RuleError("insufficient_funds", "Your shop's balances do not cover this amount.",
+                                       {"amount_satang": amount})
+                last_error.__cause__ = exc
+                continue  # the balances moved since the read: split again
+            except ConditionFailedError as exc:
+                raise self._marker_error(exc) from exc
+            return self._result(posted)
+        if last_error is None:
+            raise RuntimeError("round 2 payment made no attempt")
+        return self._replay_or_raise(transfer_id, fingerprint, last_error)
+
+    # -- building blocks -----------------------------------------------------
+
+    @staticmethod
+    def _claims(qr: Any, now: datetime) -> QrClaims:
+        if not isinstance(qr, str):
+            raise InvalidRequestError("qr", "qr must be the scanned QR payload as a string")
+        return verify_qr(qr, key=qr_signing_key(), now_s=int(now.timestamp()))
+
+    @staticmethod
+    def _amount(claims: QrClaims, amount_satang: Any) -> int:
+        """The QR's amount, or the request's when the QR has none. A request
+        that disagrees with the QR's amount is a malformed request (400), not
+        a rule: the client sent an amount the shop did not ask for."""
+        if amount_satang is None:
+            if claims.amount_satang is None:
+                raise InvalidRequestError("amount_satang", "This QR carries no amount: send amount_satang.")
+            return claims.amount_satang
+        amount = check_amount(amount_satang)
+        if claims.amount_satang is not None and amount != claims.amount_satang:
+            raise InvalidRequestError("amount_satang", "amount_satang must equal the QR's amount "
+                                      f"({claims.amount_satang}), or be left out.",
+                                      {"qr_amount_satang": claims.amount_satang})
+        return amount
+
+    @staticmethod
+    def _merchant(views: dict[str, MerchantView], merchant_id: str, own: bool = False) -> MerchantView:
+        found = views.get(merchant_id)
+        if found is None:
+            if own:
+                raise RuleError("merchant_not_eligible", "Register your shop first.", {"merchant_status": "none"})
+            raise RuleError("merchant_not_eligible", "This shop cannot take wallet payments.",
+                            {"merchant_status": "none"})
+        return found
+
+    def _policy(self, phase_id: str) -> SpendingPolicy:
+        cached = self._policies.get(phase_id)
+        if cached is None:
+            cached = self._policy_of(phase_id)
+            self._policies.put(phase_id, cached)
+        return cached
+
+    @staticmethod
+    def _qr_marker(claims: QrClaims, transfer_id: str) -> ExtraWrite:
+        marker = QrNonceModel(claims.nonce, transfer_id=transfer_id, merchant_id=claims.merchant_id,
+                              expires_ttl=datetime.fromtimestamp(claims.expires_at_s + QR_MARKER_KEEP_S,
+                                                                  tz=timezone.utc))
+        return ExtraWrite(tag="qr", item=marker, condition=QrNonceModel.nonce.does_not_exist())
+
+    @staticmethod
+    def _transfer(transfer_id: str, fingerprint: str, debit: str, credit: str, amount: int, kind: str,
+                  merchant: MerchantView, balance_after: int, category: str, channel: str,
+                  payer_name: str | None = None) -> Transfer:
+        details: dict[str, Any] = {
+            "payment_id": transfer_id,
+            "status": "completed",
+            "amount_satang": amount,
+            "merchant_id": merchant.merchant_id,
+            "merchant_name": merchant.name,
+            "balance_satang": max(balance_after, 0),
+            "counterparty": merchant.name,
+            "category": category,
+            "channel": channel,
+        }
+        if payer_name:
+            details["payer_name"] = payer_name
+        return Transfer(transfer_id, debit, credit, amount, kind, fingerprint=fingerprint, details=details)
+
+    def _post_wallet_debit(self, transfer: Transfer, now: datetime, extra: list[ExtraWrite]) -> PaymentResult:
+        now_iso = iso(now)
+        active = (AccountModel.status == "active") & (AccountModel.expires_at > now_iso)
+        try:
+            posted = self._ledger.post(transfer, debit_condition=active, extra=extra)
+        except InsufficientFundsError as exc:
+            # An expired wallet has nothing left either: tell which it is.
+            raise debit_failure(exc.item, transfer.amount_satang, now_iso) from exc
+        except ConditionFailedError as exc:
+            if exc.tag == "debit":
+                raise debit_failure(exc.item, transfer.amount_satang, now_iso) from exc
+            raise self._marker_error(exc) from exc
+        return self._result(posted)
+
+    @staticmethod
+    def _marker_error(exc: ConditionFailedError) -> WalletError:
+        if exc.tag == "qr":
+            return RuleError("qr_already_used", "This QR code was already used for a payment; "
+                             "ask the shop to show a new one.")
+        return RuleError("wallet_not_active", "The payment could not be completed; try again.")
+
+    @staticmethod
+    def _result(posted: Posted) -> PaymentResult:
+        return PaymentResult(_response(posted.record), replayed=not posted.created)
+
+    def _replay_or_raise(self, transfer_id: str, fingerprint: str, error: WalletError) -> PaymentResult:
+        """A check failed before the write: if this key already made a payment
+        (a retry after the QR expired, or after the money was spent), return
+        what it recorded; otherwise the check's error stands. Costs a read on
+        failures only."""
+        record = self._ledger.get_transfer(transfer_id)
+        if record is None:
+            raise error
+        if record.fingerprint != fingerprint:
+            raise TransferMismatchError(transfer_id, {}) from error
+        return PaymentResult(_response(record), replayed=True)
+
+
+def _response(record: TransferRecord) -> dict[str, Any]:
+    body = {name: record.details.get(name) for name in RESPONSE_FIELDS}
+    body["created_at"] = record.created_at
+    return body
