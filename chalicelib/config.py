@@ -48,6 +48,9 @@ class Settings:
     data_key: str
     qr_signing_key: str
     schedule_rate_s: int
+    # S3 bucket the banks' statements (camt.053) land in; bucket names are
+    # global on AWS, so a deployment may name it explicitly.
+    statement_bucket: str
 
     @property
     def resource_prefix(self) -> str:
@@ -87,6 +90,8 @@ def _load() -> Settings:
         data_key=_env("WALLET_DATA_KEY", "") or "",
         qr_signing_key=_env("WALLET_QR_SIGNING_KEY", "") or "",
         schedule_rate_s=_env_int("WALLET_SCHEDULE_RATE_S", 60),
+        statement_bucket=_env("WALLET_STATEMENT_BUCKET", f"wallet-{stage}-statements")
+        or f"wallet-{stage}-statements",
     )
 
 

@@ -1,0 +1,62 @@
+"""The Chalice app served as ``chalice local`` serves it (threaded), in a thread."""
+from __future__ import annotations
+
+import importlib
+import threading
+from typing import Any
+
+from chalice.app import Chalice
+from chalice.config import Config
+from chalice.local import LocalChalice, LocalDevServer, create_local_server
+
+__all__ = ["ApiServer", "load_app"]
+
+LOCAL_STAGE = "local"
+# API Gateway's own integration timeout; chalice local enforces no limit itself.
+LAMBDA_TIMEOUT_S = 29
+
+
+def load_app(module: str = "app", attribute: str = "app") -> Chalice:
+    """The Chalice object of ``module`` (app.py at the project root by default)."""
+    app = getattr(importlib.import_module(module), attribute)
+    if not isinstance(app, Chalice):
+        raise TypeError(f"{module}.{attribute} is not a Chalice app")
+    return app
+
+
+class ApiServer:
+    """``LocalDevServer`` with chalice's ThreadedHTTPServer, on its own thread."""
+
+    def __init__(self, app: Chalice, host: str, port: int) -> None:
+        config = Config.create(chalice_stage=LOCAL_STAGE, app_name=app.app_name,
+                               lambda_timeout=LAMBDA_TIMEOUT_S)
+        # create_local_server re-classes the app object; a second server for
+        # the same object (tests) must not do it again.
+        if isinstance(app, LocalChalice):
+            self._server = LocalDevServer(app, config, host, port)
+        else:
+            self._server = create_local_server(app, config, host, port)
+        self.host = host
+        self.port = int(self._server.server.server_address[1])
+        self._thread = threading.Thread(target=self._server.server.serve_forever,
+                                        name=f"api-{self.port}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "ApiServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server.server_close()
+
+    def __enter__(self) -> "ApiServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

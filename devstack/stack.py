@@ -1,0 +1,158 @@
+"""``make run``: the whole local stack in the foreground until Ctrl-C or SIGTERM."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from devstack import dynamodb_local, env, moto_server, resources
+from devstack.procs import _LIBC, LOOPBACK, ChildProcess, StartupError, free_port
+from devstack.pump import Pump
+from devstack.server import ApiServer, load_app
+
+__all__ = ["StackOptions", "run"]
+
+DEFAULT_API_PORT = 8000
+CHILD_CHECK_S = 1.0
+_PR_SET_PDEATHSIG = 1
+
+log = logging.getLogger("devstack")
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    api_port: int = DEFAULT_API_PORT
+    dynamodb_port: int = 0  # 0: any free port
+    aws_port: int = 0
+    db_path: Path | None = None
+    schedule_rate_s: int = env.DEFAULT_SCHEDULE_RATE_S
+    stage: str = "local"
+    app_module: str = "app"
+
+
+class _StopRequested(Exception):
+    """Raised in the main thread by the first Ctrl-C / SIGTERM."""
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            log.info("already stopping")
+            return
+        stop.set()
+        log.info("%s received: stopping", signal.Signals(signum).name)
+        raise _StopRequested
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _banner(opts: StackOptions, api: ApiServer, children: list[ChildProcess], pump: Pump) -> None:
+    data = f"data folder {opts.db_path}" if opts.db_path else "in memory (lost on stop)"
+    lines = [
+        "",
+        f"  Wallet API        {api.url}   (health: {api.url}/v1/health)",
+        f"  Stage             {opts.stage}",
+    ]
+    for child in children:
+        lines.append(f"  {child.name:<17} {child.url.removesuffix('/moto-api/')}   "
+                     f"(pid {child.pid}, log {child.log_path})")
+    lines += [
+        f"  DynamoDB data     {data}",
+        f"  SQS handlers      {', '.join(s.name for s in pump.sqs_sources) or 'none'}",
+        f"  Schedules         {', '.join(s.name for s in pump.schedules) or 'none'}"
+        f" (every {opts.schedule_rate_s}s)",
+        "",
+        "  Mint a token:     .venv/bin/python -m devstack token --role citizen "
+        "--claim cid=1101700230705 --claim birth_date=1990-01-01 --claim district=1001 "
+        "--claim nationality=TH",
+        f"  Call the API:     curl -H \"Authorization: Bearer $TOKEN\" {api.url}/v1/me",
+        "  Stop:             Ctrl-C",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _configure_process(opts: StackOptions, ddb: ChildProcess, aws: ChildProcess) -> None:
+    os.environ.pop("WALLET_JWKS_URL", None)
+    os.environ.update(env.local_environment(ddb.url, aws.url.removesuffix("/moto-api/"),
+                                            stage=opts.stage,
+                                            schedule_rate_s=opts.schedule_rate_s))
+    from chalicelib import queues
+    from chalicelib.config import reset_settings
+
+    reset_settings()
+    queues.reset_clients()
+
+
+def run(opts: StackOptions) -> int:
+    """Start everything, serve until a signal, stop everything; exit status."""
+    if _LIBC is not None:
+        # Under make: if make is killed, stop too rather than orphan the stack.
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    stop = threading.Event()
+    _install_signal_handlers(stop)
+    children: list[ChildProcess] = []
+    api: ApiServer | None = None
+    pump: Pump | None = None
+    status = 0
+    try:
+        started = time.monotonic()
+        ddb = dynamodb_local.start(opts.dynamodb_port or free_port(), opts.db_path, wait=False)
+        children.append(ddb)
+        aws = moto_server.start(opts.aws_port or free_port(), wait=False)
+        children.append(aws)
+        for child in children:
+            child.wait_ready()
+            log.info("%s ready on %s (pid %d)", child.name, child.url, child.pid)
+        _configure_process(opts, ddb, aws)
+        created = resources.create_all()
+        log.info("tables created: %s; queues: %s; bucket: %s",
+                 ", ".join(created["tables"]) or "none new",
+                 ", ".join(created["queues"]) or "none", created["bucket"])
+        app = load_app(opts.app_module)
+        from chalicelib.config import get_settings
+
+        settings = get_settings()
+        api = ApiServer(app, LOOPBACK, opts.api_port).start()
+        pump = Pump(app, settings.sqs_endpoint, settings.region, opts.schedule_rate_s).start()
+        log.info("stack up in %.1f s", time.monotonic() - started)
+        _banner(opts, api, children, pump)
+        while not stop.wait(CHILD_CHECK_S):
+            dead = [c for c in children if not c.running()]
+            if dead:
+                log.error("%s exited (code %s); stopping. Its log:\n%s", dead[0].name,
+                          dead[0].popen.returncode, dead[0].log_tail())
+                status = 1
+                break
+    except _StopRequested:
+        pass
+    except (StartupError, OSError, ImportError, TypeError) as exc:
+        log.error("could not start the stack: %s", exc)
+        status = 1
+    finally:
+        # A second signal now only logs; the cleanup below must finish.
+        stop.set()
+        if pump is not None:
+            pump.stop()
+        if api is not None:
+            api.stop()
+        for child in reversed(children):
+            child.stop()
+            log.info("%s stopped (pid %d)", child.name, child.pid)
+        log.info("stack stopped")
+    return status
+
+
+def configure_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    for noisy in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,178 @@
+"""Fixtures shared by every tier.
+
+- ``moto_aws``: moto in-process (tables, queues, bucket) for fast
+  single-threaded tests. Never for concurrency: moto loses money there.
+- ``ddb_local_endpoint`` (session): DynamoDB Local on a free port, started on
+  first use and stopped at the end of the session.
+- ``ddb_local``: settings pointed at DynamoDB Local with a fresh stage (fresh
+  tables) per test and its 10-item transaction limit.
+- ``moto_server_endpoint`` (session): moto in server mode (SQS, S3) for tests
+  that run the app in threads.
+- ``local_api``: the Chalice app (app.py) served threaded on a free port
+  against DynamoDB Local and moto server; yields its base URL.
+- ``local_pump``: the pump running the app's SQS handlers and schedules for
+  ``local_api``'s stage.
+- ``mint_token``: ``mint_token(role, **claims)`` -> a token that the app
+  accepts in every fixture above (local issuer).
+"""
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from devstack import dynamodb_local, env, moto_server, resources, tokens
+from devstack.procs import free_port
+
+TEST_REGION = env.LOCAL_REGION
+# Fixed test secrets: deterministic hashes and ciphertexts in tests.
+TEST_SECRETS = {
+    "WALLET_ID_PEPPER": "test-pepper-not-a-secret-0123456789",
+    "WALLET_DATA_KEY": base64.b64encode(bytes(range(32))).decode(),
+    "WALLET_QR_SIGNING_KEY": base64.b64encode(bytes(range(32, 64))).decode(),
+}
+TEST_SCHEDULE_RATE_S = 1
+_ENDPOINT_VARS = ("WALLET_DYNAMODB_ENDPOINT", "WALLET_SQS_ENDPOINT", "WALLET_S3_ENDPOINT",
+                  "WALLET_JWKS_URL")
+
+
+def _fresh_stage() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+def _base_env(monkeypatch: pytest.MonkeyPatch, stage: str) -> None:
+    """Dummy AWS credentials, test secrets, the local issuer; no endpoints."""
+    _private, jwks = tokens.ensure_keys()
+    for name in _ENDPOINT_VARS:
+        monkeypatch.delenv(name, raising=False)
+    values = dict(env.dummy_aws())
+    values.update(TEST_SECRETS)
+    values.update({
+        "WALLET_STAGE": stage,
+        "WALLET_JWKS_FILE": str(jwks),
+        "WALLET_JWT_ISSUER": tokens.LOCAL_ISSUER,
+        "WALLET_JWT_AUDIENCE": tokens.AUDIENCE,
+        "WALLET_SCHEDULE_RATE_S": str(TEST_SCHEDULE_RATE_S),
+    })
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+def _apply_settings() -> Any:
+    from chalicelib import db, queues
+    from chalicelib.config import get_settings, reset_settings
+    from chalicelib.models_index import import_all_models
+
+    reset_settings()
+    queues.reset_clients()
+    import_all_models()
+    db.bind_models()
+    return get_settings()
+
+
+@pytest.fixture
+def mint_token() -> Callable[..., str]:
+    """``mint_token("citizen", cid="...", district="1001")`` -> a bearer token."""
+    def mint(role: str, **claims: Any) -> str:
+        return tokens.mint(role, claims)
+    return mint
+
+
+@pytest.fixture
+def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto in-process with every table, queue and the statement bucket."""
+    import moto
+
+    _base_env(monkeypatch, "test")
+    monkeypatch.delenv("WALLET_TRANSACTION_ITEM_LIMIT", raising=False)
+    with moto.mock_aws():
+        settings = _apply_settings()
+        resources.create_tables()
+        resources.create_queues(settings)
+        resources.create_bucket(settings)
+        yield settings
+    monkeypatch.undo()
+    _apply_settings()
+
+
+@pytest.fixture(scope="session")
+def ddb_local_endpoint() -> Iterator[str]:
+    """DynamoDB Local for the whole session (the jar is fetched once into .devstack/)."""
+    child = dynamodb_local.start(free_port())
+    try:
+        yield child.url
+    finally:
+        child.stop(remove_log=True)
+
+
+@pytest.fixture
+def ddb_local(ddb_local_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Settings on DynamoDB Local with fresh tables of a stage unique to the test."""
+    from chalicelib import db
+
+    _base_env(monkeypatch, _fresh_stage())
+    monkeypatch.setenv("WALLET_DYNAMODB_ENDPOINT", ddb_local_endpoint)
+    monkeypatch.setenv("WALLET_TRANSACTION_ITEM_LIMIT", str(dynamodb_local.TRANSACTION_ITEM_LIMIT))
+    settings = _apply_settings()
+    db.create_tables()
+    try:
+        yield settings
+    finally:
+        # Dropped so that a long session does not fill DynamoDB Local's memory.
+        for model in db.registered_models():
+            try:
+                model.delete_table()
+            except Exception:  # noqa: BLE001 - best effort; the stage name is unique anyway
+                pass
+        monkeypatch.undo()
+        _apply_settings()
+
+
+@pytest.fixture(scope="session")
+def moto_server_endpoint() -> Iterator[str]:
+    """moto in server mode (SQS, S3), thread-safe for SQS, for the session."""
+    child = moto_server.start(free_port())
+    try:
+        yield child.url.removesuffix("/moto-api/")
+    finally:
+        child.stop(remove_log=True)
+
+
+@pytest.fixture
+def local_aws(ddb_local: Any, moto_server_endpoint: str,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``ddb_local`` plus this stage's queues and bucket on moto server."""
+    monkeypatch.setenv("WALLET_SQS_ENDPOINT", moto_server_endpoint)
+    monkeypatch.setenv("WALLET_S3_ENDPOINT", moto_server_endpoint)
+    settings = _apply_settings()
+    resources.create_queues(settings)
+    resources.create_bucket(settings)
+    yield settings
+
+
+@pytest.fixture
+def local_api(local_aws: Any) -> Iterator[str]:
+    """The app of app.py served threaded (as ``chalice local``) on a free port."""
+    from devstack.procs import LOOPBACK
+    from devstack.server import ApiServer, load_app
+
+    with ApiServer(load_app(), LOOPBACK, free_port()) as server:
+        yield server.url
+
+
+@pytest.fixture
+def local_pump(local_aws: Any) -> Iterator[Any]:
+    """The pump for app.py's SQS handlers and schedules on this test's stage."""
+    from devstack.pump import Pump, stage_queue_resolver
+    from devstack.server import load_app
+
+    pump = Pump(load_app(), local_aws.sqs_endpoint, local_aws.region,
+                schedule_rate_s=TEST_SCHEDULE_RATE_S, visibility_timeout_s=2,
+                queue_resolver=stage_queue_resolver(local_aws)).start()
+    try:
+        yield pump
+    finally:
+        pump.stop()
