@@ -1,0 +1,40 @@
+# Local development: `make run` (the whole stack on 127.0.0.1), `make test`
+# (the whole suite), `make bench`. Needs only python3.11, node/npm and java 17.
+PYTHON ?= python3.11
+VENV := .venv
+VPY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+# make run PORT=8000 DB_PATH=.devstack/data SCHEDULE_RATE_S=5
+PORT ?= 8000
+DB_PATH ?=
+SCHEDULE_RATE_S ?=
+# make test PYTEST_ARGS="tests/unit -x"
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test bench install clean-devstack
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): requirements.txt requirements-dev.txt | $(VPY)
+	$(VPY) -m pip install --quiet --no-input -r requirements-dev.txt
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+run: $(INSTALLED)
+	$(VPY) -m devstack run --port $(PORT) $(if $(DB_PATH),--db-path $(DB_PATH)) $(if $(SCHEDULE_RATE_S),--schedule-rate-s $(SCHEDULE_RATE_S))
+
+test: $(INSTALLED)
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+bench: $(INSTALLED)
+	$(VPY) -m bench $(BENCH_ARGS)
+
+# Forget the downloaded DynamoDB Local, local keys, secrets and logs.
+clean-devstack:
+	rm -rf .devstack
