@@ -7,19 +7,14 @@ exactly five wrong PINs, however many arrive at once.
 """
 from __future__ import annotations
 
-import base64
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timezone
 
 import pytest
 
-from chalicelib import db
-from chalicelib.config import reset_settings
 from chalicelib.eligibility import Citizen, PhaseRules
 from chalicelib.errors import RuleError
-from chalicelib.models_index import import_all_models
 from chalicelib.pii import hash_id
 from chalicelib.registration.cards import verify_pin
 from chalicelib.registration.models import BenefitModel, CardModel, RegistrationModel
@@ -45,23 +40,9 @@ def citizen(cid: str) -> Citizen:
 
 
 @pytest.fixture
-def tables(ddb_local_endpoint, monkeypatch):
-    """Fresh tables (own stage prefix) on the shared DynamoDB Local."""
-    monkeypatch.setenv("WALLET_DYNAMODB_ENDPOINT", ddb_local_endpoint)
-    monkeypatch.setenv("WALLET_TRANSACTION_ITEM_LIMIT", "10")
-    monkeypatch.setenv("WALLET_STAGE", f"reg{uuid.uuid4().hex[:8]}")
-    monkeypatch.setenv("WALLET_ID_PEPPER", "test-pepper-0123456789abcdef")
-    monkeypatch.setenv("WALLET_DATA_KEY", base64.b64encode(b"d" * 32).decode())
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "local")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-1")
-    reset_settings()
-    import_all_models()
-    db.bind_models()
-    db.create_tables([RegistrationModel, BenefitModel, CardModel] + [
-        m for m in db.registered_models() if m.Meta.short_name == "exclusions"])
-    yield
-    reset_settings()
+def tables(ddb_local):
+    """Fresh tables of a stage of its own on the shared DynamoDB Local."""
+    return ddb_local
 
 
 def all_at_once(calls: list, workers: int | None = None) -> list:
