@@ -1,0 +1,364 @@
+"""Payments per second through the local stack on DynamoDB Local, what each
+payment costs in DynamoDB requests and items, and how close that comes to
+raw ``TransactWriteItems`` of the same shape in the same run.
+
+``run(...)`` starts what it needs in this process (DynamoDB Local unless an
+endpoint is given, the app of app.py served threaded as ``chalice local``
+serves it), sets up shops, wallets and cards on a fresh stage, and returns
+the figures as a dict. DynamoDB requests are counted with a botocore event
+hook on every client made while it runs (``before-call.dynamodb``), so the
+count is what the app really sent, not what it meant to send.
+
+Targets (ARCHITECTURE.md): a QR payment is 1 write request of at most 4
+items, a card payment 1 of at most 3, each with at most 2 reads; payments per
+second at least 0.8 of raw transactions of the same shape.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any, Callable, Iterator
+
+import botocore.session
+
+__all__ = ["run", "RequestCounter", "PAYMENTS_DEFAULT", "CONCURRENCY_DEFAULT"]
+
+PAYMENTS_DEFAULT = 300
+CARD_PAYMENTS_DEFAULT = 40
+CONCURRENCY_DEFAULT = 8
+WARMUP_PAYMENTS = 8
+AMOUNT_SATANG = 100
+WALLET_SATANG = 10_000_000
+HTTP_TIMEOUT_S = 30
+CATEGORY = "groceries"
+DISTRICT = "1001"
+TARGET_WRITE_ITEMS_QR = 4
+TARGET_WRITE_ITEMS_CARD = 3
+TARGET_READS = 2
+TARGET_RATIO = 0.8
+
+
+class RequestCounter:
+    """DynamoDB requests and items, by operation, of every client made while installed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self.items: Counter[str] = Counter()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.items.clear()
+
+    def _on_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        name = model.name
+        if name == "TransactWriteItems":
+            count = len(params.get("TransactItems", []))
+        elif name == "BatchGetItem":
+            count = sum(len(t.get("Keys", [])) for t in params.get("RequestItems", {}).values())
+        elif name == "BatchWriteItem":
+            count = sum(len(v) for v in params.get("RequestItems", {}).values())
+        else:
+            count = 1
+        with self._lock:
+            self.requests[name] += 1
+            self.items[name] += count
+
+    @contextmanager
+    def installed(self) -> Iterator["RequestCounter"]:
+        original = botocore.session.Session.create_client
+        counter = self
+
+        def create_client(session: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
+            client = original(session, service_name, *args, **kwargs)
+            if service_name == "dynamodb":
+                client.meta.events.register("before-call.dynamodb", counter._on_call)
+            return client
+
+        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            botocore.session.Session.create_client = original  # type: ignore[method-assign]
+
+
+def _valid_cid(n: int) -> str:
+    from stdnum.th import pin
+
+    body = f"1{n:011d}"
+    return body + pin.calc_check_digit(body)
+
+
+def _apply_settings() -> Any:
+    from chalicelib import db
+    from chalicelib.config import get_settings, reset_settings
+    from chalicelib.models_index import import_all_models
+
+    reset_settings()
+    import_all_models()
+    db.bind_models()
+    return get_settings()
+
+
+@contextmanager
+def _environment(ddb_endpoint: str | None) -> Iterator[str]:
+    """DynamoDB Local (own unless given) and a fresh stage in os.environ."""
+    from devstack import dynamodb_local, env
+    from devstack.procs import free_port
+
+    child = None
+    if ddb_endpoint is None:
+        child = dynamodb_local.start(free_port())
+        ddb_endpoint = child.url
+    saved = dict(os.environ)
+    os.environ.update(env.local_environment(ddb_endpoint, None, stage=f"bench{uuid.uuid4().hex[:8]}"))
+    try:
+        yield ddb_endpoint
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        if child is not None:
+            child.stop(remove_log=True)
+
+
+def _setup(workers: int, with_cards: bool) -> dict[str, Any]:
+    """A shop, a funded wallet and a card per worker, on the current stage."""
+    from chalicelib import db, pii
+    from chalicelib.clock import iso, utcnow
+    from chalicelib.ledger import BatchCredit, Ledger, accounts
+    from chalicelib.merchants.service import merchant_id_of, register_merchant, upsert_reference
+    from chalicelib.merchants.validation import ReferenceEntry, parse_registration
+    from chalicelib.registration.cards import hash_pin, new_card_code
+    from chalicelib.registration.models import BenefitModel, CardModel
+    from devstack import tokens
+
+    db.create_tables()
+    ledger = Ledger()
+    phase_id = "bench"
+    shard = accounts.treasury_shard(phase_id, 0)
+    ledger.post_batch([accounts.BUDGET_ACCOUNT], [BatchCredit("bench:fund", shard, 2 * workers * WALLET_SATANG)],
+                      "funding")
+    expires_at = iso(utcnow() + timedelta(days=180))
+    pin = "482915"
+    pin_hash = hash_pin(pin) if with_cards else ""
+    people = []
+    for w in range(workers):
+        owner, citizen, tax_id = _valid_cid(10_000 + w), _valid_cid(20_000 + w), _valid_cid(30_000 + w)
+        upsert_reference([ReferenceEntry(tax_id, "small", True)])
+        register_merchant(owner, parse_registration({
+            "name": f"Bench Shop {w}", "tax_id": tax_id, "business_type": "grocery", "size_class": "small",
+            "district": DISTRICT, "location": {"lat": 13.75, "lon": 100.5},
+            "bank": {"bank_code": "004", "account_no": "1234567890"}}))
+        wallet_id = f"bw{w}"
+        ledger.post_batch([shard], [BatchCredit(f"bench:credit:{w}", accounts.wallet_account(wallet_id), WALLET_SATANG,
+                                                credit_sets={"status": "active", "expires_at": expires_at})],
+                          "issuance")
+        BenefitModel(pii.hash_id(citizen), phase_id=phase_id, registration_id=f"br{w}", wallet_id=wallet_id,
+                     district=DISTRICT, created_at=iso(utcnow())).save()
+        card_code = None
+        if with_cards:
+            card_code = new_card_code()
+            CardModel(card_code, wallet_id=wallet_id, citizen_hash=pii.hash_id(citizen), phase_id=phase_id,
+                      district=DISTRICT, pin_hash=pin_hash, point_id="bench", created_at=iso(utcnow())).save()
+        people.append({
+            "merchant_id": merchant_id_of(owner),
+            "citizen_token": tokens.mint("citizen", {"cid": citizen, "district": DISTRICT,
+                                                     "birth_date": "2006-01-01", "nationality": "TH"}),
+            "merchant_token": tokens.mint("merchant", {"cid": owner}),
+            "card_code": card_code, "pin": pin, "wallet_id": wallet_id,
+        })
+    return {"people": people, "phase_id": phase_id}
+
+
+def _qr_for(merchant_id: str) -> str:
+    from chalicelib.merchants.service import get_merchant
+    from chalicelib.payments.service import make_qr
+
+    return make_qr(get_merchant(merchant_id), AMOUNT_SATANG)["qr"]
+
+
+def _timed(workers: int, per_worker: Callable[[int], tuple[int, int]]) -> tuple[float, int, int]:
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(per_worker, range(workers)))
+    elapsed = time.perf_counter() - start
+    return elapsed, sum(r[0] for r in results), sum(r[1] for r in results)
+
+
+def _http_payments(url: str, people: list[dict[str, Any]], count: int, kind: str, tag: str) -> tuple[float, int, int]:
+    import requests
+
+    workers = len(people)
+    share = [count // workers + (1 if i < count % workers else 0) for i in range(workers)]
+    # QR codes are made before the clock starts: the figure is the payment.
+    qrs = [[_qr_for(people[w]["merchant_id"]) for _ in range(share[w])] for w in range(workers)] \
+        if kind == "qr" else None
+
+    def worker(w: int) -> tuple[int, int]:
+        person = people[w]
+        ok = failed = 0
+        with requests.Session() as session:
+            for i in range(share[w]):
+                key = f"{tag}-{w}-{i}"
+                if kind == "qr":
+                    response = session.post(f"{url}/v1/payments", timeout=HTTP_TIMEOUT_S, json={
+                        "qr": qrs[w][i], "category": CATEGORY},  # type: ignore[index]
+                        headers={"Authorization": f"Bearer {person['citizen_token']}", "Idempotency-Key": key})
+                else:
+                    response = session.post(f"{url}/v1/card-payments", timeout=HTTP_TIMEOUT_S, json={
+                        "card_code": person["card_code"], "pin": person["pin"], "amount_satang": AMOUNT_SATANG,
+                        "category": CATEGORY},
+                        headers={"Authorization": f"Bearer {person['merchant_token']}", "Idempotency-Key": key})
+                if response.status_code == 201:
+                    ok += 1
+                else:
+                    failed += 1
+        return ok, failed
+
+    return _timed(workers, worker)
+
+
+def _raw_transactions(people: list[dict[str, Any]], count: int, items: int) -> tuple[float, int, int]:
+    """The same shape as a payment, straight through boto3: conditional wallet
+    debit, merchant credit, record put, (marker put); no checks, no HTTP."""
+    import boto3
+
+    from chalicelib.clock import iso, utcnow
+    from chalicelib.config import get_settings
+    from chalicelib.ledger import accounts
+
+    settings = get_settings()
+    client = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint)
+    accounts_table = settings.table_name("accounts")
+    transfers_table = settings.table_name("transfers")
+    nonces_table = settings.table_name("qr-nonces")
+    workers = len(people)
+    share = [count // workers + (1 if i < count % workers else 0) for i in range(workers)]
+    amount = {"N": str(AMOUNT_SATANG)}
+
+    def worker(w: int) -> tuple[int, int]:
+        person = people[w]
+        ok = failed = 0
+        for i in range(share[w]):
+            tid = f"raw-{w}-{i}-{uuid.uuid4().hex[:6]}"
+            now = iso(utcnow())
+            tx: list[dict[str, Any]] = [
+                {"Update": {"TableName": accounts_table, "Key": {"account_id": {"S": accounts.wallet_account(person["wallet_id"])}},
+                            "UpdateExpression": "ADD balance_satang :neg",
+                            "ConditionExpression": "balance_satang >= :amt AND #s = :active AND expires_at > :now",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                            "ExpressionAttributeValues": {":neg": {"N": f"-{AMOUNT_SATANG}"}, ":amt": amount,
+                                                          ":active": {"S": "active"}, ":now": {"S": now}}}},
+                {"Update": {"TableName": accounts_table,
+                            "Key": {"account_id": {"S": accounts.merchant_spendable(person["merchant_id"])}},
+                            "UpdateExpression": "ADD balance_satang :amt",
+                            "ExpressionAttributeValues": {":amt": amount}}},
+                # A record the audit can replay: it moves the money it says it moves.
+                {"Put": {"TableName": transfers_table, "ConditionExpression": "attribute_not_exists(transfer_id)",
+                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                         "Item": {"transfer_id": {"S": tid}, "kind": {"S": "raw"}, "amount_satang": amount,
+                                  "debit_account": {"S": accounts.wallet_account(person["wallet_id"])},
+                                  "credit_account": {"S": accounts.merchant_spendable(person["merchant_id"])},
+                                  "state": {"S": "posted"}, "created_at": {"S": now},
+                                  "history_sort": {"S": f"{now}#{tid}"}}}},
+            ]
+            if items == 4:
+                tx.append({"Put": {"TableName": nonces_table, "ConditionExpression": "attribute_not_exists(nonce)",
+                                   "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                                   "Item": {"nonce": {"S": tid}, "transfer_id": {"S": tid},
+                                            "merchant_id": {"S": person["merchant_id"]}}}})
+            try:
+                client.transact_write_items(TransactItems=tx)
+                ok += 1
+            except client.exceptions.TransactionCanceledException:
+                failed += 1
+        return ok, failed
+
+    return _timed(workers, worker)
+
+
+def _per_payment(counter: RequestCounter, payments: int) -> dict[str, Any]:
+    payments = max(payments, 1)
+    writes = counter.requests["TransactWriteItems"] + counter.requests["PutItem"] + counter.requests["UpdateItem"]
+    reads = counter.requests["GetItem"] + counter.requests["BatchGetItem"] + counter.requests["Query"]
+    return {
+        "requests_by_operation": dict(counter.requests),
+        "items_by_operation": dict(counter.items),
+        "write_requests_per_payment": round(writes / payments, 3),
+        "items_per_write": round(counter.items["TransactWriteItems"] / max(counter.requests["TransactWriteItems"], 1), 3),
+        "read_requests_per_payment": round(reads / payments, 3),
+        "read_items_per_payment": round((counter.items["GetItem"] + counter.items["BatchGetItem"]) / payments, 3),
+    }
+
+
+def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT,
+        card_payments: int = CARD_PAYMENTS_DEFAULT, ddb_endpoint: str | None = None,
+        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the payments benchmark; returns its figures (see the module doc)."""
+    from devstack.procs import LOOPBACK, free_port
+    from devstack.server import ApiServer, load_app
+
+    say = progress or (lambda _message: None)
+    counter = RequestCounter()
+    with _environment(ddb_endpoint), counter.installed():
+        _apply_settings()
+        say("setting up shops, wallets and cards")
+        world = _setup(concurrency, with_cards=card_payments > 0)
+        people = world["people"]
+        with ApiServer(load_app(), LOOPBACK, free_port()) as server:
+            _http_payments(server.url, people, WARMUP_PAYMENTS, "qr", "warm")
+            say(f"{payments} QR payments, {concurrency} at a time")
+            counter.reset()
+            qr_s, qr_ok, qr_failed = _http_payments(server.url, people, payments, "qr", "qr")
+            qr_costs = _per_payment(counter, qr_ok)
+            card: dict[str, Any] = {}
+            if card_payments > 0:
+                say(f"{card_payments} card payments")
+                counter.reset()
+                card_s, card_ok, card_failed = _http_payments(server.url, people, card_payments, "card", "card")
+                card = {"payments": card_ok, "failed": card_failed, "seconds": round(card_s, 3),
+                        "payments_per_s": round(card_ok / card_s, 1) if card_s else 0.0,
+                        **_per_payment(counter, card_ok)}
+        say(f"{payments} raw TransactWriteItems of the same shape")
+        raw_s, raw_ok, raw_failed = _raw_transactions(people, payments, items=TARGET_WRITE_ITEMS_QR)
+        from chalicelib.ledger import Ledger
+
+        balanced = Ledger().summary()["balanced"]
+    qr_rate = qr_ok / qr_s if qr_s else 0.0
+    raw_rate = raw_ok / raw_s if raw_s else 0.0
+    ratio = qr_rate / raw_rate if raw_rate else 0.0
+    return {
+        "concurrency": concurrency,
+        "qr": {"payments": qr_ok, "failed": qr_failed, "seconds": round(qr_s, 3),
+               "payments_per_s": round(qr_rate, 1), **qr_costs},
+        "card": card,
+        "raw_transact_write": {"transactions": raw_ok, "failed": raw_failed, "seconds": round(raw_s, 3),
+                               "per_s": round(raw_rate, 1), "items": TARGET_WRITE_ITEMS_QR},
+        "ratio_to_raw": round(ratio, 3),
+        "targets": {
+            "qr_write_items_max": TARGET_WRITE_ITEMS_QR, "card_write_items_max": TARGET_WRITE_ITEMS_CARD,
+            "reads_max": TARGET_READS, "ratio_min": TARGET_RATIO,
+            "met": bool(
+                qr_costs["write_requests_per_payment"] <= 1
+                and qr_costs["items_per_write"] <= TARGET_WRITE_ITEMS_QR
+                and qr_costs["read_requests_per_payment"] <= TARGET_READS
+                and (not card or (card["items_per_write"] <= TARGET_WRITE_ITEMS_CARD
+                                  and card["read_requests_per_payment"] <= TARGET_READS))
+                and ratio >= TARGET_RATIO),
+        },
+        "ledger_balanced": balanced,
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(progress=print), indent=2))

@@ -1,0 +1,1 @@
+"""Payments: spending rules (pure) and the payment use cases."""
