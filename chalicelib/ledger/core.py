@@ -294,11 +294,16 @@ class Ledger:
         debit_condition: Condition | None = None,
         credit_sets: Mapping[str, str] | None = None,
         extra: Sequence[ExtraWrite] = (),
+        debit_sets: Mapping[str, str] | None = None,
     ) -> Posted:
         """Move the money, once. Raises InsufficientFundsError,
-        TransferMismatchError or ConditionFailedError; writes nothing then."""
+        TransferMismatchError or ConditionFailedError; writes nothing then.
+
+        ``credit_sets`` / ``debit_sets`` set ``status`` or ``expires_at`` of
+        the credited / debited balance item in the same write (e.g. an
+        expired wallet's ``status`` as its balance goes back)."""
         return self._post(transfer, state="posted", post_to=None, debit_condition=debit_condition,
-                          credit_sets=credit_sets, extra=extra)
+                          credit_sets=credit_sets, extra=extra, debit_sets=debit_sets)
 
     def post_linked(self, transfer: Transfer, linked: Sequence[Transfer], *,
                     extra: Sequence[ExtraWrite] = ()) -> Posted:
@@ -378,6 +383,7 @@ class Ledger:
         debit_condition: Condition | None,
         credit_sets: Mapping[str, str] | None,
         extra: Sequence[ExtraWrite],
+        debit_sets: Mapping[str, str] | None = None,
     ) -> Posted:
         transfer.check()
         record = self._record(transfer, transfer.debit_account, state=state, post_to=post_to)
@@ -386,7 +392,7 @@ class Ledger:
         for item in extra:
             tx.add(item)
         tx.update("debit", AccountModel(transfer.debit_account),
-                  self._balance_actions(transfer.debit_account, -transfer.amount_satang),
+                  self._balance_actions(transfer.debit_account, -transfer.amount_satang, debit_sets),
                   self._debit_condition(transfer.debit_account, transfer.amount_satang, debit_condition))
         tx.update("credit", AccountModel(transfer.credit_account),
                   self._balance_actions(transfer.credit_account, transfer.amount_satang, credit_sets), None)

@@ -1,0 +1,14 @@
+"""Wave activation, tranche crediting, expiry sweep and phase progress.
+
+- ``service.run_schedule()``: the scheduled planner (app.py schedule);
+- ``service.handle_sqs_event(event)``: the activation queue's handler;
+- ``service.activate(phase_id, wave)``: the operator's ``POST .../activate``;
+- ``progress.count(phase_id, **increments)``: the counters every package moves;
+- ``progress.progress(phase_id, waves, tranches)``: the progress of a phase.
+
+Only the light progress functions are imported here, so that any package
+can count without importing the ledger or the registration package.
+"""
+from chalicelib.activation.progress import count, progress, totals, wave_counter
+
+__all__ = ["count", "progress", "totals", "wave_counter"]

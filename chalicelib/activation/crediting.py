@@ -1,0 +1,286 @@
+"""Crediting one bucket of a wave-tranche, and the expiry sweep of one
+bucket of a wave: the work of one activation message.
+
+Each citizen's credit is the ledger transfer
+``iss:<phase>:<tranche>:<wallet_id>``, and each expiry ``exp:<wallet_id>``:
+the ledger refuses a second transfer of an id that exists, so a message
+delivered twice, two overlapping runs or a rerun after a crash credit no one
+twice; a bucket is marked done only after its last page, so a crash
+half-way leaves it to be finished by the redelivered message or the next
+dispatch. Counters move only for transfers created now.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterator
+
+from aws_lambda_powertools import Logger
+from pynamodb.exceptions import UpdateError
+
+from chalicelib.activation import plan as planning
+from chalicelib.activation.models import RunModel, run_key
+from chalicelib.activation.progress import count, wave_counter
+from chalicelib.clock import iso, utcnow
+from chalicelib.ledger import (
+    AccountModel,
+    BatchCredit,
+    ConditionFailedError,
+    InsufficientFundsError,
+    Ledger,
+    Transfer,
+    TransferModel,
+    accounts,
+)
+from chalicelib.registration.models import ACTIVATION_BUCKETS, RegistrationModel, wave_bucket_key
+
+__all__ = [
+    "PAGE_SIZE",
+    "MESSAGE_WORK_BUDGET_S",
+    "BUDGET_EXHAUSTED",
+    "BucketOutcome",
+    "credit_bucket",
+    "expire_bucket",
+    "stop_run",
+]
+
+logger = Logger(service="activation")
+
+# Registrations read per index page; a page is credited in ceil(page /
+# credits-per-transaction) ledger transactions.
+PAGE_SIZE = 200
+# A message works at most this long, then hands the rest of its bucket to a
+# continuation message, far inside the Lambda timeout and SQS visibility.
+MESSAGE_WORK_BUDGET_S = 120
+BUDGET_EXHAUSTED = "budget_exhausted"
+ACCEPTED = "accepted"
+ACTIVE = "active"
+EXPIRED = "expired"
+
+
+@dataclass
+class BucketOutcome:
+    credited_count: int = 0
+    credited_satang: int = 0
+    existing_count: int = 0
+    unfunded_count: int = 0
+    expired_count: int = 0
+    expired_satang: int = 0
+    not_yet_expired: int = 0
+    pages: int = 0
+    finished: bool = False
+    stopped: bool = False
+    skipped: str | None = None
+    continuation: dict[str, Any] | None = field(default=None)
+
+
+def _now() -> datetime:
+    # Looked up at call time, so that tests can move the clock.
+    return utcnow()
+
+
+def _pages(item: planning.WorkItem) -> Iterator[tuple[list[RegistrationModel], str | None]]:
+    """Pages of the bucket's accepted registrations, each with the cursor
+    that resumes after it (None after the last)."""
+    start = json.loads(item.cursor) if item.cursor else None
+    key = wave_bucket_key(item.phase_id, item.wave, item.bucket)
+    while True:
+        results = RegistrationModel.by_wave.query(key, limit=PAGE_SIZE, last_evaluated_key=start)
+        page = list(results)
+        start = results.last_evaluated_key
+        yield page, (json.dumps(start, sort_keys=True) if start else None)
+        if not start:
+            return
+
+
+def _wallets(page: list[RegistrationModel]) -> list[str]:
+    seen: dict[str, None] = {}
+    for registration in page:
+        if registration.status == ACCEPTED and registration.wallet_id:
+            seen.setdefault(registration.wallet_id, None)
+    return list(seen)
+
+
+def _run(item: planning.WorkItem) -> RunModel | None:
+    tranche = item.tranche if item.op == planning.CREDIT else 0
+    try:
+        return RunModel.get(item.phase_id, run_key(item.op, item.wave, tranche), consistent_read=True)
+    except RunModel.DoesNotExist:
+        return None
+
+
+def _existing_transfers(transfer_ids: list[str]) -> set[str]:
+    """Which of these transfers exist already: a cheap read that spares a
+    rerun a failed transaction per page. The ledger stays the judge: an id
+    this read misses is still refused by the ledger's condition."""
+    if not transfer_ids:
+        return set()
+    return {m.transfer_id for m in TransferModel.batch_get(transfer_ids, attributes_to_get=["transfer_id"])}
+
+
+def stop_run(phase_id: str, key: str, reason: str, now: datetime) -> None:
+    """Mark a run stopped (e.g. budget exhausted); the planner leaves it
+    until an operator activates it again."""
+    try:
+        RunModel(phase_id, key).update(
+            actions=[RunModel.status.set("stopped"), RunModel.stopped_reason.set(reason),
+                     RunModel.finished_at.set(iso(now))],
+            condition=RunModel.status == "running",
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
+def _finish_bucket(item: planning.WorkItem, key: str, now: datetime) -> None:
+    run = RunModel(item.phase_id, key)
+    run.update(actions=[RunModel.buckets_done.add({item.bucket})])  # refreshes ``run``
+    done = run.buckets_done or set()
+    if len(done) >= ACTIVATION_BUCKETS and run.status == "running":
+        try:
+            run.update(actions=[RunModel.status.set("done"), RunModel.finished_at.set(iso(now))],
+                       condition=RunModel.status == "running")
+            logger.info("run done", extra={"phase_id": item.phase_id, "run": key})
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+
+
+def _continue(item: planning.WorkItem, cursor: str, outcome: BucketOutcome) -> BucketOutcome:
+    outcome.continuation = planning.WorkItem(
+        item.op, item.phase_id, item.wave, item.tranche, item.bucket,
+        item.amount_satang, item.expires_after_days, cursor).to_body()
+    return outcome
+
+
+def credit_bucket(
+    item: planning.WorkItem,
+    ledger: Ledger | None = None,
+    treasury_shards: int | None = None,
+    clock: Callable[[], datetime] | None = None,
+    budget_s: float = MESSAGE_WORK_BUDGET_S,
+) -> BucketOutcome:
+    """Credit tranche ``item.tranche`` to every accepted citizen of one bucket."""
+    from chalicelib.config import get_settings
+
+    clock = clock or _now
+    ledger = ledger or Ledger()
+    shards = treasury_shards or get_settings().treasury_shards
+    outcome = BucketOutcome()
+    key = run_key(planning.CREDIT, item.wave, item.tranche)
+    run = _run(item)
+    if run is None or run.status != "running":
+        # Not dispatched (a stray message), stopped for budget, or done.
+        outcome.skipped = run.status if run is not None else "no_run"
+        return outcome
+    sources = [accounts.treasury_shard(item.phase_id, i) for i in range(shards)]
+    deadline = time.monotonic() + budget_s
+    for page, cursor in _pages(item):
+        outcome.pages += 1
+        wallets = _wallets(page)
+        ids = {w: planning.issuance_transfer_id(item.phase_id, item.tranche, w) for w in wallets}
+        done = _existing_transfers(list(ids.values()))
+        outcome.existing_count += len(done)
+        now = clock()
+        sets = {"status": ACTIVE, "expires_at": planning.expires_at_for(now, item.expires_after_days)}
+        details = {"phase_id": item.phase_id, "wave": item.wave, "tranche": item.tranche}
+        credits = [
+            BatchCredit(transfer_id=ids[w], credit_account=accounts.wallet_account(w),
+                        amount_satang=item.amount_satang, credit_sets=sets, details=details)
+            for w in wallets if ids[w] not in done
+        ]
+        result = ledger.post_batch(sources, credits, kind="issuance") if credits else None
+        if result is not None:
+            created = len(result.created)
+            satang = sum(r.amount_satang for r in result.created)
+            count(item.phase_id, credited_count=created, credited_satang=satang,
+                  **{wave_counter(item.wave): created})
+            outcome.credited_count += created
+            outcome.credited_satang += satang
+            outcome.existing_count += len(result.existing)
+            if result.unfunded:
+                outcome.unfunded_count += len(result.unfunded)
+                outcome.stopped = True
+                stop_run(item.phase_id, key, BUDGET_EXHAUSTED, now)
+                logger.warning("budget exhausted; wave stopped",
+                               extra={"phase_id": item.phase_id, "wave": item.wave,
+                                      "tranche": item.tranche, "unfunded": len(result.unfunded)})
+                return outcome
+        if cursor is None:
+            break
+        if time.monotonic() >= deadline:
+            return _continue(item, cursor, outcome)
+    _finish_bucket(item, key, clock())
+    outcome.finished = True
+    return outcome
+
+
+def _expire_wallet(item: planning.WorkItem, account: AccountModel, now_iso: str,
+                   ledger: Ledger, outcome: BucketOutcome) -> None:
+    balance = int(account.balance_satang or 0)
+    wallet_id = account.account_id.partition(":")[2]
+    due = (AccountModel.status == ACTIVE) & (AccountModel.expires_at <= now_iso)
+    if balance <= 0:
+        try:
+            account.update(actions=[AccountModel.status.set(EXPIRED)], condition=due)
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+        return
+    transfer = Transfer(planning.expiry_transfer_id(wallet_id), account.account_id,
+                        accounts.returned(item.phase_id), balance, "expiry",
+                        details={"phase_id": item.phase_id, "wave": item.wave})
+    try:
+        posted = ledger.post(transfer, debit_condition=due & (AccountModel.balance_satang == balance),
+                             debit_sets={"status": EXPIRED})
+    except (ConditionFailedError, InsufficientFundsError):
+        # The balance moved between our read and the write: sweep it again.
+        outcome.not_yet_expired += 1
+        return
+    if posted.created:
+        outcome.expired_count += 1
+        outcome.expired_satang += balance
+
+
+def expire_bucket(
+    item: planning.WorkItem,
+    ledger: Ledger | None = None,
+    clock: Callable[[], datetime] | None = None,
+    budget_s: float = MESSAGE_WORK_BUDGET_S,
+) -> BucketOutcome:
+    """Return the remaining balance of every expired wallet of one bucket to
+    the phase's ``returned`` account, and mark the wallet expired, once."""
+    clock = clock or _now
+    ledger = ledger or Ledger()
+    outcome = BucketOutcome()
+    key = run_key(planning.EXPIRE, item.wave)
+    run = _run(item)
+    if run is None or run.status != "running":
+        outcome.skipped = run.status if run is not None else "no_run"
+        return outcome
+    deadline = time.monotonic() + budget_s
+    for page, cursor in _pages(item):
+        outcome.pages += 1
+        now_iso = iso(clock())
+        ids = [accounts.wallet_account(w) for w in _wallets(page)]
+        found = list(AccountModel.batch_get(ids, consistent_read=True)) if ids else []
+        before = outcome.expired_satang
+        for account in found:
+            if account.status != ACTIVE:
+                continue  # expired already, or suspended by an operator
+            if not account.expires_at or account.expires_at > now_iso:
+                outcome.not_yet_expired += 1
+                continue
+            _expire_wallet(item, account, now_iso, ledger, outcome)
+        count(item.phase_id, expired_satang=outcome.expired_satang - before)
+        if cursor is None:
+            break
+        if time.monotonic() >= deadline:
+            return _continue(item, cursor, outcome)
+    if outcome.not_yet_expired == 0:
+        _finish_bucket(item, key, clock())
+        outcome.finished = True
+    return outcome
+

@@ -1,0 +1,59 @@
+"""Items of activation: sharded progress counters and the state of each run.
+
+A run is the crediting of one (wave, tranche) or the expiry sweep of one
+wave of a phase; its work is split over the ACTIVATION_BUCKETS buckets of the
+by-wave index, and the run is done when every bucket is.
+"""
+from __future__ import annotations
+
+from pynamodb.attributes import NumberAttribute, NumberSetAttribute, UnicodeAttribute
+from pynamodb.models import Model
+
+from chalicelib.db import register
+
+__all__ = ["PhaseCounterModel", "RunModel", "run_key"]
+
+
+def run_key(op: str, wave: int, tranche: int = 0) -> str:
+    """Sort key of a run: ``credit#001#01`` (wave 1, tranche 1), ``expire#001#00``."""
+    return f"{op}#{wave:03d}#{tranche:02d}"
+
+
+@register
+class PhaseCounterModel(Model):
+    """One shard of a phase's progress counters.
+
+    Counters are plain number attributes changed only with ADD on a random
+    shard, so that registration day (tens of thousands a second) and
+    activation never queue on one item; a read sums the few shards. Names
+    are dynamic (per-wave counters), so they are written through paths, not
+    declared attributes.
+    """
+
+    class Meta:
+        short_name = "phase-counters"
+
+    phase_id = UnicodeAttribute(hash_key=True)
+    shard = NumberAttribute(range_key=True)
+
+
+@register
+class RunModel(Model):
+    class Meta:
+        short_name = "activation-runs"
+
+    phase_id = UnicodeAttribute(hash_key=True)
+    run_key = UnicodeAttribute(range_key=True)
+    op = UnicodeAttribute()  # credit | expire
+    wave = NumberAttribute()
+    tranche = NumberAttribute(default=0)  # 1-based for credit runs
+    status = UnicodeAttribute()  # running | done | stopped
+    started_at = UnicodeAttribute()
+    # Last time the run's messages were sent: a run not done a lease after
+    # that is sent again (its buckets not yet done), e.g. after a crash.
+    dispatched_at = UnicodeAttribute()
+    # Buckets finished; ADD of a set member is idempotent, so a message
+    # delivered twice cannot finish a bucket twice.
+    buckets_done = NumberSetAttribute(null=True)
+    finished_at = UnicodeAttribute(null=True)
+    stopped_reason = UnicodeAttribute(null=True)

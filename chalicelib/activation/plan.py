@@ -1,0 +1,222 @@
+"""What activation and expiry must do, and when: pure functions of a phase
+definition and the time. No I/O here.
+
+Tranche k (1-based) of a citizen is due at their wave's ``activate_at`` plus
+the tranche's ``after_days``. Nothing is credited before registration has
+closed: the by-wave index is a GSI, eventually consistent, and a wave swept
+while citizens still register would miss the late ones. ``INDEX_SETTLE_S``
+after the close gives the index time to catch up.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from chalicelib.clock import iso, parse_iso
+from chalicelib.registration.models import ACTIVATION_BUCKETS
+
+__all__ = [
+    "CREDIT",
+    "EXPIRE",
+    "INDEX_SETTLE_S",
+    "DISPATCH_LEASE_S",
+    "EXPIRES_AFTER_DAYS_DEFAULT",
+    "Tranche",
+    "PhasePlan",
+    "RunRef",
+    "WorkItem",
+    "credit_due_at",
+    "expiry_due_at",
+    "due_credit_runs",
+    "due_expiry_runs",
+    "expires_at_for",
+    "should_dispatch",
+    "work_items",
+    "issuance_transfer_id",
+    "expiry_transfer_id",
+]
+
+CREDIT = "credit"
+EXPIRE = "expire"
+WALLET_KIND = "wallet"
+# GSI replication lag is well under a second on AWS; ten is a wide margin.
+INDEX_SETTLE_S = 10
+# A run still not done this long after its messages were sent is sent again
+# (only its unfinished buckets): SQS redelivery covers a crashed handler, the
+# lease covers a planner that died half-way through sending.
+DISPATCH_LEASE_S = 15 * 60
+EXPIRES_AFTER_DAYS_DEFAULT = 180
+
+
+@dataclass(frozen=True)
+class Tranche:
+    amount_satang: int
+    after_days: int
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    """The parts of a phase definition that activation and expiry read."""
+
+    phase_id: str
+    kind: str
+    tranches: tuple[Tranche, ...]
+    wave_times: tuple[datetime, ...]
+    expires_after_days: int
+    registration_closes_at: datetime | None
+
+    @property
+    def is_wallet(self) -> bool:
+        return self.kind == WALLET_KIND
+
+    @property
+    def wave_count(self) -> int:
+        return len(self.wave_times)
+
+    @classmethod
+    def from_definition(cls, phase_id: str, definition: Mapping[str, Any]) -> "PhasePlan":
+        """From a saved definition (the edge validated it); default tranches:
+        one of ``amount_satang`` at ``after_days`` 0."""
+        raw_tranches = definition.get("tranches") or [
+            {"amount_satang": definition["amount_satang"], "after_days": 0}
+        ]
+        tranches = tuple(Tranche(int(t["amount_satang"]), int(t.get("after_days", 0))) for t in raw_tranches)
+        waves = tuple(parse_iso(w["activate_at"]) for w in definition.get("waves") or [])
+        closes = definition.get("registration_closes_at")
+        return cls(
+            phase_id=phase_id,
+            kind=str(definition.get("kind", WALLET_KIND)),
+            tranches=tranches,
+            wave_times=waves,
+            expires_after_days=int(definition.get("expires_after_days") or EXPIRES_AFTER_DAYS_DEFAULT),
+            registration_closes_at=parse_iso(closes) if closes else None,
+        )
+
+
+@dataclass(frozen=True)
+class RunRef:
+    op: str  # credit | expire
+    wave: int  # 1-based
+    tranche: int = 0  # 1-based for credit, 0 for expire
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One SQS message: one bucket of one run. Carries the frozen amounts, so
+    that the handler needs no read of the phase."""
+
+    op: str
+    phase_id: str
+    wave: int
+    tranche: int
+    bucket: int
+    amount_satang: int = 0
+    expires_after_days: int = 0
+    cursor: str | None = None  # where a continued bucket resumes
+
+    def to_body(self) -> dict[str, Any]:
+        body = asdict(self)
+        if body["cursor"] is None:
+            del body["cursor"]
+        return body
+
+    @classmethod
+    def from_body(cls, body: str | Mapping[str, Any]) -> "WorkItem":
+        data = json.loads(body) if isinstance(body, str) else dict(body)
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown fields in activation message: {sorted(unknown)}")
+        item = cls(**data)
+        if item.op not in (CREDIT, EXPIRE):
+            raise ValueError(f"op must be {CREDIT} or {EXPIRE}")
+        if not 0 <= item.bucket < ACTIVATION_BUCKETS or item.wave < 1:
+            raise ValueError("wave must be >= 1 and bucket within the activation buckets")
+        if item.op == CREDIT and (item.tranche < 1 or item.amount_satang <= 0 or item.expires_after_days <= 0):
+            raise ValueError("a credit message needs tranche >= 1, amount_satang > 0, expires_after_days > 0")
+        return item
+
+
+def _registration_settled(plan: PhasePlan, now: datetime) -> bool:
+    if plan.registration_closes_at is None:
+        return True
+    return now >= plan.registration_closes_at + timedelta(seconds=INDEX_SETTLE_S)
+
+
+def credit_due_at(plan: PhasePlan, wave: int, tranche: int) -> datetime:
+    return plan.wave_times[wave - 1] + timedelta(days=plan.tranches[tranche - 1].after_days)
+
+
+def expiry_due_at(plan: PhasePlan, wave: int) -> datetime:
+    """When a wave's wallets expire: its last tranche plus the expiry days.
+
+    A wallet credited later than its due time (a late run) expires later;
+    the sweep leaves it and its bucket is swept again after the lease.
+    """
+    last = max(t.after_days for t in plan.tranches)
+    return plan.wave_times[wave - 1] + timedelta(days=last + plan.expires_after_days)
+
+
+def due_credit_runs(plan: PhasePlan, now: datetime, wave: int | None = None) -> list[RunRef]:
+    """Credit runs due at ``now`` (all waves, or only ``wave``)."""
+    if not plan.is_wallet or not _registration_settled(plan, now):
+        return []
+    waves = [wave] if wave is not None else range(1, plan.wave_count + 1)
+    return [
+        RunRef(CREDIT, w, k)
+        for w in waves
+        if 1 <= w <= plan.wave_count
+        for k in range(1, len(plan.tranches) + 1)
+        if credit_due_at(plan, w, k) <= now
+    ]
+
+
+def due_expiry_runs(plan: PhasePlan, now: datetime) -> list[RunRef]:
+    if not plan.is_wallet:
+        return []
+    return [RunRef(EXPIRE, w) for w in range(1, plan.wave_count + 1) if expiry_due_at(plan, w) <= now]
+
+
+def expires_at_for(credited_at: datetime, expires_after_days: int) -> str:
+    """``expires_at`` of a wallet credited at ``credited_at`` (fixed-width RFC 3339)."""
+    return iso(credited_at + timedelta(days=expires_after_days))
+
+
+def should_dispatch(status: str | None, dispatched_at: datetime | None, now: datetime, forced: bool) -> bool:
+    """Whether a run's messages are (re)sent now.
+
+    New run: yes. Done: never (safe to ask again). Stopped (budget
+    exhausted): only when an operator asks (after raising the budget).
+    Running: when an operator asks, or the lease since the last send ran out.
+    """
+    if status is None:
+        return True
+    if status == "done":
+        return False
+    if forced:
+        return True
+    if status == "stopped" or dispatched_at is None:
+        return False
+    return now >= dispatched_at + timedelta(seconds=DISPATCH_LEASE_S)
+
+
+def work_items(plan: PhasePlan, run: RunRef, buckets_done: set[int]) -> list[WorkItem]:
+    """One message per bucket not yet done."""
+    amount = plan.tranches[run.tranche - 1].amount_satang if run.op == CREDIT else 0
+    days = plan.expires_after_days if run.op == CREDIT else 0
+    return [
+        WorkItem(run.op, plan.phase_id, run.wave, run.tranche, bucket, amount, days)
+        for bucket in range(ACTIVATION_BUCKETS)
+        if bucket not in buckets_done
+    ]
+
+
+def issuance_transfer_id(phase_id: str, tranche: int, wallet_id: str) -> str:
+    """One credit per citizen and tranche, whatever runs twice."""
+    return f"iss:{phase_id}:{tranche}:{wallet_id}"
+
+
+def expiry_transfer_id(wallet_id: str) -> str:
+    """One return of the whole remaining balance per wallet."""
+    return f"exp:{wallet_id}"

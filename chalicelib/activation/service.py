@@ -1,0 +1,188 @@
+"""Use cases of activation: the scheduled planner, the operator's
+``activate`` and the SQS worker that does one message's work.
+
+The planner is cheap and runs every minute: it reads the phase definitions
+(a handful of items) and the runs of each phase, and sends a run's messages
+(one per bucket not yet done) when the run becomes due, or again when its
+lease ran out without it finishing.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable, Mapping
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from pynamodb.exceptions import PutError, UpdateError
+
+from chalicelib.activation import plan as planning
+from chalicelib.activation.crediting import BUDGET_EXHAUSTED, credit_bucket, expire_bucket
+from chalicelib.activation.models import RunModel, run_key
+from chalicelib.activation.source import PhaseSource, default_source
+from chalicelib.clock import iso, parse_iso, utcnow
+from chalicelib.errors import InvalidRequestError, NotFoundError
+
+__all__ = [
+    "ACTIVATION_QUEUE",
+    "Sender",
+    "run_schedule",
+    "activate",
+    "dispatch",
+    "handle_work_item",
+    "handle_sqs_event",
+]
+
+logger = Logger(service="activation")
+
+# Short name of the work queue (chalicelib.queues.QUEUES).
+ACTIVATION_QUEUE = "activation"
+
+Sender = Callable[[dict[str, Any]], None]
+
+
+def _send(body: dict[str, Any]) -> None:
+    from chalicelib import queues
+
+    queues.send_json(ACTIVATION_QUEUE, body)
+
+
+def _claim(phase_id: str, run: planning.RunRef, existing: RunModel | None, now: datetime) -> bool:
+    """Take the right to send a run's messages now: of two planners that
+    overlap, one wins the conditional write and the other sends nothing."""
+    key = run_key(run.op, run.wave, run.tranche)
+    stamp = iso(now)
+    try:
+        if existing is None:
+            RunModel(phase_id, key, op=run.op, wave=run.wave, tranche=run.tranche, status="running",
+                     started_at=stamp, dispatched_at=stamp).save(condition=RunModel.run_key.does_not_exist())
+        else:
+            existing.update(
+                actions=[RunModel.status.set("running"), RunModel.dispatched_at.set(stamp),
+                         RunModel.stopped_reason.remove()],
+                condition=(RunModel.dispatched_at == existing.dispatched_at) & (RunModel.status != "done"),
+            )
+    except (PutError, UpdateError) as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def dispatch(source: PhaseSource, plan: planning.PhasePlan, run: planning.RunRef, now: datetime,
+             forced: bool = False, send: Sender = _send) -> int:
+    """Send the run's messages if it is time; returns how many were sent."""
+    key = run_key(run.op, run.wave, run.tranche)
+    try:
+        existing: RunModel | None = RunModel.get(plan.phase_id, key, consistent_read=True)
+    except RunModel.DoesNotExist:
+        existing = None
+    status = existing.status if existing else None
+    sent_at = parse_iso(existing.dispatched_at) if existing else None
+    if not planning.should_dispatch(status, sent_at, now, forced):
+        return 0
+    if run.op == planning.CREDIT:
+        # Freeze the money-shaping fields first, then read them again: an
+        # operator's edit that raced in before the freeze is what we use.
+        source.mark_started(plan.phase_id, now)
+        definition = source.definition(plan.phase_id)
+        if definition is None:
+            return 0
+        plan = planning.PhasePlan.from_definition(plan.phase_id, definition)
+    if not _claim(plan.phase_id, run, existing, now):
+        return 0
+    done = set(int(b) for b in (existing.buckets_done or set())) if existing else set()
+    items = planning.work_items(plan, run, done)
+    for item in items:
+        send(item.to_body())
+    logger.info("run dispatched", extra={"phase_id": plan.phase_id, "run": key, "messages": len(items),
+                                         "forced": forced})
+    return len(items)
+
+
+def _plan(phase_id: str, definition: Mapping[str, Any]) -> planning.PhasePlan | None:
+    try:
+        return planning.PhasePlan.from_definition(phase_id, definition)
+    except (KeyError, TypeError, ValueError):
+        logger.error("phase definition unreadable; skipped", extra={"phase_id": phase_id})
+        return None
+
+
+def run_schedule(now: datetime | None = None, source: PhaseSource | None = None,
+                 send: Sender = _send) -> dict[str, int]:
+    """The scheduled job: send every due credit and expiry run of every
+    phase. Running it twice, or two at once, sends a run once."""
+    now = now or utcnow()
+    source = source or default_source()
+    sent: dict[str, int] = {}
+    for phase_id, definition in source.definitions():
+        plan = _plan(phase_id, definition)
+        if plan is None:
+            continue
+        if not plan.is_wallet:
+            # Payouts of cash-transfer phases go through the banks (later).
+            logger.info("cash_transfer phase: activation skipped", extra={"phase_id": phase_id})
+            continue
+        for run in planning.due_credit_runs(plan, now) + planning.due_expiry_runs(plan, now):
+            count = dispatch(source, plan, run, now, send=send)
+            if count:
+                sent[f"{phase_id}:{run_key(run.op, run.wave, run.tranche)}"] = count
+    return sent
+
+
+def activate(phase_id: str, wave: int | None = None, now: datetime | None = None,
+             source: PhaseSource | None = None, send: Sender = _send) -> dict[str, Any]:
+    """``POST /v1/admin/phases/{id}/activate``: send the due credit runs of
+    the phase (or one wave) now, also ones already running or stopped (an
+    operator who raised the budget). Safe to call repeatedly: the ledger's
+    transfer ids make every citizen's credit happen once."""
+    now = now or utcnow()
+    source = source or default_source()
+    definition = source.definition(phase_id)
+    if definition is None:
+        raise NotFoundError(f"No phase {phase_id}.")
+    plan = planning.PhasePlan.from_definition(phase_id, definition)
+    if wave is not None and not 1 <= wave <= plan.wave_count:
+        raise InvalidRequestError("wave", f"wave must be 1..{plan.wave_count} for this phase")
+    runs = planning.due_credit_runs(plan, now, wave)
+    dispatched = []
+    for run in runs:
+        count = dispatch(source, plan, run, now, forced=True, send=send)
+        dispatched.append({"wave": run.wave, "tranche": run.tranche, "messages": count})
+    body: dict[str, Any] = {"phase_id": phase_id, "status": "accepted", "runs": dispatched}
+    if not plan.is_wallet:
+        body["note"] = "cash_transfer phases are paid out through the banks, not activated"
+    elif not runs:
+        body["note"] = "nothing is due yet: waves activate at their time, after registration closed"
+    return body
+
+
+def handle_work_item(item: planning.WorkItem, source: PhaseSource | None = None,
+                     send: Sender = _send) -> dict[str, Any]:
+    """Do one message's work; a bucket too large for one message goes on
+    in a continuation message."""
+    if item.op == planning.CREDIT:
+        outcome = credit_bucket(item)
+        if outcome.stopped:
+            (source or default_source()).mark_stopped(item.phase_id, BUDGET_EXHAUSTED, utcnow())
+    else:
+        outcome = expire_bucket(item)
+    if outcome.continuation is not None:
+        send(outcome.continuation)
+    return {"credited": outcome.credited_count, "expired": outcome.expired_count,
+            "finished": outcome.finished, "skipped": outcome.skipped}
+
+
+def handle_sqs_event(event: Mapping[str, Any], context: Any = None,
+                     handle: Callable[[planning.WorkItem], Any] | None = None) -> dict[str, Any]:
+    """The activation queue's Lambda handler: each record is one work item;
+    the records that failed come back in ``batchItemFailures`` so SQS
+    redelivers only those (the event source needs ReportBatchItemFailures,
+    see infra/)."""
+    work = handle or handle_work_item
+
+    def record_handler(record: Any) -> Any:
+        return work(planning.WorkItem.from_body(record.body))
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=dict(event), record_handler=record_handler,
+                                    processor=processor, context=context)
