@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 from chalicelib.errors import InvalidRequestError, RuleError
 
@@ -53,6 +53,14 @@ class SpendingPolicy:
     spending_scope: str = "district"
     allowed_size_classes: frozenset[str] = DEFAULT_ALLOWED_SIZE_CLASSES
     restricted_categories: frozenset[str] = DEFAULT_RESTRICTED_CATEGORIES
+
+    @classmethod
+    def from_definition(cls, definition: Mapping[str, Any] | None) -> "SpendingPolicy":
+        """From a saved phase definition (API.md field names); PROGRAM.md's
+        defaults for whatever it leaves out, and for no definition at all."""
+        definition = definition or {}
+        return cls.of(definition.get("spending_scope"), definition.get("allowed_size_classes"),
+                      definition.get("restricted_categories"))
 
     @classmethod
     def of(cls, spending_scope: str | None, allowed_size_classes: Iterable[str] | None,

@@ -170,3 +170,11 @@ def test_debit_failure_is_told_from_the_returned_item(item, code):
 def test_category_shape(category):
     with pytest.raises(InvalidRequestError):
         check_category_shape(category)
+
+
+def test_policy_from_a_phase_definition_and_defaults():
+    assert SpendingPolicy.from_definition(None) == SpendingPolicy()
+    policy = SpendingPolicy.from_definition({"spending_scope": "province", "allowed_size_classes": ["small", "medium"],
+                                             "restricted_categories": ["lottery"]})
+    assert policy.spending_scope == "province" and policy.allowed_size_classes == {"small", "medium"}
+    assert policy.restricted_categories == {"lottery"}
