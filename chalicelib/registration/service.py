@@ -17,10 +17,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError
+from botocore.exceptions import ClientError
+from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.activation.progress import count
 from chalicelib.clock import iso
 from chalicelib.config import get_settings
 from chalicelib.db import MAX_POOL_CONNECTIONS
@@ -303,7 +305,25 @@ def register(
             raise RuntimeError("a registration's condition failed but it cannot be read back")
         return Registered(found, created=False)
     _log(item, assisted)
+    _count(item)
     return Registered(item, created=True)
+
+
+def _count(item: RegistrationModel) -> None:
+    """Move the phase's progress counters for a registration written now.
+
+    Outside the registration's transaction on purpose: counter shards are
+    shared by every registration of the phase, and in a transaction each
+    shard would turn concurrent registrations into TransactionConflicts. A
+    counter that fails to move costs a figure on the dashboard, never a
+    registration, so it is logged and the registration stands.
+    """
+    accepted = 1 if item.status == ACCEPTED else 0
+    try:
+        count(item.phase_id, registered=1, accepted=accepted, rejected=1 - accepted)
+    except (PynamoDBException, ClientError):
+        logger.exception("progress counter not moved", extra={"phase_id": item.phase_id,
+                                                              "registration_id": item.registration_id})
 
 
 def _log(item: RegistrationModel, assisted: Assisted | None) -> None:
