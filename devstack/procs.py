@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
-__all__ = ["ChildProcess", "StartupError", "free_port", "file_lock", "start_child", "LOOPBACK"]
+__all__ = ["ChildProcess", "StartupError", "free_port", "file_lock", "start_child",
+           "stop_with_parent", "LOOPBACK"]
 
 LOOPBACK = "127.0.0.1"
 READY_TIMEOUT_S = 60.0
@@ -59,6 +60,13 @@ def _die_with_parent() -> None:
     # Runs in the child between fork and exec: ask Linux to SIGTERM the child
     # when the thread that started it dies, even by SIGKILL, so no java or
     # moto server outlives the stack or a test run.
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def stop_with_parent() -> None:
+    """SIGTERM this process when its parent dies (``make run`` killed): the
+    stack then stops its own children instead of leaving them behind."""
     if _LIBC is not None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import importlib
+import sys
 import threading
 from typing import Any
 
 from chalice.app import Chalice
 from chalice.config import Config
 from chalice.local import LocalChalice, LocalDevServer, create_local_server
+
+from devstack.paths import REPO_ROOT
 
 __all__ = ["ApiServer", "load_app"]
 
@@ -18,6 +21,8 @@ LAMBDA_TIMEOUT_S = 29
 
 def load_app(module: str = "app", attribute: str = "app") -> Chalice:
     """The Chalice object of ``module`` (app.py at the project root by default)."""
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
     app = getattr(importlib.import_module(module), attribute)
     if not isinstance(app, Chalice):
         raise TypeError(f"{module}.{attribute} is not a Chalice app")

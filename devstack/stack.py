@@ -12,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 from devstack import dynamodb_local, env, moto_server, resources
-from devstack.procs import _LIBC, LOOPBACK, ChildProcess, StartupError, free_port
+from devstack.procs import LOOPBACK, ChildProcess, StartupError, free_port, stop_with_parent
 from devstack.pump import Pump
 from devstack.server import ApiServer, load_app
 
@@ -20,7 +20,6 @@ __all__ = ["StackOptions", "run"]
 
 DEFAULT_API_PORT = 8000
 CHILD_CHECK_S = 1.0
-_PR_SET_PDEATHSIG = 1
 
 log = logging.getLogger("devstack")
 
@@ -93,9 +92,7 @@ def _configure_process(opts: StackOptions, ddb: ChildProcess, aws: ChildProcess)
 
 def run(opts: StackOptions) -> int:
     """Start everything, serve until a signal, stop everything; exit status."""
-    if _LIBC is not None:
-        # Under make: if make is killed, stop too rather than orphan the stack.
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    stop_with_parent()
     stop = threading.Event()
     _install_signal_handlers(stop)
     children: list[ChildProcess] = []
@@ -120,7 +117,11 @@ def run(opts: StackOptions) -> int:
         from chalicelib.config import get_settings
 
         settings = get_settings()
-        api = ApiServer(app, LOOPBACK, opts.api_port).start()
+        try:
+            api = ApiServer(app, LOOPBACK, opts.api_port).start()
+        except OSError as exc:
+            raise StartupError(f"cannot listen on {LOOPBACK}:{opts.api_port} ({exc.strerror}); "
+                               f"is another stack running? Try: make run PORT=8010") from exc
         pump = Pump(app, settings.sqs_endpoint, settings.region, opts.schedule_rate_s).start()
         log.info("stack up in %.1f s", time.monotonic() - started)
         _banner(opts, api, children, pump)
@@ -133,8 +134,11 @@ def run(opts: StackOptions) -> int:
                 break
     except _StopRequested:
         pass
-    except (StartupError, OSError, ImportError, TypeError) as exc:
+    except StartupError as exc:
         log.error("could not start the stack: %s", exc)
+        status = 1
+    except Exception:  # noqa: BLE001 - e.g. app.py does not import: show why, then clean up
+        log.exception("could not start the stack")
         status = 1
     finally:
         # A second signal now only logs; the cleanup below must finish.

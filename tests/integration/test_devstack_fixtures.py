@@ -1,0 +1,55 @@
+"""The shared fixtures give what they promise: fresh DynamoDB Local tables per
+test with its 10-item transaction limit, moto with every queue and the
+bucket, and the app served threaded over HTTP with local tokens accepted."""
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import pytest
+import requests
+
+from chalicelib import db, queues
+
+pytestmark = pytest.mark.integration
+
+PARALLEL_REQUESTS = 16
+
+
+def test_ddb_local_gives_each_test_its_own_tables_and_the_local_item_limit(ddb_local):
+    assert ddb_local.transaction_item_limit == 10
+    assert ddb_local.dynamodb_endpoint.startswith("http://127.0.0.1:")
+    names = [m.Meta.table_name for m in db.registered_models()]
+    assert names and all(n.startswith(ddb_local.resource_prefix + "-") for n in names)
+    assert all(m.exists() for m in db.registered_models())
+    table_names = {m.Meta.short_name for m in db.registered_models()}
+    assert {"accounts", "transfers"} <= table_names
+
+
+def test_moto_aws_has_every_queue_with_its_dead_letter_queue_and_the_bucket(moto_aws):
+    sqs = boto3.client("sqs", region_name=moto_aws.region)
+    for short in queues.QUEUES:
+        url = queues.queue_url(short)
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
+        policy = json.loads(attrs["Attributes"]["RedrivePolicy"])
+        assert int(policy["maxReceiveCount"]) == queues.MAX_RECEIVE_COUNT
+        assert policy["deadLetterTargetArn"].endswith(moto_aws.queue_name(queues.dlq_short_name(short)))
+        queues.send_json(short, {"hello": short})
+        body = sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"]
+        assert json.loads(body) == {"hello": short}
+    s3 = boto3.client("s3", region_name=moto_aws.region)
+    assert moto_aws.statement_bucket in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+
+
+def test_local_api_serves_concurrent_requests_and_accepts_local_tokens(local_api, mint_token):
+    with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
+        statuses = list(pool.map(lambda _: requests.get(f"{local_api}/v1/health", timeout=10).status_code,
+                                 range(PARALLEL_REQUESTS)))
+    assert statuses == [200] * PARALLEL_REQUESTS
+    token = mint_token("citizen", cid="1101700230705", birth_date="1990-01-01", district="1001",
+                       nationality="TH")
+    assert requests.get(f"{local_api}/v1/me", timeout=10).status_code == 401
+    response = requests.get(f"{local_api}/v1/me", headers={"Authorization": f"Bearer {token}"},
+                            timeout=10)
+    assert response.status_code == 200, response.text
