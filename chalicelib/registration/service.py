@@ -263,6 +263,42 @@ def _reject_benefited(item: RegistrationModel) -> RegistrationModel:
     return item
 
 
+def _needs_card(item: RegistrationModel) -> bool:
+    return item.status == ACCEPTED and item.wallet_id is not None and item.card_code is None
+
+
+def _issue_card(item: RegistrationModel, assisted: Assisted, now: datetime) -> RegistrationModel:
+    """A card for a wallet registered in the app, for a citizen who comes
+    to a registration point later (a lost phone): the card and the
+    registration's ``card_code`` in one transaction, so a citizen gets one
+    card however often the registrar submits."""
+    pin_hash = hash_pin(assisted.pin)
+    for _ in range(CARD_CODE_TRIES_MAX):
+        card = _card(item, pin_hash, assisted.point_id)
+        card.created_at = iso(now)
+
+        def commit(card: CardModel = card) -> None:
+            with TransactWrite(connection=_connection()) as tx:
+                tx.save(card, condition=CardModel.card_code.does_not_exist())
+                tx.update(item, actions=[RegistrationModel.card_code.set(card.card_code)],
+                          condition=RegistrationModel.card_code.does_not_exist())
+
+        try:
+            with_retries("issue_card", commit)
+        except TransactWriteError as exc:
+            reasons = [r.code if r is not None else None for r in exc.cancellation_reasons or []]
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                # Another submission issued the card first: that one stands.
+                found = get_registration(item.phase_id, item.citizen_hash)
+                return found if found is not None else item
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                continue  # the drawn code is taken: draw another
+            raise
+        item.card_code = card.card_code
+        return item
+    raise RuntimeError("could not draw an unused card code; the random source is suspect")
+
+
 def _closed(phase: PhaseRules) -> RuleError:
     return RuleError("registration_closed", "Registration for this phase is not open now.",
                      {"phase_id": phase.phase_id, "opens_at": iso(phase.opens_at),
@@ -291,6 +327,8 @@ def register(
         raise _closed(phase)
     existing = get_registration(phase.phase_id, citizen.citizen_hash)
     if existing is not None:
+        if assisted is not None and _needs_card(existing):
+            existing = _issue_card(existing, assisted, now)
         return Registered(existing, created=False)
     if not registration_open(phase, now):
         raise _closed(phase)
