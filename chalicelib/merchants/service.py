@@ -7,6 +7,7 @@ import time
 from typing import Any, Callable, Iterable
 
 from pynamodb.connection import Connection
+from pynamodb.models import Model
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
@@ -15,7 +16,8 @@ from chalicelib.clock import iso_now
 from chalicelib.config import get_settings
 from chalicelib.db import MAX_POOL_CONNECTIONS
 from chalicelib.errors import AlreadyExistsError, ConflictError, InvalidRequestError, NotFoundError
-from chalicelib.ledger import AccountModel, Ledger, accounts
+from chalicelib.ledger import AccountModel, Ledger, RetriesExhaustedError, accounts
+from chalicelib.ledger.retry import with_retries
 from chalicelib.ledger.core import HISTORY_PAGE_MAX
 from chalicelib.merchants.models import MerchantModel, MerchantReferenceModel, MerchantTaxModel
 from chalicelib.merchants.validation import ReferenceEntry, RegistrationRequest, mcc_of
@@ -39,6 +41,8 @@ __all__ = [
 # old, so that a busy shop's profile is not read on every sale.
 PROFILE_CACHE_TTL_S = 5.0
 PROFILE_CACHE_ENTRIES_MAX = 10_000
+BATCH_GET_ATTEMPTS_MAX = 5
+BATCH_GET_BACKOFF_S = 0.02
 MERCHANT_ID_HASH_CHARS = 24
 # Internal move of a shop's own money between its balances (round 2 funding):
 # not shown in its transaction list.
@@ -52,9 +56,18 @@ _REVIEW = {
 }
 
 
+_CONNECTIONS: dict[tuple[str, str | None], Connection] = {}
+
+
 def _connection() -> Connection:
+    """One connection (and botocore client) per endpoint, built once per container."""
     settings = get_settings()
-    return Connection(region=settings.region, host=settings.dynamodb_endpoint, max_pool_connections=MAX_POOL_CONNECTIONS)
+    key = (settings.region, settings.dynamodb_endpoint)
+    found = _CONNECTIONS.get(key)
+    if found is None:
+        found = _CONNECTIONS.setdefault(key, Connection(region=settings.region, host=settings.dynamodb_endpoint,
+                                                        max_pool_connections=MAX_POOL_CONNECTIONS))
+    return found
 
 
 def merchant_id_of(owner_cid: str) -> str:
@@ -167,16 +180,41 @@ def merchant_views(merchant_ids: Iterable[str], accounts_to_read: Iterable[str] 
             missing.append(merchant_id)
         else:
             views[merchant_id] = cached
-    if missing:
-        for model in MerchantModel.batch_get(missing):
-            view = _view(model)
-            _CACHE.put(view)
-            views[view.merchant_id] = view
-    balances: dict[str, AccountModel] = {}
     wanted = list(dict.fromkeys(accounts_to_read))
-    if wanted:
-        balances = {a.account_id: a for a in AccountModel.batch_get(wanted, consistent_read=True)}
+    found = _batch_get({MerchantModel: missing, AccountModel: wanted}, consistent=True)
+    for model in found.get(MerchantModel, []):
+        view = _view(model)  # type: ignore[arg-type]
+        _CACHE.put(view)
+        views[view.merchant_id] = view
+    balances = {a.account_id: a for a in found.get(AccountModel, [])}  # type: ignore[attr-defined]
     return views, balances
+
+
+def _batch_get(keys: dict[type[Model], list[str]], consistent: bool) -> dict[type[Model], list[Model]]:
+    """Items of several tables (hash keys only) in one BatchGetItem request,
+    and more only for keys DynamoDB left unprocessed."""
+    request: dict[str, Any] = {}
+    by_table: dict[str, type[Model]] = {}
+    for model, hash_keys in keys.items():
+        if not hash_keys:
+            continue
+        table = model.Meta.table_name
+        by_table[table] = model
+        key_name = model._hash_key_attribute().attr_name
+        request[table] = {"Keys": [{key_name: {"S": k}} for k in hash_keys], "ConsistentRead": consistent}
+    out: dict[type[Model], list[Model]] = {}
+    attempts = 0
+    while request:
+        if attempts >= BATCH_GET_ATTEMPTS_MAX:
+            raise RetriesExhaustedError("batch_get")
+        if attempts:
+            time.sleep(BATCH_GET_BACKOFF_S * attempts)
+        attempts += 1
+        answer = with_retries("batch_get", lambda: _connection().client.batch_get_item(RequestItems=request))
+        for table, items in answer.get("Responses", {}).items():
+            out.setdefault(by_table[table], []).extend(by_table[table].from_raw_data(i) for i in items)
+        request = answer.get("UnprocessedKeys") or {}
+    return out
 
 
 def profile_body(merchant: MerchantModel) -> dict[str, Any]:
