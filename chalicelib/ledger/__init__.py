@@ -1,5 +1,6 @@
 """The double-entry ledger (see core.py)."""
 from chalicelib.ledger import accounts
+from chalicelib.ledger.audit import AuditReport, audit_ledger
 from chalicelib.ledger.core import (
     AMOUNT_SATANG_MAX,
     BatchCredit,
@@ -24,6 +25,8 @@ from chalicelib.ledger.models import AccountModel, TransferModel
 
 __all__ = [
     "accounts",
+    "AuditReport",
+    "audit_ledger",
     "AMOUNT_SATANG_MAX",
     "AccountModel",
     "BatchCredit",

@@ -470,11 +470,27 @@ class Ledger:
         """
         if not sources:
             raise ValueError("post_batch needs at least one source")
-        per_tx = max(1, (self.item_limit - 1) // 2)
         result = BatchResult()
-        for start in range(0, len(credits), per_tx):
-            self._post_chunk(list(sources), list(credits[start:start + per_tx]), kind, result)
+        for chunk in self._chunks(credits, set(sources)):
+            self._post_chunk(list(sources), chunk, kind, result)
         return result
+
+    def _chunks(self, credits: Sequence[BatchCredit], sources: set[str]) -> Iterator[list[BatchCredit]]:
+        """Transactions as full as the item limit allows, where no account
+        appears twice: DynamoDB refuses two operations on one item."""
+        per_tx = max(1, (self.item_limit - 1) // 2)
+        chunk: list[BatchCredit] = []
+        seen: set[str] = set()
+        for credit in credits:
+            if credit.credit_account in sources:
+                raise ValueError(f"{credit.transfer_id} credits a source of its own batch")
+            if len(chunk) == per_tx or credit.credit_account in seen:
+                yield chunk
+                chunk, seen = [], set()
+            chunk.append(credit)
+            seen.add(credit.credit_account)
+        if chunk:
+            yield chunk
 
     def _post_chunk(self, sources: list[str], chunk: list[BatchCredit], kind: str, result: BatchResult) -> None:
         first = _stable_index(chunk[0].transfer_id, len(sources))
