@@ -11,6 +11,7 @@ dispatch. Counters move only for transfers created now.
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from chalicelib.activation import plan as planning
 from chalicelib.activation.models import RunModel, run_key
 from chalicelib.activation.progress import count, wave_counter
 from chalicelib.clock import iso, utcnow
+from chalicelib.config import Settings, get_settings
 from chalicelib.ledger import (
     AccountModel,
     BatchCredit,
@@ -74,6 +76,17 @@ class BucketOutcome:
     stopped: bool = False
     skipped: str | None = None
     continuation: dict[str, Any] | None = field(default=None)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_ledger(settings: Settings) -> Ledger:
+    return Ledger(settings)
+
+
+def _default_ledger() -> Ledger:
+    """One ledger (one botocore client, whose creation costs ~0.3 s) per
+    process and settings, as Lambda keeps it across calls of a container."""
+    return _cached_ledger(get_settings())
 
 
 def _now() -> datetime:
@@ -151,7 +164,7 @@ def _finish_bucket(item: planning.WorkItem, key: str, now: datetime) -> None:
 def _continue(item: planning.WorkItem, cursor: str, outcome: BucketOutcome) -> BucketOutcome:
     outcome.continuation = planning.WorkItem(
         item.op, item.phase_id, item.wave, item.tranche, item.bucket,
-        item.amount_satang, item.expires_after_days, cursor).to_body()
+        item.amount_satang, item.expires_after_days, cursor, item.recheck).to_body()
     return outcome
 
 
@@ -163,10 +176,8 @@ def credit_bucket(
     budget_s: float = MESSAGE_WORK_BUDGET_S,
 ) -> BucketOutcome:
     """Credit tranche ``item.tranche`` to every accepted citizen of one bucket."""
-    from chalicelib.config import get_settings
-
     clock = clock or _now
-    ledger = ledger or Ledger()
+    ledger = ledger or _default_ledger()
     shards = treasury_shards or get_settings().treasury_shards
     outcome = BucketOutcome()
     key = run_key(planning.CREDIT, item.wave, item.tranche)
@@ -181,7 +192,7 @@ def credit_bucket(
         outcome.pages += 1
         wallets = _wallets(page)
         ids = {w: planning.issuance_transfer_id(item.phase_id, item.tranche, w) for w in wallets}
-        done = _existing_transfers(list(ids.values()))
+        done = _existing_transfers(list(ids.values())) if item.recheck else set()
         outcome.existing_count += len(done)
         now = clock()
         sets = {"status": ACTIVE, "expires_at": planning.expires_at_for(now, item.expires_after_days)}
@@ -253,7 +264,7 @@ def expire_bucket(
     """Return the remaining balance of every expired wallet of one bucket to
     the phase's ``returned`` account, and mark the wallet expired, once."""
     clock = clock or _now
-    ledger = ledger or Ledger()
+    ledger = ledger or _default_ledger()
     outcome = BucketOutcome()
     key = run_key(planning.EXPIRE, item.wave)
     run = _run(item)

@@ -115,11 +115,17 @@ class WorkItem:
     amount_satang: int = 0
     expires_after_days: int = 0
     cursor: str | None = None  # where a continued bucket resumes
+    # Look up which credits exist before posting: worth a read only when
+    # some may (a run sent again, a message delivered again); otherwise the
+    # ledger's own condition is enough.
+    recheck: bool = False
 
     def to_body(self) -> dict[str, Any]:
         body = asdict(self)
         if body["cursor"] is None:
             del body["cursor"]
+        if not body["recheck"]:
+            del body["recheck"]
         return body
 
     @classmethod
@@ -201,12 +207,12 @@ def should_dispatch(status: str | None, dispatched_at: datetime | None, now: dat
     return now >= dispatched_at + timedelta(seconds=DISPATCH_LEASE_S)
 
 
-def work_items(plan: PhasePlan, run: RunRef, buckets_done: set[int]) -> list[WorkItem]:
+def work_items(plan: PhasePlan, run: RunRef, buckets_done: set[int], recheck: bool = False) -> list[WorkItem]:
     """One message per bucket not yet done."""
     amount = plan.tranches[run.tranche - 1].amount_satang if run.op == CREDIT else 0
     days = plan.expires_after_days if run.op == CREDIT else 0
     return [
-        WorkItem(run.op, plan.phase_id, run.wave, run.tranche, bucket, amount, days)
+        WorkItem(run.op, plan.phase_id, run.wave, run.tranche, bucket, amount, days, recheck=recheck)
         for bucket in range(ACTIVATION_BUCKETS)
         if bucket not in buckets_done
     ]

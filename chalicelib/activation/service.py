@@ -8,6 +8,7 @@ lease ran out without it finishing.
 """
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
@@ -91,7 +92,7 @@ def dispatch(source: PhaseSource, plan: planning.PhasePlan, run: planning.RunRef
     if not _claim(plan.phase_id, run, existing, now):
         return 0
     done = set(int(b) for b in (existing.buckets_done or set())) if existing else set()
-    items = planning.work_items(plan, run, done)
+    items = planning.work_items(plan, run, done, recheck=existing is not None)
     for item in items:
         send(item.to_body())
     logger.info("run dispatched", extra={"phase_id": plan.phase_id, "run": key, "messages": len(items),
@@ -181,7 +182,10 @@ def handle_sqs_event(event: Mapping[str, Any], context: Any = None,
     work = handle or handle_work_item
 
     def record_handler(record: Any) -> Any:
-        return work(planning.WorkItem.from_body(record.body))
+        item = planning.WorkItem.from_body(record.body)
+        if int(record.attributes.approximate_receive_count or 1) > 1 and not item.recheck:
+            item = dataclasses.replace(item, recheck=True)  # a redelivery: part may be done
+        return work(item)
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(event=dict(event), record_handler=record_handler,

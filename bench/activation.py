@@ -1,0 +1,328 @@
+"""Activation credits per second on DynamoDB Local, what each credited
+wallet costs in written items, and how close that comes to raw
+``TransactWriteItems`` of the same shape in the same run.
+
+``run(endpoint, citizens)`` seeds ``citizens`` accepted registrations of one
+wave on a fresh stage of the DynamoDB Local at ``endpoint`` (10 items per
+transaction), funds the treasury, then times the whole activation: the
+planner's dispatch and every bucket's message, worked by ``WORKERS`` threads
+as Lambda would work the queue concurrently (the queue itself is in memory:
+the figure is DynamoDB work, not moto's SQS). Written items are counted with
+a botocore event hook on every client made meanwhile
+(``before-call.dynamodb.*``), so they are what was really sent.
+
+Targets: 2 items per credited wallet (its transfer record and its balance)
+plus 1 per transaction (the treasury shard), transactions filled to the
+limit except the last of each of the 64 buckets; credits per second at least 0.8 of raw transactions of the same shape
+(1 shard update + 4 x (put record + update wallet)) in the same run.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any, Callable, Iterator
+
+import botocore.session
+
+__all__ = ["run", "WriteCounter", "CITIZENS_DEFAULT", "WORKERS", "TARGET_RATIO"]
+
+CITIZENS_DEFAULT = 5_000
+WORKERS = 8
+AMOUNT_SATANG = 1_000_000
+PHASE_ID = "bench-act"
+TARGET_RATIO = 0.8
+_WRITE_OPS = ("TransactWriteItems", "PutItem", "UpdateItem", "BatchWriteItem", "DeleteItem")
+
+
+class WriteCounter:
+    """DynamoDB requests and items by operation, of every client made while installed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self.items: Counter[str] = Counter()
+        self.transaction_sizes: Counter[int] = Counter()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.items.clear()
+            self.transaction_sizes.clear()
+
+    def _on_params(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        name = model.name
+        if name == "TransactWriteItems":
+            count = len(params.get("TransactItems", []))
+        elif name in ("BatchWriteItem", "BatchGetItem"):
+            count = sum(len(v if isinstance(v, list) else v.get("Keys", []))
+                        for v in params.get("RequestItems", {}).values())
+        else:
+            count = 1
+        context["bench_items"] = count
+        with self._lock:
+            self.requests[name] += 1
+
+    def _on_response(self, http_response: Any, model: Any, context: dict[str, Any], **_: Any) -> None:
+        """Items count when DynamoDB accepted the call: a transaction
+        cancelled by a conflict and retried wrote nothing."""
+        if http_response is None or http_response.status_code != 200:
+            return
+        name, count = model.name, int(context.get("bench_items", 1))
+        with self._lock:
+            self.items[name] += count
+            if name == "TransactWriteItems":
+                self.transaction_sizes[count] += 1
+
+    @contextmanager
+    def installed(self) -> Iterator["WriteCounter"]:
+        original = botocore.session.Session.create_client
+        counter = self
+
+        def create_client(session: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
+            client = original(session, service_name, *args, **kwargs)
+            if service_name == "dynamodb":
+                client.meta.events.register("before-parameter-build.dynamodb", counter._on_params)
+                client.meta.events.register("after-call.dynamodb", counter._on_response)
+            return client
+
+        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            botocore.session.Session.create_client = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def _stage(endpoint: str) -> Iterator[Any]:
+    """A fresh stage on ``endpoint`` in os.environ, models bound to it."""
+    from chalicelib import db
+    from chalicelib.config import get_settings, reset_settings
+    from chalicelib.models_index import import_all_models
+    from devstack import env
+
+    saved = dict(os.environ)
+    os.environ.update(env.local_environment(endpoint, None, stage=f"bact{uuid.uuid4().hex[:8]}"))
+    reset_settings()
+    import_all_models()
+    db.bind_models()
+    try:
+        yield get_settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_settings()
+        db.bind_models()
+
+
+def _seed(citizens: int) -> list[str]:
+    """Accepted registrations of one wave, as registration writes them."""
+    from chalicelib.clock import iso, utcnow
+    from chalicelib.eligibility import assign_bucket, wallet_id_for
+    from chalicelib.ledger import BatchCredit, Ledger, accounts
+    from chalicelib.config import get_settings
+    from chalicelib.registration.models import (ACTIVATION_BUCKETS, RegistrationModel, registration_key,
+                                                wave_bucket_key)
+
+    now = iso(utcnow())
+    wallets = []
+    with RegistrationModel.batch_write() as batch:
+        for i in range(citizens):
+            citizen = f"bench-citizen-{i:07d}"
+            wallet_id = wallet_id_for(PHASE_ID, citizen)
+            bucket = assign_bucket(PHASE_ID, citizen, ACTIVATION_BUCKETS)
+            batch.save(RegistrationModel(
+                registration_key(PHASE_ID, citizen), registration_id=f"r{i}", phase_id=PHASE_ID,
+                citizen_hash=citizen, status="accepted", wave=1, wave_key=wave_bucket_key(PHASE_ID, 1, bucket),
+                wallet_id=wallet_id, created_at=now))
+            wallets.append(wallet_id)
+    # Every shard could cover the whole wave, as for the raw run: shards
+    # that run dry hand chunks on to the next one (a failed transaction
+    # each), which is the end of a budget, not the rate of activation.
+    shards = get_settings().treasury_shards
+    per = citizens * AMOUNT_SATANG
+    Ledger().post_batch([accounts.BUDGET_ACCOUNT],
+                        [BatchCredit(f"fund:{PHASE_ID}:{i}", accounts.treasury_shard(PHASE_ID, i), per)
+                         for i in range(shards)], "funding")
+    return wallets
+
+
+def _definition(start: Any) -> dict[str, Any]:
+    from chalicelib.clock import iso
+
+    return {"kind": "wallet", "amount_satang": AMOUNT_SATANG,
+            "registration_closes_at": iso(start - timedelta(hours=1)),
+            "waves": [{"activate_at": iso(start - timedelta(minutes=1))}], "expires_after_days": 180}
+
+
+def _activate(workers: int) -> tuple[float, int]:
+    """Dispatch the wave and work its messages; returns (seconds, credited)."""
+    from chalicelib.activation import service
+    from chalicelib.activation.plan import WorkItem
+    from chalicelib.activation.source import MemoryPhaseSource
+    from chalicelib.clock import utcnow
+
+    now = utcnow()
+    source = MemoryPhaseSource({PHASE_ID: _definition(now)})
+    lock = threading.Lock()
+    bodies: list[dict[str, Any]] = []
+
+    def send(body: dict[str, Any]) -> None:
+        with lock:
+            bodies.append(body)
+
+    def take() -> dict[str, Any] | None:
+        with lock:
+            return bodies.pop(0) if bodies else None
+
+    def worker(_: int) -> int:
+        credited = 0
+        while (body := take()) is not None:
+            credited += service.handle_work_item(WorkItem.from_body(body), source=source, send=send)["credited"]
+        return credited
+
+    start = time.perf_counter()
+    service.run_schedule(now=now, source=source, send=send)
+    with ThreadPoolExecutor(workers) as pool:
+        credited = sum(pool.map(worker, range(workers)))
+    return time.perf_counter() - start, credited
+
+
+def _raw(wallets: int, workers: int, item_limit: int) -> tuple[float, int]:
+    """The same writes straight through boto3: per transaction one treasury
+    shard update (conditional) and, per credit, a record put and a wallet
+    update; no index reads, no counters. The shard is chosen and conflicts
+    are retried as the ledger does (stable hash of the first transfer id,
+    the ledger's jittered retries), so that the two differ by the code path
+    alone. Returns (seconds, credits)."""
+    import boto3
+
+    from chalicelib.ledger.core import _stable_index
+    from chalicelib.ledger.retry import with_retries
+
+    from chalicelib.clock import iso, utcnow
+    from chalicelib.config import get_settings
+    from chalicelib.ledger import BatchCredit, Ledger, accounts
+
+    settings = get_settings()
+    client = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint)
+    per_tx = (item_limit - 1) // 2
+    shards = settings.treasury_shards
+    source_phase = f"{PHASE_ID}-raw"
+    Ledger().post_batch([accounts.BUDGET_ACCOUNT],
+                        [BatchCredit(f"fund:{source_phase}:{i}", accounts.treasury_shard(source_phase, i),
+                                     wallets * AMOUNT_SATANG) for i in range(shards)], "funding")
+    accounts_table, transfers_table = settings.table_name("accounts"), settings.table_name("transfers")
+    chunks = [list(range(s, min(s + per_tx, wallets))) for s in range(0, wallets, per_tx)]
+    amount = {"N": str(AMOUNT_SATANG)}
+    expires = iso(utcnow() + timedelta(days=180))
+    lock = threading.Lock()
+
+    def take() -> list[int] | None:
+        with lock:
+            return chunks.pop() if chunks else None
+
+    def worker(w: int) -> int:
+        done = 0
+        while (chunk := take()) is not None:
+            now = iso(utcnow())
+            shard = accounts.treasury_shard(source_phase, _stable_index(f"raw:{source_phase}:{chunk[0]}", shards))
+            tx: list[dict[str, Any]] = []
+            for i in chunk:
+                tid, wallet = f"raw:{source_phase}:{i}", accounts.wallet_account(f"raw{i}")
+                tx.append({"Put": {"TableName": transfers_table, "ConditionExpression": "attribute_not_exists(transfer_id)",
+                                   "Item": {"transfer_id": {"S": tid}, "kind": {"S": "raw"}, "amount_satang": amount,
+                                            "debit_account": {"S": shard}, "credit_account": {"S": wallet},
+                                            "state": {"S": "posted"}, "created_at": {"S": now},
+                                            "history_sort": {"S": f"{now}#{tid}"}, "credit_history": {"S": wallet}}}})
+                tx.append({"Update": {"TableName": accounts_table, "Key": {"account_id": {"S": wallet}},
+                                      "UpdateExpression": "ADD balance_satang :amt SET #k = if_not_exists(#k, :kind), "
+                                                          "#s = :active, expires_at = :exp",
+                                      "ExpressionAttributeNames": {"#k": "kind", "#s": "status"},
+                                      "ExpressionAttributeValues": {":amt": amount, ":kind": {"S": "wallet"},
+                                                                    ":active": {"S": "active"}, ":exp": {"S": expires}}}})
+            total = {"N": str(AMOUNT_SATANG * len(chunk))}
+            tx.append({"Update": {"TableName": accounts_table, "Key": {"account_id": {"S": shard}},
+                                  "UpdateExpression": "ADD balance_satang :neg",
+                                  "ConditionExpression": "balance_satang >= :total",
+                                  "ExpressionAttributeValues": {":neg": {"N": f"-{total['N']}"}, ":total": total}}})
+            with_retries("raw", lambda: client.transact_write_items(TransactItems=tx))
+            done += len(chunk)
+        return done
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        credited = sum(pool.map(worker, range(workers)))
+    return time.perf_counter() - start, credited
+
+
+def run(endpoint: str, citizens: int = CITIZENS_DEFAULT, workers: int = WORKERS,
+        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the activation benchmark against DynamoDB Local at ``endpoint``;
+    returns its figures (see the module doc)."""
+    from chalicelib import db
+    from chalicelib.activation.progress import totals
+    from chalicelib.ledger import Ledger
+    from chalicelib.registration.models import ACTIVATION_BUCKETS
+
+    say = progress or (lambda _message: None)
+    counter = WriteCounter()
+    with _stage(endpoint) as settings, counter.installed():
+        db.create_tables()
+        say(f"seeding {citizens} accepted registrations and the treasury")
+        _seed(citizens)
+        counter.reset()
+        say(f"activating one wave of {citizens}, {workers} workers")
+        act_s, credited = _activate(workers)
+        tx_items = counter.items["TransactWriteItems"]
+        transactions = counter.requests["TransactWriteItems"]
+        other_writes = sum(counter.items[op] for op in _WRITE_OPS if op != "TransactWriteItems")
+        requests = dict(counter.requests)
+        sizes = dict(counter.transaction_sizes)
+        counters_ok = totals(PHASE_ID)["credited_count"] == credited
+        say(f"raw TransactWriteItems of the same shape for {citizens} wallets")
+        raw_s, raw_credits = _raw(citizens, workers, settings.transaction_item_limit)
+        balanced = Ledger().summary()["balanced"]
+        per_tx = (settings.transaction_item_limit - 1) // 2
+    rate = credited / act_s if act_s else 0.0
+    raw_rate = raw_credits / raw_s if raw_s else 0.0
+    per_wallet = tx_items / credited if credited else 0.0
+    # 2 per wallet plus the shard once per transaction, transactions full;
+    # each bucket's last transaction takes what is left of the bucket.
+    target_per_wallet = 2 + 1 / per_tx + (ACTIVATION_BUCKETS / credited if credited else 0.0)
+    ratio = rate / raw_rate if raw_rate else 0.0
+    return {
+        "citizens": citizens,
+        "workers": workers,
+        "transaction_item_limit": settings.transaction_item_limit,
+        "activation": {
+            "credited": credited, "seconds": round(act_s, 3), "credits_per_s": round(rate, 1),
+            "transactions": transactions, "transaction_sizes": sizes,
+            "transaction_items_per_wallet": round(per_wallet, 3),
+            "other_written_items_per_wallet": round(other_writes / credited, 3) if credited else 0.0,
+            "requests_by_operation": requests,
+            "counters_match": counters_ok,
+        },
+        "raw_transact_write": {"credits": raw_credits, "seconds": round(raw_s, 3),
+                               "credits_per_s": round(raw_rate, 1),
+                               "items_per_transaction": 2 * per_tx + 1},
+        "ratio_to_raw": round(ratio, 3),
+        "targets": {
+            "transaction_items_per_wallet_max": round(target_per_wallet, 3), "ratio_min": TARGET_RATIO,
+            "met": bool(credited == citizens and per_wallet <= target_per_wallet + 1e-9 and ratio >= TARGET_RATIO),
+        },
+        "ledger_balanced": balanced,
+    }
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(run(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8123",
+                         int(sys.argv[2]) if len(sys.argv) > 2 else CITIZENS_DEFAULT, progress=print), indent=2))
