@@ -1,0 +1,212 @@
+"""Ledger posts against DynamoDB Local, next to raw TransactWriteItems of the
+same shape measured in the same run.
+
+Two shapes:
+- a post: the transfer record (put, ``attribute_not_exists``), the debit
+  (update, ``balance >= amount``) and the credit (update);
+- a batched issuance: per transaction one treasury shard debited with the
+  sum and, per credited wallet, a record and a balance update.
+
+The ledger and the raw client run in alternating rounds with the same worker
+count, so that load from anything else on the machine falls on both alike.
+Targets (issue: foundation): ledger posts/s >= 0.8 x raw; a batched issuance
+writes 2 items per wallet + 1 per transaction, transactions filled to the
+configured item limit.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Sequence
+
+import boto3
+
+from bench.meter import Meter
+
+__all__ = ["run", "POSTS_DEFAULT", "TARGET_RATIO"]
+
+POSTS_DEFAULT = 600
+ISSUANCE_WALLETS_DEFAULT = 400
+WORKERS = 4
+ROUNDS = 3
+MERCHANTS = 50
+AMOUNT_SATANG = 100
+WALLET_SATANG = 10_000
+TARGET_RATIO = 0.8
+
+
+def _timed(workers: int, jobs: Sequence[Any], fn: Callable[[Any], None]) -> float:
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(fn, jobs))
+    return time.perf_counter() - start
+
+
+class _Raw:
+    """boto3 TransactWriteItems of exactly the ledger's shapes, nothing else."""
+
+    def __init__(self, endpoint: str, accounts_table: str, transfers_table: str, region: str) -> None:
+        self.client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=region)
+        self.accounts = accounts_table
+        self.transfers = transfers_table
+
+    def _record(self, transfer_id: str, debit: str, credit: str, amount: int) -> dict[str, Any]:
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+        return {"Put": {
+            "TableName": self.transfers,
+            "Item": {"transfer_id": {"S": transfer_id}, "kind": {"S": "payment"},
+                     "debit_account": {"S": debit}, "credit_account": {"S": credit},
+                     "amount_satang": {"N": str(amount)}, "state": {"S": "posted"},
+                     "created_at": {"S": now}, "history_sort": {"S": f"{now}#{transfer_id}"},
+                     "debit_history": {"S": debit}, "credit_history": {"S": credit}},
+            "ConditionExpression": "attribute_not_exists(transfer_id)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+
+    def _update(self, account: str, delta: int, kind: str, covers: int | None) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "TableName": self.accounts, "Key": {"account_id": {"S": account}},
+            "UpdateExpression": "ADD balance_satang :d SET kind = if_not_exists(kind, :k)",
+            "ExpressionAttributeValues": {":d": {"N": str(delta)}, ":k": {"S": kind}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        if covers is not None:
+            update["ConditionExpression"] = "balance_satang >= :a"
+            update["ExpressionAttributeValues"][":a"] = {"N": str(covers)}
+        return {"Update": update}
+
+    def post(self, transfer_id: str, debit: str, credit: str, amount: int) -> None:
+        self.client.transact_write_items(TransactItems=[
+            self._record(transfer_id, debit, credit, amount),
+            self._update(debit, -amount, "wallet", amount),
+            self._update(credit, amount, "merchant_spendable", None),
+        ])
+
+    def batch(self, source: str, credits: Sequence[tuple[str, str, int]]) -> None:
+        items = [self._record(tid, source, wallet, amount) for tid, wallet, amount in credits]
+        items += [self._update(wallet, amount, "wallet", None) for _, wallet, amount in credits]
+        total = sum(amount for _, _, amount in credits)
+        items.append(self._update(source, -total, "treasury", total))
+        self.client.transact_write_items(TransactItems=items)
+
+
+def _per(count: int, value: float) -> float:
+    return round(value / count, 3) if count else 0.0
+
+
+def run(endpoint: str, posts: int = POSTS_DEFAULT, wallets: int = ISSUANCE_WALLETS_DEFAULT,
+        workers: int = WORKERS, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the ledger benchmark against DynamoDB Local at ``endpoint``."""
+    import os
+
+    from chalicelib import db
+    from chalicelib.config import get_settings, reset_settings
+    from chalicelib.ledger import BatchCredit, Ledger, Transfer, accounts, audit_ledger
+
+    say = progress or (lambda _message: None)
+    saved = dict(os.environ)
+    os.environ.update({"WALLET_DYNAMODB_ENDPOINT": endpoint, "WALLET_STAGE": f"bench{uuid.uuid4().hex[:8]}"})
+    os.environ.setdefault("WALLET_TRANSACTION_ITEM_LIMIT", "10")
+    reset_settings()
+    settings = get_settings()
+    db.bind_models(settings)
+    meter = Meter()
+    try:
+        with meter.installed():
+            db.create_tables()
+            ledger = Ledger(settings)
+            raw = _Raw(endpoint, settings.table_name("accounts"), settings.table_name("transfers"), settings.region)
+            shards = [accounts.treasury_shard("bench", i) for i in range(settings.treasury_shards)]
+            # Every shard could cover the whole run: the budget is not what is measured.
+            per_shard = (2 * posts + 2 * wallets) * WALLET_SATANG
+            ledger.post_batch([accounts.BUDGET_ACCOUNT],
+                              [BatchCredit(f"fund:{s}", s, per_shard) for s in shards], "funding")
+            say(f"funding {2 * posts} paying wallets")
+            ledger.post_batch(shards, [BatchCredit(f"seed:{i}", accounts.wallet_account(f"p{i}"), WALLET_SATANG)
+                                       for i in range(2 * posts)], "issuance")
+
+            def ledger_post(i: int) -> None:
+                ledger.post(Transfer(f"lp{i}", accounts.wallet_account(f"p{i}"),
+                                     accounts.merchant_spendable(f"m{i % MERCHANTS}"), AMOUNT_SATANG, "payment"))
+
+            def raw_post(i: int) -> None:
+                raw.post(f"rp{i}", accounts.wallet_account(f"p{posts + i}"),
+                         accounts.merchant_spendable(f"m{i % MERCHANTS}"), AMOUNT_SATANG)
+
+            say(f"{posts} ledger posts and {posts} raw transactions, {workers} workers, {ROUNDS} rounds")
+            ledger_s = raw_s = 0.0
+            ledger_cost: dict[str, Any] = {"requests": {}, "items": {}, "write_units": 0.0, "read_units": 0.0}
+            slices = [range(r * posts // ROUNDS, (r + 1) * posts // ROUNDS) for r in range(ROUNDS)]
+            for part in slices:
+                raw_s += _timed(workers, part, raw_post)
+                meter.reset()
+                ledger_s += _timed(workers, part, ledger_post)
+                snap = meter.snapshot()
+                for key in ("requests", "items"):
+                    for op, n in snap[key].items():
+                        ledger_cost[key][op] = ledger_cost[key].get(op, 0) + n
+                ledger_cost["write_units"] += snap["write_units"]
+                ledger_cost["read_units"] += snap["read_units"]
+
+            per_tx = (settings.transaction_item_limit - 1) // 2
+            say(f"batched issuance of {wallets} wallets, ledger and raw")
+            credits = [BatchCredit(f"iss:{i}", accounts.wallet_account(f"i{i}"), WALLET_SATANG,
+                                   credit_sets={"status": "active"}) for i in range(wallets)]
+            groups = [credits[k:k + per_tx * 5] for k in range(0, wallets, per_tx * 5)]
+            meter.reset()
+            batch_s = _timed(workers, groups, lambda g: ledger.post_batch(shards, g, "issuance"))
+            batch_cost = meter.snapshot()
+            raw_groups = [[(f"riss:{i}", accounts.wallet_account(f"r{i}"), WALLET_SATANG)
+                           for i in range(k, min(k + per_tx, wallets))] for k in range(0, wallets, per_tx)]
+            raw_batch_s = _timed(workers, list(enumerate(raw_groups)),
+                                 lambda pair: raw.batch(shards[pair[0] % len(shards)], pair[1]))
+            report = audit_ledger()
+            summary = ledger.summary()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_settings()
+        db.bind_models()
+
+    tx_requests = ledger_cost["requests"].get("TransactWriteItems", 0)
+    post_rate = posts / ledger_s
+    raw_rate = posts / raw_s
+    batch_tx = batch_cost["requests"].get("TransactWriteItems", 0)
+    batch_items = batch_cost["items"].get("TransactWriteItems", 0)
+    items_per_wallet = batch_items / wallets
+    target_per_wallet = 2 + 1 / per_tx
+    batch_rate = wallets / batch_s
+    raw_batch_rate = wallets / raw_batch_s
+    return {
+        "item_limit": settings.transaction_item_limit,
+        "workers": workers,
+        "posts": {
+            "count": posts,
+            "ledger_per_s": round(post_rate, 1),
+            "raw_per_s": round(raw_rate, 1),
+            "ratio": round(post_rate / raw_rate, 3),
+            "requests_per_post": _per(posts, sum(ledger_cost["requests"].values())),
+            "transact_writes_per_post": _per(posts, tx_requests),
+            "items_written_per_post": _per(posts, ledger_cost["items"].get("TransactWriteItems", 0)),
+            "write_units_per_post": _per(posts, ledger_cost["write_units"]),
+            "read_units_per_post": _per(posts, ledger_cost["read_units"]),
+            "raw_items_per_post": 3,
+        },
+        "issuance": {
+            "wallets": wallets,
+            "ledger_credits_per_s": round(batch_rate, 1),
+            "raw_credits_per_s": round(raw_batch_rate, 1),
+            "ratio": round(batch_rate / raw_batch_rate, 3),
+            "transactions": batch_tx,
+            "items_per_transaction": round(batch_items / batch_tx, 2) if batch_tx else 0.0,
+            "items_per_wallet": round(items_per_wallet, 3),
+            "target_items_per_wallet": round(target_per_wallet, 3),
+            "write_units_per_wallet": _per(wallets, batch_cost["write_units"]),
+        },
+        "targets_met": {
+            "post_ratio": post_rate / raw_rate >= TARGET_RATIO,
+            "issuance_ratio": batch_rate / raw_batch_rate >= TARGET_RATIO,
+            "items_per_wallet": items_per_wallet <= target_per_wallet + 1e-9,
+            "filled_transactions": batch_tx == -(-wallets // per_tx),
+        },
+        "ledger_balanced": summary["balanced"] and report.ok,
+    }
