@@ -1,4 +1,5 @@
-"""``python -m devstack run`` (the local stack) and ``python -m devstack token``."""
+"""``python -m devstack run`` (the local stack), ``python -m devstack token``
+and ``python -m devstack scenario`` (phase 3 end to end on the running stack)."""
 from __future__ import annotations
 
 import argparse
@@ -33,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--claim", action="append", default=[], metavar="KEY=VALUE",
                        help="extra claim (repeatable); true/false become booleans")
     token.add_argument("--ttl-s", type=int, default=tokens.TOKEN_TTL_S)
+
+    from devstack import scenario
+    scenario.add_arguments(commands.add_parser(
+        "scenario", help="phase 3 end to end on the running stack: register, activate, check"))
     return parser
 
 
@@ -68,6 +73,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "scenario":
+        from devstack import scenario
+        return scenario.main(args)
     return _token(args) if args.command == "token" else _run(args)
 
 
