@@ -83,6 +83,7 @@ class FakeQueue:
         self.bodies: list[dict[str, Any]] = []
         self.sent = 0
         self.serial = 0
+        self.redelivered: set[int] = set()  # id() of bodies delivered before
 
     def send(self, body: dict[str, Any]) -> None:
         self.bodies.append(body)
@@ -94,7 +95,8 @@ class FakeQueue:
             self.serial += 1
             records.append({
                 "messageId": f"m-{self.serial}", "receiptHandle": f"rh-{self.serial}",
-                "body": json.dumps(body), "attributes": {"ApproximateReceiveCount": "1"},
+                "body": json.dumps(body),
+                "attributes": {"ApproximateReceiveCount": "2" if id(body) in self.redelivered else "1"},
                 "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
                 "eventSourceARN": "arn:aws:sqs:ap-southeast-1:123456789012:wallet-local-activation",
                 "awsRegion": "ap-southeast-1",
@@ -118,7 +120,9 @@ class FakeQueue:
             failed_ids = {f["itemIdentifier"] for f in response["batchItemFailures"]}
             failures += len(failed_ids)
             first = self.serial - len(batch) + 1
-            self.bodies.extend(b for i, b in enumerate(batch) if f"m-{first + i}" in failed_ids)
+            again = [b for i, b in enumerate(batch) if f"m-{first + i}" in failed_ids]
+            self.redelivered.update(id(b) for b in again)
+            self.bodies.extend(again)
         raise AssertionError("queue did not drain")
 
 
