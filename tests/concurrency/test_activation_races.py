@@ -9,46 +9,30 @@ the ledger balanced.
 from __future__ import annotations
 
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 
-from chalicelib import db
 from chalicelib.activation import crediting, service
 from chalicelib.activation.models import RunModel, run_key
 from chalicelib.activation.progress import progress, totals
 from chalicelib.activation.source import MemoryPhaseSource
 from chalicelib.clock import utcnow
-from chalicelib.config import reset_settings
 from chalicelib.ledger import Ledger, TransferModel, accounts, audit_ledger
-from chalicelib.models_index import import_all_models
 from chalicelib.registration.models import ACTIVATION_BUCKETS
 from tests.integration.test_activation_moto import AMOUNT, PHASE, FakeQueue, definition, fund, seed, treasury
 
 pytestmark = pytest.mark.concurrency
 
-CITIZENS = 240
+CITIZENS = 160
 THREADS = 8
 
 
 @pytest.fixture
-def tables(ddb_local_endpoint, monkeypatch):
-    monkeypatch.setenv("WALLET_DYNAMODB_ENDPOINT", ddb_local_endpoint)
-    monkeypatch.setenv("WALLET_TRANSACTION_ITEM_LIMIT", "10")
-    monkeypatch.setenv("WALLET_STAGE", f"act{uuid.uuid4().hex[:8]}")
-    monkeypatch.setenv("WALLET_TREASURY_SHARDS", "4")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "local")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-1")
-    reset_settings()
-    import_all_models()
-    db.bind_models()
-    db.create_tables()
-    yield
-    reset_settings()
-    db.bind_models()
+def tables(ddb_local):
+    """Fresh tables on DynamoDB Local (10 items per transaction)."""
+    return ddb_local
 
 
 class SharedQueue(FakeQueue):

@@ -150,3 +150,31 @@ def test_wave_status_from_its_runs():
 def test_counter_names():
     assert wave_counter(3) == "wave_3_credited_count"
     assert "spent_satang" in COUNTERS and "expired_satang" in COUNTERS
+
+
+def test_the_sqs_handler_reports_exactly_the_failed_records():
+    from chalicelib.activation.service import handle_sqs_event
+
+    def record(message_id, body, receives="1"):
+        return {"messageId": message_id, "receiptHandle": "rh", "body": body, "md5OfBody": "",
+                "attributes": {"ApproximateReceiveCount": receives}, "messageAttributes": {},
+                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:ap-southeast-1:1:q",
+                "awsRegion": "ap-southeast-1"}
+
+    good = p.WorkItem("credit", "p3", 1, 1, 1, 1_000_000, 180).to_body()
+    boom = {**good, "bucket": 2}
+    seen = []
+
+    def handle(item):
+        seen.append(item)
+        if item.bucket == 2:
+            raise RuntimeError("DynamoDB unavailable")
+
+    import json
+    event = {"Records": [record("a", json.dumps(good)), record("b", "not json"),
+                         record("c", json.dumps(boom)), record("d", json.dumps(good), receives="2")]}
+    assert handle_sqs_event(event, handle=handle) == {
+        "batchItemFailures": [{"itemIdentifier": "b"}, {"itemIdentifier": "c"}]}
+    assert [i.recheck for i in seen] == [False, False, True]  # a redelivery re-checks what exists
+    everything_fails = {"Records": [record("x", "{}")]}
+    assert handle_sqs_event(everything_fails, handle=handle) == {"batchItemFailures": [{"itemIdentifier": "x"}]}
