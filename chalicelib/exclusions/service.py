@@ -70,7 +70,8 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
 def _present(list_name: str, hashes: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for chunk in _chunks(hashes, BATCH_GET_KEYS_MAX):
-        for item in ExclusionModel.batch_get([(list_name, h) for h in chunk], attributes_to_get=["list_name", "citizen_hash"]):
+        keys = [(list_name, h) for h in chunk]
+        for item in ExclusionModel.batch_get(keys, attributes_to_get=["list_name", "citizen_hash"]):
             found.add(item.citizen_hash)
     return found
 
