@@ -8,7 +8,7 @@ from stdnum.th import pin as thai_pin
 
 from chalicelib.clock import iso_now
 from chalicelib.errors import InvalidRequestError
-from chalicelib.exclusions.models import ExclusionModel
+from chalicelib.exclusions.models import ExclusionModel, exclusion_key
 from chalicelib.pii import hash_id
 
 __all__ = [
@@ -30,6 +30,7 @@ BATCH_WRITE_ITEMS_MAX = 25
 BATCH_GET_KEYS_MAX = 100
 LIST_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _CID_PATTERN = re.compile(r"^[0-9]{13}$")
+_KEY_ATTRIBUTES = ["exclusion_key", "list_name", "citizen_hash"]
 
 
 def validate_list_name(name: object, field: str = "list") -> str:
@@ -70,8 +71,8 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
 def _present(list_name: str, hashes: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for chunk in _chunks(hashes, BATCH_GET_KEYS_MAX):
-        keys = [(list_name, h) for h in chunk]
-        for item in ExclusionModel.batch_get(keys, attributes_to_get=["list_name", "citizen_hash"]):
+        keys = [exclusion_key(list_name, h) for h in chunk]
+        for item in ExclusionModel.batch_get(keys, attributes_to_get=_KEY_ATTRIBUTES):
             found.add(item.citizen_hash)
     return found
 
@@ -90,19 +91,21 @@ def import_list(list_name: str, cids: Sequence[object]) -> int:
         # unprocessed ones, so a throttled import neither loses nor repeats.
         with ExclusionModel.batch_write() as batch:
             for citizen_hash in chunk:
-                batch.save(ExclusionModel(list_name, citizen_hash, imported_at=imported_at))
+                batch.save(ExclusionModel(exclusion_key(list_name, citizen_hash), list_name=list_name,
+                                          citizen_hash=citizen_hash, imported_at=imported_at))
     return len(new)
 
 
 def lists_containing(list_names: Sequence[str], citizen_hash: str) -> list[str]:
     """Which of ``list_names`` hold the citizen: one BatchGetItem of one key
-    per list (a phase names a handful of lists)."""
+    per list (a phase names a handful of lists). BatchGetItem may leave keys
+    unprocessed under load; PynamoDB asks again for those until done."""
     if not list_names:
         return []
-    keys = [(name, citizen_hash) for name in dict.fromkeys(list_names)]
+    keys = [exclusion_key(name, citizen_hash) for name in dict.fromkeys(list_names)]
     found: set[str] = set()
     for start in range(0, len(keys), BATCH_GET_KEYS_MAX):
         for item in ExclusionModel.batch_get(keys[start:start + BATCH_GET_KEYS_MAX],
-                                             consistent_read=True, attributes_to_get=["list_name", "citizen_hash"]):
+                                             consistent_read=True, attributes_to_get=_KEY_ATTRIBUTES):
             found.add(item.list_name)
     return [name for name in list_names if name in found]
