@@ -27,6 +27,31 @@ import pytest
 from devstack import dynamodb_local, env, moto_server, resources, tokens
 from devstack.procs import free_port
 
+# Tests never reach a real AWS account, whatever the shell has configured.
+os.environ.pop("AWS_PROFILE", None)
+os.environ.update(env.dummy_aws())
+
+
+def _share_botocore_loader() -> None:
+    """Every PynamoDB connection makes its own botocore session, which parses
+    the DynamoDB service model again (~0.15 s a model, for every test, since
+    binding drops connections). One shared loader parses it once."""
+    import botocore.loaders
+    import botocore.session
+    import pynamodb.connection.base as pynamodb_base
+
+    loader = botocore.loaders.create_loader()
+
+    def session() -> botocore.session.Session:
+        made = botocore.session.get_session()
+        made.register_component("data_loader", loader)
+        return made
+
+    pynamodb_base.get_session = session
+
+
+_share_botocore_loader()
+
 TEST_REGION = env.LOCAL_REGION
 # Fixed test secrets: deterministic hashes and ciphertexts in tests.
 TEST_SECRETS = {
@@ -90,7 +115,7 @@ def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.delenv("WALLET_TRANSACTION_ITEM_LIMIT", raising=False)
     with moto.mock_aws():
         settings = _apply_settings()
-        resources.create_tables()
+        resources.create_tables(workers=1)  # moto is fast and its backends are not thread-safe
         resources.create_queues(settings)
         resources.create_bucket(settings)
         yield settings
@@ -111,22 +136,16 @@ def ddb_local_endpoint() -> Iterator[str]:
 @pytest.fixture
 def ddb_local(ddb_local_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Settings on DynamoDB Local with fresh tables of a stage unique to the test."""
-    from chalicelib import db
-
     _base_env(monkeypatch, _fresh_stage())
     monkeypatch.setenv("WALLET_DYNAMODB_ENDPOINT", ddb_local_endpoint)
     monkeypatch.setenv("WALLET_TRANSACTION_ITEM_LIMIT", str(dynamodb_local.TRANSACTION_ITEM_LIMIT))
     settings = _apply_settings()
-    db.create_tables()
+    resources.create_tables()
     try:
         yield settings
     finally:
         # Dropped so that a long session does not fill DynamoDB Local's memory.
-        for model in db.registered_models():
-            try:
-                model.delete_table()
-            except Exception:  # noqa: BLE001 - best effort; the stage name is unique anyway
-                pass
+        resources.delete_tables()
         monkeypatch.undo()
         _apply_settings()
 
