@@ -190,7 +190,7 @@ def register_assisted(claims: Mapping[str, Any], body: Any, *, phases: PhaseLook
                     assisted=Assisted(point_id=point_id, registrar_sub=registrar_sub, pin=pin))
     _audit("assisted_registration", point_id, registrar_sub,
            registration_id=done.registration.registration_id, phase_id=phase_id,
-           status=done.registration.status, created=done.created)
+           status=done.registration.status, new_registration=done.created)
     return (201 if done.created else 200), registration_view(done.registration, with_card=True)
 
 
@@ -203,7 +203,8 @@ def unlock_card(claims: Mapping[str, Any], card_code: str, body: Any) -> dict[st
     cid = validate_cid(body["cid"], "cid")
     pin = validate_pin(body["pin"], "pin")
     card = reset_pin(code, hash_id(cid), pin)
-    _audit("card_unlock", point_id, registrar_sub, card_code=code)
+    # The wallet, not the printed code: a code in a log is half of what pays.
+    _audit("card_unlock", point_id, registrar_sub, wallet_id=card.wallet_id)
     return {"card_code": card.card_code, "locked": False, "failed_attempts": 0}
 
 
