@@ -126,10 +126,17 @@ class _Wallet:
 
 
 def _phase_policy(phase_id: str) -> SpendingPolicy:
-    """The round 1 rules of a phase, from its definition."""
-    from chalicelib.phases import spending_policy_of  # noqa: PLC0415  (the phases package is optional here)
+    """The round 1 rules of a phase, from its saved definition (through the
+    phase source that activation reads too). Until a phases store is
+    deployed, PROGRAM.md's defaults apply: district scope, small shops, the
+    default negative list."""
+    try:
+        from chalicelib.activation.source import default_source  # noqa: PLC0415
 
-    return spending_policy_of(phase_id)
+        definition = default_source().definition(phase_id)
+    except ImportError:
+        definition = None
+    return SpendingPolicy.from_definition(definition)
 
 
 class _TtlCache:
