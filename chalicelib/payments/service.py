@@ -126,17 +126,15 @@ class _Wallet:
 
 
 def _phase_policy(phase_id: str) -> SpendingPolicy:
-    """The round 1 rules of a phase, from its saved definition (through the
-    phase source that activation reads too). Until a phases store is
-    deployed, PROGRAM.md's defaults apply: district scope, small shops, the
-    default negative list."""
+    """The round 1 rules of a phase, from its saved definition (the phases
+    package's ``get_definition``, as registration reads it). Where no phases
+    store is deployed, PROGRAM.md's defaults apply: district scope, small
+    shops, the default negative list."""
     try:
-        from chalicelib.activation.source import default_source  # noqa: PLC0415
-
-        definition = default_source().definition(phase_id)
+        from chalicelib.phases import get_definition  # noqa: PLC0415  (the edge's package, imported late)
     except ImportError:
-        definition = None
-    return SpendingPolicy.from_definition(definition)
+        return SpendingPolicy.from_definition(None)
+    return SpendingPolicy.from_definition(get_definition(phase_id))
 
 
 class _TtlCache:
