@@ -15,6 +15,7 @@ from chalice import Blueprint
 from chalicelib import pii
 from chalicelib.api import payments_edge as edge
 from chalicelib.auth import Principal
+from chalicelib.config import get_settings
 from chalicelib.merchants.service import merchant_id_of
 from chalicelib.payments.service import PaymentResult, PaymentService
 from chalicelib.validation import Money, Obj, Opt, Str
@@ -27,14 +28,18 @@ CATEGORY = Str(1, 40, r"[a-z][a-z0-9_]*", "a lower-case category code such as gr
 QR_PAYMENT_BODY = Obj({"qr": Str(1, 512), "amount_satang": Opt(Money()), "category": CATEGORY})
 CARD_PAYMENT_BODY = Obj({"card_code": Str(1, 20), "pin": Str(1, 12), "amount_satang": Money(), "category": CATEGORY})
 
-_SERVICE: list[PaymentService] = []
+_SERVICES: dict[tuple[str, str | None], PaymentService] = {}
 
 
 def service() -> PaymentService:
-    """One service (its connection and caches) per container."""
-    if not _SERVICE:
-        _SERVICE.append(PaymentService())
-    return _SERVICE[0]
+    """One service (its connection and caches) per container and endpoint
+    (tests and the local stack change the endpoint within one process)."""
+    settings = get_settings()
+    key = (settings.region, settings.dynamodb_endpoint)
+    found = _SERVICES.get(key)
+    if found is None:
+        found = _SERVICES.setdefault(key, PaymentService())
+    return found
 
 
 def _reply(result: PaymentResult) -> Any:

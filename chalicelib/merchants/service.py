@@ -144,8 +144,13 @@ class _ProfileCache:
         self._items: dict[str, tuple[float, MerchantView]] = {}
         self._lock = threading.Lock()
 
+    @staticmethod
+    def _key(merchant_id: str) -> str:
+        # Keyed by stage too: tests and the local stack switch stages in one process.
+        return f"{get_settings().stage}#{merchant_id}"
+
     def get(self, merchant_id: str) -> MerchantView | None:
-        found = self._items.get(merchant_id)
+        found = self._items.get(self._key(merchant_id))
         if found is None or found[0] <= self._clock():
             return None
         return found[1]
@@ -154,7 +159,7 @@ class _ProfileCache:
         with self._lock:
             if len(self._items) >= PROFILE_CACHE_ENTRIES_MAX:
                 self._items.clear()
-            self._items[view.merchant_id] = (self._clock() + self._ttl_s, view)
+            self._items[self._key(view.merchant_id)] = (self._clock() + self._ttl_s, view)
 
     def clear(self) -> None:
         with self._lock:

@@ -165,7 +165,9 @@ _BENEFITS = _TtlCache(None, BENEFIT_CACHE_ENTRIES_MAX)
 def _benefit_wallet(citizen_hash: str) -> _Wallet:
     from chalicelib.registration.models import BenefitModel  # noqa: PLC0415
 
-    cached = _BENEFITS.get(citizen_hash)
+    # Keyed by stage too: tests and the local stack switch stages in one process.
+    cache_key = f"{get_settings().stage}#{citizen_hash}"
+    cached = _BENEFITS.get(cache_key)
     if cached is not None:
         return cached
     try:
@@ -176,7 +178,7 @@ def _benefit_wallet(citizen_hash: str) -> _Wallet:
     if not benefit.wallet_id:
         raise RuleError("wallet_not_active", "Your benefit is not a wallet.", {"status": "none"})
     found = _Wallet(benefit.wallet_id, benefit.phase_id, benefit.district)
-    _BENEFITS.put(citizen_hash, found)
+    _BENEFITS.put(cache_key, found)
     return found
 
 
