@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any, Callable, Mapping
 
+from chalicelib.config import get_settings
 from chalicelib.eligibility import PhaseRules
 
 __all__ = ["PHASE_CACHE_TTL_S", "phase_rules", "forget_cached_phases"]
@@ -33,7 +34,10 @@ def _saved_definition(phase_id: str) -> Mapping[str, Any] | None:
 
 def phase_rules(phase_id: str, clock: Callable[[], float] = time.monotonic) -> PhaseRules | None:
     now = clock()
-    found = _cache.get(phase_id)
+    settings = get_settings()
+    # One process may serve several stages (tests, the local stack).
+    key = f"{settings.resource_prefix}|{settings.dynamodb_endpoint}|{phase_id}"
+    found = _cache.get(key)
     if found is not None and found[0] > now:
         return found[1]
     definition = _saved_definition(phase_id)
@@ -44,7 +48,7 @@ def phase_rules(phase_id: str, clock: Callable[[], float] = time.monotonic) -> P
     with _lock:
         if len(_cache) >= PHASE_CACHE_ENTRIES_MAX:
             _cache.clear()
-        _cache[phase_id] = (now + PHASE_CACHE_TTL_S, rules)
+        _cache[key] = (now + PHASE_CACHE_TTL_S, rules)
     return rules
 
 
