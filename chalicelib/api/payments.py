@@ -20,7 +20,7 @@ from chalicelib.merchants.service import merchant_id_of
 from chalicelib.payments.service import PaymentResult, PaymentService
 from chalicelib.validation import Money, Obj, Opt, Str
 
-__all__ = ["bp", "service", "QR_PAYMENT_BODY", "CARD_PAYMENT_BODY"]
+__all__ = ["bp", "service", "forget_cached", "QR_PAYMENT_BODY", "CARD_PAYMENT_BODY"]
 
 bp = Blueprint(__name__)
 
@@ -40,6 +40,11 @@ def service() -> PaymentService:
     if found is None:
         found = _SERVICES.setdefault(key, PaymentService())
     return found
+
+
+def forget_cached() -> None:
+    """Drop the services and their cached phase rules (tests change phases)."""
+    _SERVICES.clear()
 
 
 def _reply(result: PaymentResult) -> Any:

@@ -138,8 +138,11 @@ def world(moto_aws: Any) -> Iterator[World]:
     from chalicelib.registration.models import CardModel
     from chalicelib.switches import forget_cached_switches
 
+    from chalicelib.api.payments import forget_cached
+
     forget_cached_profiles()
     forget_cached_switches()
+    forget_cached()
     payment_service._BENEFITS._items.clear()
     with Client(_app()) as client:
         api = Api(client)

@@ -135,3 +135,41 @@ def test_request_errors(world):
     shop = world.api.call("POST", "/v1/payments", world.shop_a, {"qr": qr, "category": "groceries"}, key="k")
     assert (shop.status, shop.code) == (403, "forbidden")
     assert balance(accounts.wallet_account("w1")) == 1_000_000
+
+
+@pytest.fixture
+def phase_definition(monkeypatch):
+    """The phase's saved definition, as the phases package would return it."""
+    import sys
+    import types
+
+    from chalicelib.api.payments import forget_cached
+
+    definition: dict = {}
+    fake = types.ModuleType("chalicelib.phases")
+    fake.get_definition = lambda phase_id: dict(definition)  # type: ignore[attr-defined]
+    if "chalicelib.phases" not in sys.modules:
+        monkeypatch.setitem(sys.modules, "chalicelib.phases", fake)
+    else:
+        monkeypatch.setattr(sys.modules["chalicelib.phases"], "get_definition", fake.get_definition)
+    forget_cached()
+    yield definition
+    forget_cached()
+
+
+def test_the_phase_definition_sets_scope_sizes_and_negative_list(world, phase_definition):
+    from chalicelib.api.payments import forget_cached
+
+    phase_definition.update({"spending_scope": "province", "allowed_size_classes": ["small", "large"],
+                             "restricted_categories": ["lottery"]})
+    same_province = citizen_token(valid_id(7, "1"), district="1050")
+    assert world.pay(world.qr(world.shop_a, 100), token=same_province).status == 201
+    assert world.pay(world.qr(world.shop_a, 100), token=citizen_token(valid_id(7, "1"), district="5001")).code \
+        == "district_mismatch"
+    assert world.pay(world.qr(world.shop_a, 100), category="alcohol").status == 201  # not on this phase's list
+    assert world.pay(world.qr(world.shop_a, 100), category="lottery").code == "category_restricted"
+    phase_definition["spending_scope"] = "nationwide"
+    forget_cached()
+    assert world.pay(world.qr(world.shop_b, 100)).status == 201  # large, another province: allowed here
+    assert balance(accounts.wallet_account("w1")) == 1_000_000 - 300
+    assert balanced()
