@@ -20,7 +20,7 @@ from chalicelib.merchants.validation import (
 from chalicelib.payments.service import make_qr
 from chalicelib.validation import Bool, Enum, ListOf, Money, Obj, Opt, Str, TaxId, parse_json
 
-__all__ = ["bp", "QR_BODY", "REFERENCE_BODY", "REVIEW_BODY"]
+__all__ = ["bp", "QR_BODY", "REFERENCE_BODY", "REVIEW_BODY", "OPENAPI_PATHS"]
 
 bp = Blueprint(__name__)
 
@@ -113,3 +113,59 @@ def review(merchant_id: str) -> Any:
         return edge.json_response(200, merchants.review_merchant(merchant_id, decision, reason, principal.sub))
 
     return edge.handle(run)
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+_REGISTRATION_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "required": ["name", "tax_id", "business_type", "size_class", "district", "location", "bank"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "tax_id": TaxId().schema(),
+        "business_type": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"},
+        "size_class": {"type": "string", "enum": list(SIZE_CLASSES)},
+        "district": {"type": "string", "pattern": "^[1-9][0-9]{3}$"},
+        "location": {"type": "object", "required": ["lat", "lon"], "additionalProperties": False,
+                     "properties": {"lat": {"type": "number", "minimum": 5, "maximum": 21},
+                                    "lon": {"type": "number", "minimum": 97, "maximum": 106}}},
+        "bank": {"type": "object", "required": ["bank_code", "account_no"], "additionalProperties": False,
+                 "properties": {"bank_code": {"type": "string", "pattern": "^[0-9]{3}$"},
+                                "account_no": {"type": "string", "pattern": "^[0-9]{10,12}$"}}},
+    },
+}
+
+# OpenAPI path items of this blueprint, for the document served at /v1/openapi.json.
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/merchants": {"post": {
+        "summary": "Register the caller's shop (one per owner, one per tax ID)", "x-roles": ["merchant"],
+        "requestBody": {"required": True, **_json(_REGISTRATION_SCHEMA)},
+        "responses": {"201": {"description": "active when the tax ID is in the reference data, else pending_review"},
+                      "400": {"description": "invalid_request"}, "409": {"description": "already_exists"}}}},
+    "/v1/merchants/me": {"get": {
+        "summary": "The caller's shop with both balances", "x-roles": ["merchant"],
+        "responses": {"200": {"description": "merchant_id, name, status, district, size_class, spendable_satang, "
+                                             "withdrawable_satang, cash_out_eligible"},
+                      "404": {"description": "not_found"}}}},
+    "/v1/merchants/me/transactions": {"get": {
+        "summary": "The shop's transfers, newest first", "x-roles": ["merchant"],
+        "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                       {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "{items, next_cursor}"}}}},
+    "/v1/merchants/me/qr": {"post": {
+        "summary": "A one-time dynamic QR (EMVCo merchant-presented) for one sale, valid 120 s",
+        "x-roles": ["merchant"], "requestBody": {"required": False, **_json(QR_BODY.schema())},
+        "responses": {"201": {"description": "{qr, expires_at}"},
+                      "422": {"description": "merchant_not_eligible (the shop is not active)"}}}},
+    "/v1/admin/merchant-reference": {"post": {
+        "summary": "Upsert the operator's merchant reference data", "x-roles": ["operator (mfa)"],
+        "requestBody": {"required": True, **_json(REFERENCE_BODY.schema())},
+        "responses": {"200": {"description": "{upserted}"}}}},
+    "/v1/admin/merchants/{merchant_id}/review": {"post": {
+        "summary": "Approve, reject or suspend a shop", "x-roles": ["operator (mfa)"],
+        "requestBody": {"required": True, **_json(REVIEW_BODY.schema())},
+        "responses": {"200": {"description": "{merchant_id, status}"}, "404": {"description": "not_found"},
+                      "409": {"description": "invalid_transition"}}}},
+}

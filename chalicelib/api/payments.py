@@ -20,7 +20,7 @@ from chalicelib.merchants.service import merchant_id_of
 from chalicelib.payments.service import PaymentResult, PaymentService
 from chalicelib.validation import Money, Obj, Opt, Str
 
-__all__ = ["bp", "service", "forget_cached", "QR_PAYMENT_BODY", "CARD_PAYMENT_BODY"]
+__all__ = ["bp", "service", "forget_cached", "OPENAPI_PATHS", "QR_PAYMENT_BODY", "CARD_PAYMENT_BODY"]
 
 bp = Blueprint(__name__)
 
@@ -95,3 +95,54 @@ def create_card_payment() -> Any:
             category=body["category"]))
 
     return edge.money_post(bp, ("merchant",), CARD_PAYMENT_BODY, handle)
+
+
+_PAYMENT_RESPONSE = {
+    "type": "object",
+    "required": ["payment_id", "status", "amount_satang", "merchant_id", "merchant_name", "balance_satang",
+                 "created_at"],
+    "properties": {
+        "payment_id": {"type": "string"}, "status": {"type": "string", "enum": ["completed"]},
+        "amount_satang": {"type": "integer"}, "merchant_id": {"type": "string"},
+        "merchant_name": {"type": "string"},
+        "balance_satang": {"type": "integer", "description": (
+            "The payer's balance after this payment: the balance read during the payment minus its amount. "
+            "Exact unless another payment from the same balance ran at the same moment; GET /v1/wallet "
+            "(or /v1/merchants/me) is always exact.")},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+_IDEMPOTENCY_HEADER = {"name": "Idempotency-Key", "in": "header", "required": True,
+                       "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
+_PAYMENT_ERRORS = {
+    "400": "invalid_request (amount_satang missing while the QR has none, or not equal to the QR's amount)",
+    "409": "idempotency_conflict", "422": "rule code", "503": "paused",
+}
+
+
+def _operation(summary: str, role: str, body: Obj, codes: str) -> dict[str, Any]:
+    return {
+        "summary": summary, "x-roles": [role], "parameters": [_IDEMPOTENCY_HEADER],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": body.schema()}}},
+        "responses": {"201": {"description": "completed (a replay: the same body, header Idempotent-Replayed: true)",
+                              "content": {"application/json": {"schema": _PAYMENT_RESPONSE}}},
+                      **{status: {"description": text if status != "422" else codes}
+                         for status, text in _PAYMENT_ERRORS.items()}},
+    }
+
+
+# OpenAPI path items of this blueprint, for the document served at /v1/openapi.json.
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/payments": {"post": _operation(
+        "A citizen pays a shop by scanning its one-time QR (round 1)", "citizen", QR_PAYMENT_BODY,
+        "qr_invalid, qr_expired, qr_already_used, wallet_not_active, wallet_expired, merchant_not_eligible, "
+        "district_mismatch, category_restricted, insufficient_funds (checked in this order)")},
+    "/v1/merchant-payments": {"post": _operation(
+        "A shop pays another shop by scanning its QR (round 2): spendable first, then withdrawable", "merchant",
+        QR_PAYMENT_BODY, "qr_invalid, qr_expired, qr_already_used, merchant_not_eligible, category_restricted, "
+        "insufficient_funds")},
+    "/v1/card-payments": {"post": _operation(
+        "A shop charges a citizen's wallet card; the citizen types the PIN", "merchant", CARD_PAYMENT_BODY,
+        "pin_invalid, card_locked, wallet_not_active, wallet_expired, merchant_not_eligible, district_mismatch, "
+        "category_restricted, insufficient_funds")},
+}
