@@ -2,16 +2,19 @@
 operator's import of exclusion lists, which registration reads."""
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Blueprint, Response
 
-from chalicelib.api.citizen import respond
+from chalicelib.api.citizen import REGISTRATION_SCHEMA, respond
 from chalicelib.auth import require_mfa
 from chalicelib.clock import utcnow
 from chalicelib.registration import usecases
 from chalicelib.registration.phases import phase_rules
-from chalicelib.validation import parse_json
+from chalicelib.exclusions import CIDS_PER_REQUEST_MAX
+from chalicelib.validation import Cid, Const, Date, District, ListOf, Obj, PhaseId, Str, parse_json
 
-__all__ = ["bp"]
+__all__ = ["bp", "OPENAPI_PATHS"]
 
 bp = Blueprint(__name__)
 REGISTRAR = ("registrar",)
@@ -37,3 +40,57 @@ def import_exclusions() -> Response:
         return 200, usecases.import_exclusions(parse_json(bp.current_request.raw_body))
 
     return respond(bp, OPERATOR, work)
+
+
+# -- OpenAPI path items of this blueprint, for the document at /v1/openapi.json --
+
+ASSISTED_BODY = Obj({"phase_id": PhaseId(), "cid": Cid(), "birth_date": Date(), "district": District(),
+                     "consent": Const(True),
+                     "pin": Str(6, 6, r"[0-9]{6}", "6 digits, not all the same, not a run such as 123456")})
+UNLOCK_BODY = Obj({"cid": Cid(), "pin": Str(6, 6, r"[0-9]{6}", "6 digits, not all the same, not a run")})
+EXCLUSIONS_BODY = Obj({"list": Str(1, 64, r"[a-z][a-z0-9_]{0,63}", "a list name such as welfare_card"),
+                       "cids": ListOf(Cid(), 1, CIDS_PER_REQUEST_MAX)})
+_ASSISTED_SCHEMA = {**REGISTRATION_SCHEMA, "properties": {
+    **REGISTRATION_SCHEMA["properties"],
+    "card_code": {"type": "string", "pattern": "^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$",
+                  "description": "accepted in a wallet phase: the code to print on the wallet card"}}}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/assisted-registrations": {"post": {
+        "summary": "A registrar registers a citizen from the ID card and issues a wallet card",
+        "x-roles": ["registrar"],
+        "requestBody": {"required": True, **_json(ASSISTED_BODY.schema())},
+        "responses": {
+            "201": {"description": "registered now", **_json(_ASSISTED_SCHEMA)},
+            "200": {"description": "registered before: the same registration (and card)", **_json(_ASSISTED_SCHEMA)},
+            "400": {"description": "invalid_request (details.field), e.g. a weak PIN or a wrong check digit"},
+            "403": {"description": "forbidden: not a registrar bound to a point (point_id)"},
+            "404": {"description": "not_found: no such phase"},
+            "422": {"description": "registration_closed"},
+            "503": {"description": "paused (Retry-After)"}}}},
+    "/v1/cards/{card_code}/unlock": {"post": {
+        "summary": "Set a new PIN and unlock a card once the citizen has shown the ID card",
+        "x-roles": ["registrar"],
+        "parameters": [{"name": "card_code", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "requestBody": {"required": True, **_json(UNLOCK_BODY.schema())},
+        "responses": {
+            "200": {"description": "unlocked with the new PIN", **_json({
+                "type": "object", "properties": {"card_code": {"type": "string"}, "locked": {"type": "boolean"},
+                                                 "failed_attempts": {"type": "integer"}}})},
+            "400": {"description": "invalid_request (details.field)"},
+            "404": {"description": "not_found: no card with this code for this ID (the same answer either way)"}}}},
+    "/v1/admin/exclusions": {"post": {
+        "summary": "Import an agency's exclusion list (IDs hashed on arrival)", "x-roles": ["operator"],
+        "x-mfa": True,
+        "requestBody": {"required": True, **_json(EXCLUSIONS_BODY.schema())},
+        "responses": {
+            "200": {"description": "added: IDs new to the list (a re-import adds 0)", **_json({
+                "type": "object", "required": ["added"], "properties": {"added": {"type": "integer"}}})},
+            "400": {"description": "invalid_request naming the entry, e.g. cids[3]"},
+            "403": {"description": "forbidden: operators with mfa only"}}}},
+}
