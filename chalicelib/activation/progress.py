@@ -26,6 +26,8 @@ __all__ = [
     "wave_status",
     "progress",
     "merge_waves",
+    "started",
+    "with_progress",
 ]
 
 # Enough shards that a counter item stays far below DynamoDB's ~1,000
@@ -141,3 +143,23 @@ def progress(phase_id: str, wave_count: int, tranche_count: int) -> dict[str, An
 def merge_waves(definitions: list[Mapping[str, Any]], progress_waves: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Each saved wave definition with its progress fields added."""
     return [{**dict(d), **dict(p)} for d, p in zip(definitions, progress_waves)]
+
+
+def started(phase_id: str) -> bool:
+    """Whether a wave of the phase has begun crediting (a credit run exists):
+    from then on the fields that shape issued money are frozen (409)."""
+    for _run in RunModel.query(phase_id, RunModel.run_key.startswith("credit#"), consistent_read=True, limit=1):
+        return True
+    return False
+
+
+def with_progress(phase_id: str, definition: Mapping[str, Any]) -> dict[str, Any]:
+    """The body of ``GET /v1/admin/phases/{id}``: the saved definition plus
+    ``phase_id`` and the progress fields (API.md), each wave entry with
+    ``wave``, ``status`` and ``credited_count``."""
+    waves = list(definition.get("waves") or [])
+    tranches = len(definition.get("tranches") or []) or 1
+    shown = progress(phase_id, len(waves), tranches)
+    body = {**dict(definition), "phase_id": phase_id, **{k: v for k, v in shown.items() if k != "waves"}}
+    body["waves"] = merge_waves(waves, shown["waves"])
+    return body

@@ -82,15 +82,18 @@ def dispatch(source: PhaseSource, plan: planning.PhasePlan, run: planning.RunRef
     if not planning.should_dispatch(status, sent_at, now, forced):
         return 0
     if run.op == planning.CREDIT:
-        # Freeze the money-shaping fields first, then read them again: an
-        # operator's edit that raced in before the freeze is what we use.
+        # Freeze the money-shaping fields first (the phase's mark, and the
+        # run itself, which ``progress.started`` reads), then read them
+        # again: an operator's edit that raced in before the freeze is what
+        # the messages carry.
         source.mark_started(plan.phase_id, now)
+    if not _claim(plan.phase_id, run, existing, now):
+        return 0
+    if run.op == planning.CREDIT:
         definition = source.definition(plan.phase_id)
         if definition is None:
             return 0
         plan = planning.PhasePlan.from_definition(plan.phase_id, definition)
-    if not _claim(plan.phase_id, run, existing, now):
-        return 0
     done = set(int(b) for b in (existing.buckets_done or set())) if existing else set()
     items = planning.work_items(plan, run, done, recheck=existing is not None)
     for item in items:
