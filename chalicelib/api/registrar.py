@@ -37,7 +37,7 @@ def unlock_card(card_code: str) -> Response:
 def import_exclusions() -> Response:
     def work(principal):  # type: ignore[no-untyped-def]
         require_mfa(principal)
-        return 200, usecases.import_exclusions(parse_json(bp.current_request.raw_body))
+        return 200, usecases.import_exclusions(parse_json(bp.current_request.raw_body), principal.sub)
 
     return respond(bp, OPERATOR, work)
 

@@ -217,8 +217,12 @@ def _audit(action: str, point_id: str, registrar_sub: str, **facts: Any) -> None
 # -- operator ---------------------------------------------------------------------
 
 
-def import_exclusions(body: Any) -> dict[str, Any]:
+def import_exclusions(body: Any, operator_sub: str | None = None) -> dict[str, Any]:
     """``POST /v1/admin/exclusions``: ``added`` counts IDs new to the list;
     IDs already on it are left alone, so a re-import adds 0."""
     body = _body(body, ("list", "cids"))
-    return {"added": import_list(body["list"], body["cids"])}
+    added = import_list(body["list"], body["cids"])
+    # Which list, how many and by whom; never the IDs.
+    logger.info("operator action", extra={"audit": True, "action": "exclusions_import", "operator_sub": operator_sub,
+                                          "list": body["list"], "received": len(body["cids"]), "added": added})
+    return {"added": added}
