@@ -69,7 +69,7 @@ def _banner(opts: StackOptions, api: ApiServer, children: list[ChildProcess], pu
         f" (every {opts.schedule_rate_s}s)",
         "",
         "  Mint a token:     .venv/bin/python -m devstack token --role citizen "
-        "--claim cid=1101700230705 --claim birth_date=1990-01-01 --claim district=1001 "
+        "--claim cid=1101700230708 --claim birth_date=1990-01-01 --claim district=1001 "
         "--claim nationality=TH",
         f"  Call the API:     curl -H \"Authorization: Bearer $TOKEN\" {api.url}/v1/me",
         "  Stop:             Ctrl-C",

@@ -47,7 +47,7 @@ def test_local_api_serves_concurrent_requests_and_accepts_local_tokens(local_api
         statuses = list(pool.map(lambda _: requests.get(f"{local_api}/v1/health", timeout=10).status_code,
                                  range(PARALLEL_REQUESTS)))
     assert statuses == [200] * PARALLEL_REQUESTS
-    token = mint_token("citizen", cid="1101700230705", birth_date="1990-01-01", district="1001",
+    token = mint_token("citizen", cid="1101700230708", birth_date="1990-01-01", district="1001",
                        nationality="TH")
     assert requests.get(f"{local_api}/v1/me", timeout=10).status_code == 401
     response = requests.get(f"{local_api}/v1/me", headers={"Authorization": f"Bearer {token}"},

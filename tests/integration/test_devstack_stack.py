@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 STARTUP_LIMIT_S = 60.0
 STOP_LIMIT_S = 30.0
-CITIZEN_CLAIMS = ["cid=1101700230705", "birth_date=1990-01-01", "district=1001",
+CITIZEN_CLAIMS = ["cid=1101700230708", "birth_date=1990-01-01", "district=1001",
                   "nationality=TH"]
 
 

@@ -29,14 +29,14 @@ def verify(token: str) -> dict:
 
 
 def test_the_token_is_alone_on_the_last_line_and_carries_the_claims():
-    out = run_token("--role", "operator", "--claim", "mfa=true", "--claim", "cid=1101700230705",
+    out = run_token("--role", "operator", "--claim", "mfa=true", "--claim", "cid=1101700230708",
                     "--claim", "beta=false")
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip().splitlines()[-1]
     claims = verify(token)
     assert claims["role"] == "operator"
     assert claims["mfa"] is True and claims["beta"] is False
-    assert claims["cid"] == "1101700230705"
+    assert claims["cid"] == "1101700230708"
     assert claims["aud"] == "wallet-api" and claims["iss"] == tokens.LOCAL_ISSUER
     assert abs(claims["exp"] - (time.time() + 3600)) < 120
     assert claims["sub"]
