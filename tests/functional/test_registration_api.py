@@ -176,9 +176,11 @@ def test_no_wallet_before_registration_or_when_rejected(p3):
 
 
 def test_an_accepted_wallet_is_pending_until_its_wave_then_active_with_money(p3):
+    body = phase_body()
+    p3.put_phase("p3", body)
     p3.register(CID)
     pending = p3.call("GET", "/v1/wallet", p3.citizen(CID)).body
-    waves = [w["activate_at"] for w in phase_body()["waves"]]
+    waves = [w["activate_at"] for w in body["waves"]]
     assert pending["status"] == "pending"
     assert pending["balance_satang"] == pending["credited_satang"] == pending["spent_satang"] == 0
     assert pending["activates_at"][:19] in [w[:19] for w in waves]
