@@ -1,0 +1,30 @@
+"""The API and its background handlers (Chalice).
+
+Routes live in blueprints (chalicelib/api/*.py); each module gives ``bp`` and
+``OPENAPI_PATHS``. To add one: import it and list it in BLUEPRINT_MODULES.
+SQS handlers and schedules go in the marked section below.
+"""
+from __future__ import annotations
+
+from chalice import Chalice
+
+from chalicelib import openapi
+from chalicelib.api import activation, admin, citizen, merchant, payments, public, registrar
+from chalicelib.api.common import map_errors
+
+app = Chalice(app_name="wallet")
+
+BLUEPRINT_MODULES = (public, admin, citizen, registrar, merchant, payments, activation)
+
+for _module in BLUEPRINT_MODULES:
+    app.register_blueprint(_module.bp)
+    openapi.add_paths(_module.OPENAPI_PATHS)
+
+
+# -- SQS handlers and schedules ------------------------------------------------------
+# (@app.on_sqs_message(queue=...) / @app.schedule(...); keep each a one-line
+#  call into its package.)
+
+
+# Last: every route answers errors as the contract's body (also those above).
+map_errors(app)

@@ -1,0 +1,95 @@
+"""The phase definition of API.md: its validation and the pure rules of a
+change (frozen fields once a wave started, budget not below issued)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping
+
+from chalicelib.errors import ConflictError, InvalidRequestError
+from chalicelib.validation import (
+    AMOUNT_SATANG_MAX, BankCode, Date, DateTime, Enum, Int, ListOf, Money, Nullable, Obj, Opt, Str,
+)
+
+__all__ = ["PHASE_BODY", "SHAPING_FIELDS", "parse_definition", "check_change", "started",
+           "BUDGET_SATANG_MAX", "WAVES_MAX", "TRANCHES_MAX"]
+
+WAVES_MAX = 100
+TRANCHES_MAX = 24
+EXPIRES_AFTER_DAYS_MAX = 3650
+TRANCHE_AFTER_DAYS_MAX = 3650
+# A national programme: up to 10^15 satang (the ledger's per-transfer bound).
+BUDGET_SATANG_MAX = 10**15
+SIZE_CLASSES = ("small", "medium", "large")
+LIST_NAME = Str(1, 64, r"[a-z0-9][a-z0-9_-]*", "a lower-case list name such as welfare_card")
+CATEGORY = Str(1, 40, r"[a-z][a-z0-9_]*", "a lower-case category code such as lottery")
+
+PHASE_BODY = Obj({
+    "name": Str(1, 200),
+    "kind": Enum("wallet", "cash_transfer"),
+    "birth_date_from": Date(),
+    "birth_date_to": Date(),
+    "exclusion_lists": Opt(ListOf(LIST_NAME, 0, 50)),
+    "registration_opens_at": DateTime(),
+    "registration_closes_at": DateTime(),
+    "amount_satang": Money(1, AMOUNT_SATANG_MAX),
+    "tranches": Opt(ListOf(Obj({"amount_satang": Money(1, AMOUNT_SATANG_MAX),
+                                "after_days": Int(0, TRANCHE_AFTER_DAYS_MAX)}), 1, TRANCHES_MAX)),
+    "waves": ListOf(Obj({"activate_at": DateTime()}), 1, WAVES_MAX),
+    "expires_after_days": Int(1, EXPIRES_AFTER_DAYS_MAX),
+    "spending_scope": Enum("district", "province", "nationwide"),
+    "allowed_size_classes": ListOf(Enum(*SIZE_CLASSES), 1, len(SIZE_CLASSES)),
+    "restricted_categories": Opt(ListOf(CATEGORY, 0, 100)),
+    "budget_satang": Int(0, BUDGET_SATANG_MAX),
+    "payout_bank_code": Opt(Nullable(BankCode())),
+})
+
+# Fields that shape money already issued: frozen once a wave has started.
+SHAPING_FIELDS = ("kind", "birth_date_from", "birth_date_to", "amount_satang", "tranches", "waves",
+                  "expires_after_days", "exclusion_lists")
+
+
+def parse_definition(body: Any) -> dict[str, Any]:
+    """The definition to save (the body as sent, defaults filled), or 400."""
+    parsed = PHASE_BODY.parse(body, "")
+    if parsed["birth_date_from"] > parsed["birth_date_to"]:
+        raise InvalidRequestError("birth_date_to", "birth_date_to must not be before birth_date_from.")
+    if parsed["registration_opens_at"] >= parsed["registration_closes_at"]:
+        raise InvalidRequestError("registration_closes_at",
+                                  "registration_closes_at must be after registration_opens_at.")
+    tranches = parsed.get("tranches")
+    if tranches is not None and sum(t["amount_satang"] for t in tranches) != parsed["amount_satang"]:
+        raise InvalidRequestError("tranches", "The tranches' amount_satang must add up to amount_satang.")
+    if len(set(parsed["allowed_size_classes"])) != len(parsed["allowed_size_classes"]):
+        raise InvalidRequestError("allowed_size_classes", "allowed_size_classes lists a size twice.")
+    if parsed["kind"] == "cash_transfer" and not body.get("payout_bank_code"):
+        raise InvalidRequestError("payout_bank_code", "payout_bank_code is required for a cash_transfer "
+                                                      "phase: the bank the transfers go out through.")
+    definition = dict(body)
+    definition.setdefault("exclusion_lists", [])
+    definition.setdefault("restricted_categories", [])
+    definition.setdefault("payout_bank_code", None)
+    definition.setdefault("tranches", [{"amount_satang": body["amount_satang"], "after_days": 0}])
+    return definition
+
+
+def started(definition: Mapping[str, Any], started_at: str | None, now: datetime) -> bool:
+    """A wave has started: marked by activation, or its activate_at has passed."""
+    if started_at:
+        return True
+    for wave in definition.get("waves", []):
+        if DateTime().parse(wave["activate_at"], "waves") <= now:
+            return True
+    return False
+
+
+def check_change(old: Mapping[str, Any], new: Mapping[str, Any], *, started_at: str | None,
+                 issued_satang: int, now: datetime) -> None:
+    """409 for a change the program cannot take any more."""
+    if started(old, started_at, now):
+        changed = [f for f in SHAPING_FIELDS if old.get(f) != new.get(f)]
+        if changed:
+            raise ConflictError("phase_frozen", f"A wave of this phase has started: {', '.join(changed)} "
+                                "can no longer change.", {"fields": changed})
+    if new["budget_satang"] < issued_satang:
+        raise ConflictError("budget_below_issued", f"budget_satang must be at least the "
+                            f"{issued_satang} satang already issued.", {"issued_satang": issued_satang})

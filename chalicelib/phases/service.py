@@ -1,0 +1,183 @@
+"""Saving a phase (PUT) and funding its treasury; reading it back.
+
+Funding is a sequence of steps: a save that changes ``budget_satang`` bumps
+``funding_step`` and records the step's ``funding_delta_satang`` in the same
+conditional (versioned) write; the step is then posted to the ledger with
+transfer ids ``fund:<phase>:<step>:<shard>`` (``defund:`` when the budget is
+lowered), so a retried or concurrent PUT posts each step once. A step left
+unposted by a crash is posted by the next save of the phase before it
+changes anything.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Iterator, Mapping
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from chalicelib.clock import iso
+from chalicelib.config import get_settings
+from chalicelib.errors import ConflictError, NotFoundError
+from chalicelib.ledger import accounts
+from chalicelib.ledger.core import BatchCredit, Ledger
+from chalicelib.phases.definition import check_change, parse_definition
+from chalicelib.phases.models import PhaseModel
+
+__all__ = ["save_phase", "get_phase", "get_definition", "list_definitions", "mark_started",
+           "mark_stopped", "shares", "issued_satang"]
+
+# Concurrent PUTs of one phase: each retry re-reads and re-checks.
+SAVE_ATTEMPTS = 5
+
+
+def _canonical(definition: Mapping[str, Any]) -> str:
+    return json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def shares(amount_satang: int, parts: int) -> list[int]:
+    """``amount_satang`` split over ``parts``, the remainder to the first ones."""
+    base, rest = divmod(amount_satang, parts)
+    return [base + (1 if i < rest else 0) for i in range(parts)]
+
+
+def _load(phase_id: str) -> PhaseModel | None:
+    try:
+        return PhaseModel.get(phase_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def issued_satang(model: PhaseModel) -> int:
+    """What the phase has credited: the model's field, or activation's counters."""
+    issued = int(model.issued_satang or 0)
+    try:
+        from chalicelib.activation import progress  # noqa: PLC0415 - activation is optional here
+
+        issued = max(issued, int(progress.totals(model.phase_id).get("credited_satang", 0)))
+    except ImportError:
+        pass
+    return issued
+
+
+def _started_at(model: PhaseModel) -> str | None:
+    if model.started_at:
+        return model.started_at
+    try:
+        from chalicelib.activation import progress  # noqa: PLC0415
+
+        return "credit run" if progress.started(model.phase_id) else None
+    except ImportError:
+        return None
+
+
+def _update(phase_id: str, actions: list[Any], condition: Any) -> bool:
+    """A conditional update that also bumps the version (so a save that read
+    before it fails and reads again); False if the condition failed."""
+    try:
+        PhaseModel._get_connection().update_item(
+            phase_id, actions=[*actions, PhaseModel.version.set(PhaseModel.version + 1)],
+            condition=condition)
+    except UpdateError as exc:
+        if "ConditionalCheckFailed" not in str(exc.cause_response_code):
+            raise
+        return False
+    return True
+
+
+def _post_step(model: PhaseModel) -> None:
+    """Post the model's pending funding step (idempotent by transfer ids)."""
+    step, delta = int(model.funding_step), int(model.funding_delta_satang)
+    if int(model.funded_step) >= step:
+        return
+    phase_id = model.phase_id
+    shards = [accounts.treasury_shard(phase_id, i) for i in range(get_settings().treasury_shards)]
+    ledger = Ledger()
+    details = {"phase_id": phase_id, "step": step}
+    if delta > 0:
+        credits = [BatchCredit(f"fund:{phase_id}:{step}:{i}", shard, share, details)
+                   for i, (shard, share) in enumerate(zip(shards, shares(delta, len(shards)))) if share > 0]
+        ledger.post_batch([accounts.BUDGET_ACCOUNT], credits, kind="funding")
+    elif delta < 0:
+        credits = [BatchCredit(f"defund:{phase_id}:{step}:{i}", accounts.BUDGET_ACCOUNT, share, details)
+                   for i, share in enumerate(shares(-delta, len(shards))) if share > 0]
+        result = ledger.post_batch(shards, credits, kind="defunding")
+        if result.unfunded:
+            raise ConflictError("budget_below_issued", "The treasury no longer holds the amount to "
+                                "return to the budget; lower budget_satang less.")
+    # False: another save recorded this step already.
+    _update(phase_id, [PhaseModel.funded_step.set(step),
+                       PhaseModel.funded_satang.set(PhaseModel.funded_satang + delta)],
+            PhaseModel.funded_step < step)
+
+
+def save_phase(phase_id: str, body: Any, now: datetime) -> tuple[dict[str, Any], bool]:
+    """Validate and save; ``(view, created)``. Funds the budget's change."""
+    definition = parse_definition(body)
+    for _attempt in range(SAVE_ATTEMPTS):
+        model = _load(phase_id)
+        created = model is None
+        if model is None:
+            model = PhaseModel(phase_id, definition_json=_canonical(definition), created_at=iso(now),
+                               updated_at=iso(now), funding_target_satang=0, funded_satang=0,
+                               funding_step=0, funded_step=0, funding_delta_satang=0, issued_satang=0)
+        else:
+            _post_step(model)  # finish a step a crash left behind before changing anything
+            model = _load(phase_id) or model
+            check_change(json.loads(model.definition_json), definition, started_at=_started_at(model),
+                         issued_satang=issued_satang(model), now=now)
+            if model.definition_json != _canonical(definition):
+                model.updated_at = iso(now)
+            model.definition_json = _canonical(definition)
+        target = int(definition["budget_satang"])
+        if target != int(model.funding_target_satang):
+            model.funding_delta_satang = target - int(model.funding_target_satang)
+            model.funding_target_satang = target
+            model.funding_step = int(model.funding_step) + 1
+        try:
+            model.save()  # conditional on the version read (or on not existing)
+        except PutError as exc:
+            if "ConditionalCheckFailed" in str(exc.cause_response_code):
+                continue  # another PUT won: read again, check again
+            raise
+        _post_step(model)
+        return view(model), created
+    raise ConflictError("conflict", "The phase is being changed by another request; try again.")
+
+
+def view(model: PhaseModel) -> dict[str, Any]:
+    return {**json.loads(model.definition_json), "phase_id": model.phase_id}
+
+
+def get_phase(phase_id: str) -> dict[str, Any]:
+    """The GET body: the definition as saved, ``phase_id`` and (with
+    activation's package) the progress fields."""
+    model = _load(phase_id)
+    if model is None:
+        raise NotFoundError(f"There is no phase {phase_id}.", {"phase_id": phase_id})
+    definition = json.loads(model.definition_json)
+    try:
+        from chalicelib.activation.progress import with_progress  # noqa: PLC0415
+    except ImportError:
+        return view(model)
+    return with_progress(phase_id, definition)
+
+
+def get_definition(phase_id: str) -> dict[str, Any] | None:
+    model = _load(phase_id)
+    return None if model is None else json.loads(model.definition_json)
+
+
+def list_definitions() -> Iterator[tuple[str, dict[str, Any]]]:
+    for model in PhaseModel.scan():
+        yield model.phase_id, json.loads(model.definition_json)
+
+
+def mark_started(phase_id: str, at: datetime) -> None:
+    """Activation: a wave started; the money-shaping fields freeze."""
+    _update(phase_id, [PhaseModel.started_at.set(iso(at))],
+            PhaseModel.phase_id.exists() & PhaseModel.started_at.does_not_exist())
+
+
+def mark_stopped(phase_id: str, reason: str, at: datetime) -> None:
+    _update(phase_id, [PhaseModel.stopped_reason.set(reason)], PhaseModel.phase_id.exists())
