@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterator
@@ -147,6 +148,23 @@ def stop_run(phase_id: str, key: str, reason: str, now: datetime) -> None:
             raise
 
 
+def _pool_treasury(ledger: Ledger, phase_id: str, shards: int) -> None:
+    """Move what is left on every treasury shard to shard 0 (transfers
+    between the phase's own shards: the budget is unchanged), so that the
+    last credits of a budget are not stranded across shards."""
+    target = accounts.treasury_shard(phase_id, 0)
+    for index in range(1, shards):
+        source = accounts.treasury_shard(phase_id, index)
+        balance = ledger.balance(source)
+        if balance <= 0:
+            continue
+        try:
+            ledger.post(Transfer(f"pool:{phase_id}:{index}:{uuid.uuid4().hex}", source, target, balance,
+                                 "treasury_pool"))
+        except InsufficientFundsError:
+            continue  # another worker spent or moved it meanwhile
+
+
 def _finish_bucket(item: planning.WorkItem, key: str, now: datetime) -> None:
     run = RunModel(item.phase_id, key)
     run.update(actions=[RunModel.buckets_done.add({item.bucket})])  # refreshes ``run``
@@ -203,6 +221,14 @@ def credit_bucket(
             for w in wallets if ids[w] not in done
         ]
         result = ledger.post_batch(sources, credits, kind="issuance") if credits else None
+        if result is not None and result.unfunded:
+            # The shards together may still cover credits that no single
+            # shard could: pool the remainders and try those once more.
+            _pool_treasury(ledger, item.phase_id, shards)
+            retry = ledger.post_batch(sources, result.unfunded, kind="issuance")
+            result.created.extend(retry.created)
+            result.existing.extend(retry.existing)
+            result.unfunded = retry.unfunded
         if result is not None:
             created = len(result.created)
             satang = sum(r.amount_satang for r in result.created)

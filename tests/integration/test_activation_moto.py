@@ -416,3 +416,29 @@ def test_ledger_post_debit_sets_sets_the_debited_account_in_the_same_write(moto_
     with pytest.raises(ValueError):
         ledger.post(Transfer("t2", accounts.treasury_shard(PHASE, 0), accounts.wallet_account("wy"), 1, "x"),
                     debit_sets={"balance_satang": "5"})
+
+
+def test_with_the_phases_store_a_started_wave_freezes_the_amount_and_a_stop_is_recorded(moto_aws, start):
+    phases = pytest.importorskip("chalicelib.phases")
+    from chalicelib.errors import ConflictError
+
+    body = definition(start, waves=1, budget_satang=5 * AMOUNT,
+                      birth_date_from="2004-09-16", birth_date_to="2008-09-16", exclusion_lists=[],
+                      tranches=[{"amount_satang": AMOUNT, "after_days": 0}], spending_scope="district",
+                      allowed_size_classes=["small"], restricted_categories=["lottery"], payout_bank_code=None)
+    phases.save_phase(PHASE, body, utcnow())
+    wallets = seed(8, waves=1)
+    queue = FakeQueue(None)  # type: ignore[arg-type]
+    queue.source = service.default_source()
+    service.run_schedule(now=start, send=queue.send)
+    queue.drain()
+    assert totals(PHASE)["credited_count"] == 5  # the budget covers five
+    shown = phases.get_phase(PHASE)
+    assert shown["waves"][0]["status"] == "stopped" and shown["stopped_reason"] == "budget_exhausted"
+    assert shown["credited_count"] == 5 and shown["accepted"] == 0  # registration counts its own
+    with pytest.raises(ConflictError) as caught:
+        phases.save_phase(PHASE, {**body, "amount_satang": 2 * AMOUNT,
+                                  "tranches": [{"amount_satang": 2 * AMOUNT, "after_days": 0}]}, utcnow())
+    assert caught.value.status == 409
+    assert len([w for w in wallets if wallet(w) is not None]) == 5
+    assert_balanced()
