@@ -1,0 +1,138 @@
+"""PUT/GET /v1/admin/phases/{id} and the treasury funding it does."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from chalicelib.ledger import Ledger
+
+BUDGET = 2_700_000
+PHASE: dict[str, Any] = {
+    "name": "Phase 3: ages 16-20", "kind": "wallet",
+    "birth_date_from": "2004-09-16", "birth_date_to": "2008-09-16",
+    "exclusion_lists": ["welfare_card", "prisoners"],
+    "registration_opens_at": "2030-03-01T00:00:00Z",
+    "registration_closes_at": "2030-03-31T00:00:00Z",
+    "amount_satang": 1_000_000,
+    "tranches": [{"amount_satang": 1_000_000, "after_days": 0}],
+    "waves": [{"activate_at": "2030-04-01T02:00:00Z"}, {"activate_at": "2030-04-02T02:00:00Z"}],
+    "expires_after_days": 180, "spending_scope": "district",
+    "allowed_size_classes": ["small"],
+    "restricted_categories": ["lottery", "alcohol"],
+    "budget_satang": BUDGET, "payout_bank_code": None,
+}
+OP = {"role": "operator", "mfa": True}
+
+
+def phase(**changes: Any) -> dict[str, Any]:
+    body = copy.deepcopy(PHASE)
+    body.update(changes)
+    return body
+
+
+def summary(call: Any) -> dict[str, Any]:
+    status, body, _ = call("GET", "/v1/admin/ledger/summary", role="auditor")
+    assert status == 200
+    return body
+
+
+def test_put_creates_then_updates_and_get_returns_definition(call: Any) -> None:
+    status, body, _ = call("PUT", "/v1/admin/phases/p3", body=phase(), **OP)
+    assert status == 201, body
+    assert body["phase_id"] == "p3" and body["name"] == PHASE["name"]
+    status, body, _ = call("PUT", "/v1/admin/phases/p3", body=phase(name="Phase 3"), **OP)
+    assert status == 200 and body["name"] == "Phase 3"
+    status, body, _ = call("GET", "/v1/admin/phases/p3", role="auditor")
+    assert status == 200
+    assert body["phase_id"] == "p3" and body["budget_satang"] == BUDGET
+    assert [w["activate_at"] for w in body["waves"]] == [w["activate_at"] for w in PHASE["waves"]]
+
+
+def test_get_unknown_phase_is_404(call: Any) -> None:
+    status, body, _ = call("GET", "/v1/admin/phases/nope", role="operator")
+    assert status == 404 and body["error"]["code"] == "not_found"
+
+
+def test_saving_funds_the_treasury_once_and_raising_funds_the_difference(call: Any) -> None:
+    assert call("PUT", "/v1/admin/phases/p3", body=phase(), **OP)[0] == 201
+    first = summary(call)
+    assert first["funded_satang"] == first["treasury_satang"] == BUDGET
+    assert first["balanced"] is True
+    assert set(first) == {"funded_satang", "treasury_satang", "wallets_satang", "merchants_spendable_satang",
+                          "merchants_withdrawable_satang", "in_flight_satang", "paid_out_satang",
+                          "returned_satang", "balanced"}
+    # A replayed PUT (same body) funds nothing more.
+    assert call("PUT", "/v1/admin/phases/p3", body=phase(), **OP)[0] == 200
+    assert summary(call)["treasury_satang"] == BUDGET
+    # Raising the budget funds the difference, once.
+    for _ in range(2):
+        assert call("PUT", "/v1/admin/phases/p3", body=phase(budget_satang=BUDGET + 1_000_003), **OP)[0] == 200
+    raised = summary(call)
+    assert raised["funded_satang"] == raised["treasury_satang"] == BUDGET + 1_000_003
+    assert raised["balanced"] is True
+    # Lowering (nothing issued yet) returns the difference to the budget.
+    assert call("PUT", "/v1/admin/phases/p3", body=phase(budget_satang=BUDGET - 5), **OP)[0] == 200
+    lowered = summary(call)
+    assert lowered["funded_satang"] == lowered["treasury_satang"] == BUDGET - 5
+    assert lowered["balanced"] is True and Ledger().summary()["balanced"] is True
+
+
+def test_lowering_the_budget_below_issued_is_409(call: Any) -> None:
+    from chalicelib.phases.models import PhaseModel
+
+    assert call("PUT", "/v1/admin/phases/p3", body=phase(), **OP)[0] == 201
+    model = PhaseModel.get("p3")
+    model.issued_satang = 2_000_000
+    model.save()
+    status, body, _ = call("PUT", "/v1/admin/phases/p3", body=phase(budget_satang=1_999_999), **OP)
+    assert status == 409 and body["error"]["code"] == "budget_below_issued"
+    assert summary(call)["treasury_satang"] == BUDGET
+
+
+def test_money_shaping_fields_freeze_once_a_wave_started(call: Any) -> None:
+    started = phase(waves=[{"activate_at": "2020-01-01T00:00:00Z"}],
+                    registration_opens_at="2019-01-01T00:00:00Z", registration_closes_at="2019-12-01T00:00:00Z")
+    assert call("PUT", "/v1/admin/phases/p4", body=started, **OP)[0] == 201
+    changed = copy.deepcopy(started)
+    changed["amount_satang"] = 500_000
+    changed["tranches"] = [{"amount_satang": 500_000, "after_days": 0}]
+    status, body, _ = call("PUT", "/v1/admin/phases/p4", body=changed, **OP)
+    assert status == 409 and body["error"]["code"] == "phase_frozen"
+    assert "amount_satang" in body["error"]["details"]["fields"]
+    # The name and the budget may still change.
+    assert call("PUT", "/v1/admin/phases/p4", body={**started, "name": "renamed",
+                                                    "budget_satang": BUDGET * 2}, **OP)[0] == 200
+
+
+def test_put_validation_names_the_field(call: Any) -> None:
+    cases = [
+        (phase(kind="loan"), "kind"),
+        (phase(birth_date_from="2004-13-01"), "birth_date_from"),
+        (phase(registration_opens_at="2030-03-01"), "registration_opens_at"),
+        (phase(registration_closes_at="2030-02-01T00:00:00Z"), "registration_closes_at"),
+        (phase(amount_satang=10.5), "amount_satang"),
+        (phase(tranches=[{"amount_satang": 1, "after_days": 0}]), "tranches"),
+        (phase(waves=[]), "waves"),
+        (phase(waves=[{}]), "waves[0].activate_at"),
+        (phase(spending_scope="city"), "spending_scope"),
+        (phase(allowed_size_classes=["huge"]), "allowed_size_classes[0]"),
+        (phase(kind="cash_transfer"), "payout_bank_code"),
+        (phase(budget_satang=-1), "budget_satang"),
+        (phase(budget_satang="100"), "budget_satang"),
+        (phase(colour="red"), "colour"),
+    ]
+    for body, field in cases:
+        status, answer, _ = call("PUT", "/v1/admin/phases/p5", body=body, **OP)
+        assert status == 400, (field, answer)
+        assert answer["error"]["code"] == "invalid_request"
+        assert answer["error"]["details"]["field"] == field, answer
+        assert field.split("[")[0].split(".")[0] in answer["error"]["message"]
+
+
+def test_phase_writes_need_an_operator_with_mfa(call: Any) -> None:
+    status, body, _ = call("PUT", "/v1/admin/phases/p3", body=phase(), role="operator")
+    assert status == 403 and body["error"]["code"] == "forbidden"
+    status, body, _ = call("PUT", "/v1/admin/phases/p3", body=phase(), role="auditor")
+    assert status == 403
+    status, body, _ = call("GET", "/v1/admin/ledger/summary", role="citizen")
+    assert status == 403 and body["error"]["code"] == "forbidden"
