@@ -2,57 +2,46 @@
 transactions. Identity comes only from the token's claims."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
-from chalice import Blueprint, Response
+from chalice import Blueprint
 
-from chalicelib.auth import authenticate, require_role
+from chalicelib.api.common import ApiRequest, Reply, endpoint
 from chalicelib.clock import utcnow
-from chalicelib.errors import WalletError
 from chalicelib.registration import usecases
 from chalicelib.registration.phases import forget_cached_phases, phase_rules
-from chalicelib.validation import Const, Obj, Opt, PhaseId, Phone, parse_json
+from chalicelib.validation import Const, Obj, Opt, PhaseId, Phone
 
-__all__ = ["bp", "forget_cached_phases", "respond", "OPENAPI_PATHS"]
+__all__ = ["bp", "forget_cached_phases", "OPENAPI_PATHS", "REGISTRATION_SCHEMA"]
 
 bp = Blueprint(__name__)
-CITIZEN = ("citizen",)
-
-
-def respond(bp: Blueprint, roles: tuple[str, ...], work: Callable[[Any], tuple[int, Any]]) -> Response:
-    """Authenticate, run ``work(principal)``, answer JSON; a WalletError
-    becomes the contract's error body (with Retry-After when it has one)."""
-    try:
-        principal = authenticate(bp.current_request.headers.get("authorization"))
-        require_role(principal, roles)
-        status, body = work(principal)
-    except WalletError as exc:
-        retry_after = getattr(exc, "retry_after_s", None)
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        return Response(body=exc.body(), status_code=exc.status, headers=headers)
-    return Response(body=body, status_code=status)
+CITIZEN = {"citizen"}
 
 
 @bp.route("/v1/registrations", methods=["POST"])
-def register() -> Response:
-    return respond(bp, CITIZEN, lambda p: usecases.register_citizen(
-        p.claims, parse_json(bp.current_request.raw_body), phases=phase_rules, now=utcnow()))
+@endpoint(bp, roles=CITIZEN)
+def register(req: ApiRequest) -> Reply:
+    # Body checks are the use case's own (e.g. a phone written +66 ...).
+    status, body = usecases.register_citizen(req.principal.claims, req.json(), phases=phase_rules, now=utcnow())
+    return Reply(status, body)
 
 
 @bp.route("/v1/me", methods=["GET"])
-def me() -> Response:
-    return respond(bp, CITIZEN, lambda p: (200, usecases.me(p.claims, phases=phase_rules, now=utcnow())))
+@endpoint(bp, roles=CITIZEN)
+def me(req: ApiRequest) -> dict[str, Any]:
+    return usecases.me(req.principal.claims, phases=phase_rules, now=utcnow())
 
 
 @bp.route("/v1/wallet", methods=["GET"])
-def wallet() -> Response:
-    return respond(bp, CITIZEN, lambda p: (200, usecases.wallet(p.claims, phases=phase_rules, now=utcnow())))
+@endpoint(bp, roles=CITIZEN)
+def wallet(req: ApiRequest) -> dict[str, Any]:
+    return usecases.wallet(req.principal.claims, phases=phase_rules, now=utcnow())
 
 
 @bp.route("/v1/wallet/transactions", methods=["GET"])
-def wallet_transactions() -> Response:
-    return respond(bp, CITIZEN, lambda p: (200, usecases.transactions(
-        p.claims, bp.current_request.query_params)))
+@endpoint(bp, roles=CITIZEN)
+def wallet_transactions(req: ApiRequest) -> dict[str, Any]:
+    return usecases.transactions(req.principal.claims, req.query)
 
 
 # -- OpenAPI path items of this blueprint, for the document at /v1/openapi.json --

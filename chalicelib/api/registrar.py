@@ -4,42 +4,44 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint, Response
+from chalice import Blueprint
 
-from chalicelib.api.citizen import REGISTRATION_SCHEMA, respond
-from chalicelib.auth import require_mfa
+from chalicelib.api.citizen import REGISTRATION_SCHEMA
+from chalicelib.api.common import ApiRequest, Reply, endpoint
 from chalicelib.clock import utcnow
+from chalicelib.exclusions import CIDS_PER_REQUEST_MAX
 from chalicelib.registration import usecases
 from chalicelib.registration.phases import phase_rules
-from chalicelib.exclusions import CIDS_PER_REQUEST_MAX
-from chalicelib.validation import Cid, Const, Date, District, ListOf, Obj, PhaseId, Str, parse_json
+from chalicelib.validation import Cid, Const, Date, District, ListOf, Obj, PhaseId, Str
 
 __all__ = ["bp", "OPENAPI_PATHS"]
 
 bp = Blueprint(__name__)
-REGISTRAR = ("registrar",)
-OPERATOR = ("operator",)
+REGISTRAR = {"registrar"}
+OPERATOR = {"operator"}
+
+
+def _registrar(req: ApiRequest) -> dict[str, Any]:
+    return {**req.principal.claims, "sub": req.principal.sub}
 
 
 @bp.route("/v1/assisted-registrations", methods=["POST"])
-def assisted_registration() -> Response:
-    return respond(bp, REGISTRAR, lambda p: usecases.register_assisted(
-        {**p.claims, "sub": p.sub}, parse_json(bp.current_request.raw_body), phases=phase_rules, now=utcnow()))
+@endpoint(bp, roles=REGISTRAR)
+def assisted_registration(req: ApiRequest) -> Reply:
+    status, body = usecases.register_assisted(_registrar(req), req.json(), phases=phase_rules, now=utcnow())
+    return Reply(status, body)
 
 
 @bp.route("/v1/cards/{card_code}/unlock", methods=["POST"])
-def unlock_card(card_code: str) -> Response:
-    return respond(bp, REGISTRAR, lambda p: (200, usecases.unlock_card(
-        {**p.claims, "sub": p.sub}, card_code, parse_json(bp.current_request.raw_body))))
+@endpoint(bp, roles=REGISTRAR)
+def unlock_card(req: ApiRequest, card_code: str) -> dict[str, Any]:
+    return usecases.unlock_card(_registrar(req), card_code, req.json())
 
 
 @bp.route("/v1/admin/exclusions", methods=["POST"])
-def import_exclusions() -> Response:
-    def work(principal):  # type: ignore[no-untyped-def]
-        require_mfa(principal)
-        return 200, usecases.import_exclusions(parse_json(bp.current_request.raw_body), principal.sub)
-
-    return respond(bp, OPERATOR, work)
+@endpoint(bp, roles=OPERATOR, write=True)
+def import_exclusions(req: ApiRequest) -> dict[str, Any]:
+    return usecases.import_exclusions(req.json(), req.principal.sub)
 
 
 # -- OpenAPI path items of this blueprint, for the document at /v1/openapi.json --
