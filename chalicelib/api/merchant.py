@@ -6,9 +6,9 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.api import payments_edge as edge
+from chalicelib.api.common import ApiRequest, Reply, endpoint
 from chalicelib.auth import Principal
-from chalicelib.errors import InvalidRequestError
+from chalicelib.errors import ForbiddenError, InvalidRequestError
 from chalicelib.merchants import service as merchants
 from chalicelib.merchants.validation import (
     REFERENCE_BATCH_MAX,
@@ -18,7 +18,7 @@ from chalicelib.merchants.validation import (
     parse_review,
 )
 from chalicelib.payments.service import make_qr
-from chalicelib.validation import Bool, Enum, ListOf, Money, Obj, Opt, Str, TaxId, parse_json
+from chalicelib.validation import Bool, Enum, ListOf, Money, Obj, Opt, Str, TaxId
 
 __all__ = ["bp", "QR_BODY", "REFERENCE_BODY", "REVIEW_BODY", "OPENAPI_PATHS"]
 
@@ -36,16 +36,11 @@ REVIEW_BODY = Obj({"decision": Enum("approve", "reject", "suspend"), "reason": S
 def _owner(principal: Principal) -> str:
     cid = principal.claims.get("cid")
     if not isinstance(cid, str) or not cid:
-        raise edge.forbidden("A merchant token must carry the owner's cid.")
+        raise ForbiddenError("A merchant token must carry the owner's cid.")
     return cid
 
 
-def _body() -> Any:
-    raw = bp.current_request.raw_body
-    return parse_json(raw) if raw else {}
-
-
-def _limit(query: dict[str, str]) -> int:
+def _limit(query: Any) -> int:
     raw = query.get("limit")
     if raw is None:
         return LIST_LIMIT_DEFAULT
@@ -55,64 +50,46 @@ def _limit(query: dict[str, str]) -> int:
 
 
 @bp.route("/v1/merchants", methods=["POST"])
-def register_merchant() -> Any:
-    def run() -> Any:
-        principal = edge.caller(bp, ("merchant",))
-        request = parse_registration(_body())
-        return edge.json_response(201, merchants.register_merchant(_owner(principal), request))
-
-    return edge.handle(run)
+@endpoint(bp, roles={"merchant"})
+def register_merchant(req: ApiRequest) -> Reply:
+    # The merchants package checks the body: shapes and plausibility (an
+    # account number's length, a place in Thailand), each naming its field.
+    request = parse_registration(req.json())
+    return Reply(201, merchants.register_merchant(_owner(req.principal), request))
 
 
 @bp.route("/v1/merchants/me", methods=["GET"])
-def my_merchant() -> Any:
-    def run() -> Any:
-        principal = edge.caller(bp, ("merchant",))
-        return edge.json_response(200, merchants.profile_body(merchants.merchant_of_owner(_owner(principal))))
-
-    return edge.handle(run)
+@endpoint(bp, roles={"merchant"})
+def my_merchant(req: ApiRequest) -> dict[str, Any]:
+    return merchants.profile_body(merchants.merchant_of_owner(_owner(req.principal)))
 
 
 @bp.route("/v1/merchants/me/transactions", methods=["GET"])
-def my_transactions() -> Any:
-    def run() -> Any:
-        principal = edge.caller(bp, ("merchant",))
-        merchant = merchants.merchant_of_owner(_owner(principal))
-        query = bp.current_request.query_params or {}
-        return edge.json_response(200, merchants.transactions_body(merchant.merchant_id, _limit(query),
-                                                                   query.get("cursor")))
-
-    return edge.handle(run)
+@endpoint(bp, roles={"merchant"})
+def my_transactions(req: ApiRequest) -> dict[str, Any]:
+    merchant = merchants.merchant_of_owner(_owner(req.principal))
+    return merchants.transactions_body(merchant.merchant_id, _limit(req.query), req.query.get("cursor"))
 
 
 @bp.route("/v1/merchants/me/qr", methods=["POST"])
-def my_qr() -> Any:
-    def run() -> Any:
-        principal = edge.caller(bp, ("merchant",))
-        body = QR_BODY.parse(_body())
-        merchant = merchants.merchant_of_owner(_owner(principal))
-        return edge.json_response(201, make_qr(merchant, body.get("amount_satang")))
-
-    return edge.handle(run)
+@endpoint(bp, roles={"merchant"})
+def my_qr(req: ApiRequest) -> Reply:
+    body = req.json(QR_BODY, optional=True) or {}
+    merchant = merchants.merchant_of_owner(_owner(req.principal))
+    return Reply(201, make_qr(merchant, body.get("amount_satang")))
 
 
 @bp.route("/v1/admin/merchant-reference", methods=["POST"])
-def merchant_reference() -> Any:
-    def run() -> Any:
-        edge.caller(bp, ("operator",), write=True)
-        return edge.json_response(200, merchants.upsert_reference(parse_reference(_body())))
-
-    return edge.handle(run)
+@endpoint(bp, roles={"operator"}, write=True)
+def merchant_reference(req: ApiRequest) -> dict[str, Any]:
+    return merchants.upsert_reference(parse_reference(req.json()))
 
 
 @bp.route("/v1/admin/merchants/{merchant_id}/review", methods=["POST"])
-def review(merchant_id: str) -> Any:
-    def run() -> Any:
-        principal = edge.caller(bp, ("operator",), write=True)
-        decision, reason = parse_review(_body())
-        return edge.json_response(200, merchants.review_merchant(merchant_id, decision, reason, principal.sub))
-
-    return edge.handle(run)
+@endpoint(bp, roles={"operator"}, write=True)
+def review(req: ApiRequest, merchant_id: str) -> dict[str, Any]:
+    decision, reason = parse_review(req.json())
+    return merchants.review_merchant(merchant_id, decision, reason, req.principal.sub)
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:

@@ -13,9 +13,11 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib import pii
-from chalicelib.api import payments_edge as edge
+from chalicelib.api.common import ApiRequest, Reply, endpoint
 from chalicelib.auth import Principal
 from chalicelib.config import get_settings
+from chalicelib.errors import ForbiddenError
+from chalicelib.idempotency import fingerprint, replay_headers, scoped_id
 from chalicelib.merchants.service import merchant_id_of
 from chalicelib.payments.service import PaymentResult, PaymentService
 from chalicelib.validation import Money, Obj, Opt, Str
@@ -47,54 +49,52 @@ def forget_cached() -> None:
     _SERVICES.clear()
 
 
-def _reply(result: PaymentResult) -> Any:
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    return edge.json_response(201, result.body, headers)
+def _reply(result: PaymentResult) -> Reply:
+    return Reply(201, result.body, replay_headers(result.replayed))
 
 
-def _owner_cid(principal: Principal) -> str:
+def _cid(principal: Principal) -> str:
     cid = principal.claims.get("cid")
     if not isinstance(cid, str) or not cid:
-        raise edge.forbidden("A merchant token must carry the owner's cid.")
+        raise ForbiddenError(f"A {principal.role} token must carry a cid.")
     return cid
 
 
-@bp.route("/v1/payments", methods=["POST"])
-def create_payment() -> Any:
-    def handle(principal: Principal, body: dict[str, Any], key: str) -> Any:
-        cid = principal.claims.get("cid")
-        if not isinstance(cid, str) or not cid:
-            raise edge.forbidden("A citizen token must carry the citizen's cid.")
-        district = principal.claims.get("district")
-        return _reply(service().pay_by_qr(
-            citizen_hash=pii.hash_id(cid), citizen_district=district if isinstance(district, str) else None,
-            transfer_id=edge.scoped_id("pay", principal, key), fingerprint=edge.fingerprint(bp, body),
-            qr=body["qr"], amount_satang=body.get("amount_satang"), category=body["category"]))
+def _money_request(req: ApiRequest, spec: Obj, prefix: str) -> tuple[dict[str, Any], str, str]:
+    """(body, transfer id, fingerprint) of a money-moving request."""
+    key = req.idempotency_key()
+    body = req.json(spec)
+    return body, scoped_id(prefix, req.principal, key), fingerprint(req.method, req.path, body)
 
-    return edge.money_post(bp, ("citizen",), QR_PAYMENT_BODY, handle)
+
+@bp.route("/v1/payments", methods=["POST"])
+@endpoint(bp, roles={"citizen"})
+def create_payment(req: ApiRequest) -> Reply:
+    body, transfer_id, request_fingerprint = _money_request(req, QR_PAYMENT_BODY, "pay")
+    district = req.principal.claims.get("district")
+    return _reply(service().pay_by_qr(
+        citizen_hash=pii.hash_id(_cid(req.principal)), citizen_district=district if isinstance(district, str) else None,
+        transfer_id=transfer_id, fingerprint=request_fingerprint,
+        qr=body["qr"], amount_satang=body.get("amount_satang"), category=body["category"]))
 
 
 @bp.route("/v1/merchant-payments", methods=["POST"])
-def create_merchant_payment() -> Any:
-    def handle(principal: Principal, body: dict[str, Any], key: str) -> Any:
-        return _reply(service().pay_merchant(
-            payer_id=merchant_id_of(_owner_cid(principal)),
-            transfer_id=edge.scoped_id("mpay", principal, key), fingerprint=edge.fingerprint(bp, body),
-            qr=body["qr"], amount_satang=body.get("amount_satang"), category=body["category"]))
-
-    return edge.money_post(bp, ("merchant",), QR_PAYMENT_BODY, handle)
+@endpoint(bp, roles={"merchant"})
+def create_merchant_payment(req: ApiRequest) -> Reply:
+    body, transfer_id, request_fingerprint = _money_request(req, QR_PAYMENT_BODY, "mpay")
+    return _reply(service().pay_merchant(
+        payer_id=merchant_id_of(_cid(req.principal)), transfer_id=transfer_id, fingerprint=request_fingerprint,
+        qr=body["qr"], amount_satang=body.get("amount_satang"), category=body["category"]))
 
 
 @bp.route("/v1/card-payments", methods=["POST"])
-def create_card_payment() -> Any:
-    def handle(principal: Principal, body: dict[str, Any], key: str) -> Any:
-        return _reply(service().pay_by_card(
-            merchant_id=merchant_id_of(_owner_cid(principal)),
-            transfer_id=edge.scoped_id("cpay", principal, key), fingerprint=edge.fingerprint(bp, body),
-            card_code=body["card_code"], pin=body["pin"], amount_satang=body["amount_satang"],
-            category=body["category"]))
-
-    return edge.money_post(bp, ("merchant",), CARD_PAYMENT_BODY, handle)
+@endpoint(bp, roles={"merchant"})
+def create_card_payment(req: ApiRequest) -> Reply:
+    body, transfer_id, request_fingerprint = _money_request(req, CARD_PAYMENT_BODY, "cpay")
+    return _reply(service().pay_by_card(
+        merchant_id=merchant_id_of(_cid(req.principal)), transfer_id=transfer_id, fingerprint=request_fingerprint,
+        card_code=body["card_code"], pin=body["pin"], amount_satang=body["amount_satang"],
+        category=body["category"]))
 
 
 _PAYMENT_RESPONSE = {
