@@ -144,18 +144,7 @@ def _qr_for(merchant_id: str) -> str:
 def _app() -> Any:
     from devstack.server import load_app
 
-    try:
-        return load_app()
-    except ModuleNotFoundError:
-        # Before app.py wires every blueprint: an app of the payment blueprints.
-        from chalice import Chalice
-
-        from chalicelib.api import merchant, payments
-
-        app = Chalice(app_name="wallet-bench-payments")
-        app.register_blueprint(merchant.bp)
-        app.register_blueprint(payments.bp)
-        return app
+    return load_app()
 
 
 def _timed(workers: int, per_worker: Callable[[int], tuple[int, int]]) -> tuple[float, int, int]:

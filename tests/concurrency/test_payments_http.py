@@ -33,24 +33,6 @@ CLIENT_RETRIES_MAX = 5
 FOUR_HUNDRED_BAHT = 40_000
 
 
-@pytest.fixture
-def api_url(request: pytest.FixtureRequest) -> Any:
-    """``local_api``: the app of app.py on a free port against DynamoDB Local;
-    before app.py wires every blueprint, an app of the payment blueprints."""
-    import importlib.util
-
-    if importlib.util.find_spec("app") is not None:
-        yield request.getfixturevalue("local_api")
-        return
-    from devstack.procs import LOOPBACK, free_port
-    from devstack.server import ApiServer
-    from tests.functional.payments_api_fixtures import _app
-
-    request.getfixturevalue("local_aws")
-    with ApiServer(_app(), LOOPBACK, free_port()) as server:
-        yield server.url
-
-
 def valid_id(n: int) -> str:
     from stdnum.th import pin
 
@@ -105,12 +87,12 @@ def assert_balanced() -> None:
 
 
 @pytest.mark.timeout(600)
-def test_fifty_payments_of_400_baht_from_one_10000_baht_wallet(api_url, mint_token):
+def test_fifty_payments_of_400_baht_from_one_10000_baht_wallet(local_api, mint_token):
     shop = make_shop(1)
     token, wallet_id = make_citizen(1, mint_token)
     codes = [qr(shop) for _ in range(50)]
     with ThreadPoolExecutor(50) as pool:
-        results = list(pool.map(lambda i: pay(api_url, token, f"k{i}", codes[i]), range(50)))
+        results = list(pool.map(lambda i: pay(local_api, token, f"k{i}", codes[i]), range(50)))
     counts = Counter(outcome(r) for r in results)
     assert counts == {"paid": 25, "insufficient_funds": 25}, counts
     ledger = Ledger()
@@ -120,12 +102,12 @@ def test_fifty_payments_of_400_baht_from_one_10000_baht_wallet(api_url, mint_tok
 
 
 @pytest.mark.timeout(600)
-def test_one_qr_scanned_by_ten_citizens_at_once_pays_once(api_url, mint_token):
+def test_one_qr_scanned_by_ten_citizens_at_once_pays_once(local_api, mint_token):
     shop = make_shop(2)
     citizens = [make_citizen(100 + i, mint_token) for i in range(10)]
     payload = qr(shop)
     with ThreadPoolExecutor(10) as pool:
-        results = list(pool.map(lambda i: pay(api_url, citizens[i][0], f"scan{i}", payload), range(10)))
+        results = list(pool.map(lambda i: pay(local_api, citizens[i][0], f"scan{i}", payload), range(10)))
     counts = Counter(outcome(r) for r in results)
     assert counts == {"paid": 1, "qr_already_used": 9}, counts
     ledger = Ledger()
@@ -135,12 +117,12 @@ def test_one_qr_scanned_by_ten_citizens_at_once_pays_once(api_url, mint_token):
 
 
 @pytest.mark.timeout(600)
-def test_parallel_replays_of_one_key_move_money_once(api_url, mint_token):
+def test_parallel_replays_of_one_key_move_money_once(local_api, mint_token):
     shop = make_shop(3)
     token, wallet_id = make_citizen(200, mint_token)
     payload = qr(shop)
     with ThreadPoolExecutor(10) as pool:
-        results = list(pool.map(lambda _: pay(api_url, token, "same-key", payload), range(10)))
+        results = list(pool.map(lambda _: pay(local_api, token, "same-key", payload), range(10)))
     counts = Counter(outcome(r) for r in results)
     assert counts == {"paid": 1, "replayed": 9}, counts
     bodies = {r.text for r in results}

@@ -35,26 +35,10 @@ class Reply:
         return (self.body or {}).get("error", {}).get("code") if isinstance(self.body, dict) else None
 
 
-_FALLBACK_APP: list[Any] = []
-
-
 def _app() -> Any:
-    try:
-        from devstack.server import load_app
+    from devstack.server import load_app
 
-        return load_app()
-    except ModuleNotFoundError:
-        # Before app.py wires every blueprint: an app of these two alone.
-        from chalice import Chalice
-
-        from chalicelib.api import merchant, payments
-
-        if not _FALLBACK_APP:  # a blueprint registers with one app only
-            app = Chalice(app_name="wallet-payments-test")
-            app.register_blueprint(merchant.bp)
-            app.register_blueprint(payments.bp)
-            _FALLBACK_APP.append(app)
-        return _FALLBACK_APP[0]
+    return load_app()
 
 
 class Api:
