@@ -58,9 +58,8 @@ class Reply:
 class Api:
     """Chalice's test client with tokens and JSON."""
 
-    def __init__(self, client: Any, phases: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(self, client: Any) -> None:
         self.client = client
-        self.phases = phases
 
     def call(self, method: str, path: str, token: str | None = None, body: Any = None) -> Reply:
         headers = {"Content-Type": "application/json"}
@@ -94,10 +93,7 @@ class Api:
 
     # -- steps ---------------------------------------------------------------------
 
-    def put_phase(self, phase_id: str, body: dict[str, Any]) -> Reply | None:
-        if self.phases is not None:  # no phases endpoint in this app
-            self.phases[phase_id] = body
-            return None
+    def put_phase(self, phase_id: str, body: dict[str, Any]) -> Reply:
         reply = self.call("PUT", f"/v1/admin/phases/{phase_id}", self.operator(), body)
         if reply.status not in (200, 201):
             raise AssertionError(f"phase not saved: {reply.status} {reply.body}")
@@ -118,43 +114,17 @@ def _forget_phase_cache() -> None:
     forget_cached_phases()
 
 
-_FALLBACK_APP: list[Any] = []
-
-
-def _fallback_app() -> Any:
-    """Until app.py wires every blueprint: an app of registration's own."""
-    from chalice import Chalice
-
-    from chalicelib.api import citizen, registrar
-
-    if not _FALLBACK_APP:  # a blueprint registers with one app only
-        app = Chalice(app_name="wallet-registration-test")
-        app.register_blueprint(citizen.bp)
-        app.register_blueprint(registrar.bp)
-        _FALLBACK_APP.append(app)
-    return _FALLBACK_APP[0]
-
-
 @pytest.fixture
-def api(moto_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+def api(moto_aws: Any) -> Iterator[Api]:
     from chalice.test import Client
 
-    from chalicelib.registration import phases as phase_lookup
     from chalicelib.switches import forget_cached_switches
+    from devstack.server import load_app
 
     forget_cached_switches()
     _forget_phase_cache()
-    try:
-        import chalicelib.phases  # noqa: F401
-        from devstack.server import load_app
-
-        app, saved = load_app(), None
-    except ModuleNotFoundError:
-        saved = {}
-        monkeypatch.setattr(phase_lookup, "_saved_definition", saved.get)
-        app = _fallback_app()
-    with Client(app) as client:
-        yield Api(client, saved)
+    with Client(load_app()) as client:
+        yield Api(client)
 
 
 def ledger_credit(wallet_id: str, amount_satang: int = 1_000_000, phase_id: str = "p3") -> None:
