@@ -228,3 +228,13 @@ def test_a_citizen_sees_only_their_own_wallet(p3):
     p3.register(CID)
     assert p3.call("GET", "/v1/wallet", p3.citizen(valid_cid(2))).status == 404
     assert p3.call("GET", "/v1/wallet", p3.registrar()).status == 403
+
+
+def test_the_openapi_document_describes_every_registration_endpoint(api):
+    document = api.call("GET", "/v1/openapi.json").body
+    for path, method in [("/v1/registrations", "post"), ("/v1/me", "get"), ("/v1/wallet", "get"),
+                         ("/v1/wallet/transactions", "get"), ("/v1/assisted-registrations", "post"),
+                         ("/v1/cards/{card_code}/unlock", "post"), ("/v1/admin/exclusions", "post")]:
+        assert method in document["paths"][path], path
+    body = document["paths"]["/v1/registrations"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["phase_id", "consent"] and body["additionalProperties"] is False
