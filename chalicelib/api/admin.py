@@ -5,12 +5,13 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib import phases
+from chalicelib import audit, phases
 from chalicelib.api.common import ERROR_RESPONSE, ApiRequest, Reply, endpoint, ok, operation
 from chalicelib.clock import utcnow
 from chalicelib.ledger import Ledger
 from chalicelib.phases.definition import PHASE_BODY
-from chalicelib.validation import PhaseId
+from chalicelib.errors import InvalidRequestError
+from chalicelib.validation import Obj, Opt, PhaseId, Str
 
 __all__ = ["bp", "OPENAPI_PATHS", "SUMMARY_KEYS"]
 
@@ -27,6 +28,8 @@ SUMMARY_KEYS = ("funded_satang", "treasury_satang", "wallets_satang", "merchants
 def put_phase(req: ApiRequest, phase_id: str) -> Reply:
     PhaseId().parse(phase_id, "phase_id")
     body, created = phases.save_phase(phase_id, req.json(), utcnow())
+    audit.audit(req.principal, "phase_created" if created else "phase_saved", f"phase:{phase_id}",
+                {"budget_satang": body["budget_satang"]})
     return Reply(201 if created else 200, body)
 
 
@@ -41,6 +44,24 @@ def get_phase(req: ApiRequest, phase_id: str) -> dict[str, Any]:
 def ledger_summary(req: ApiRequest) -> dict[str, Any]:
     summary = Ledger().summary()
     return {key: summary[key] for key in SUMMARY_KEYS}
+
+
+AUDIT_QUERY = Obj({"limit": Opt(Str(1, 3, r"[0-9]+", "a number from 1 to 100")), "cursor": Opt(Str(1, 200))})
+AUDIT_LIMIT_DEFAULT = 50
+AUDIT_LIMIT_MAX = 100
+
+
+@bp.route("/v1/admin/audit", methods=["GET"])
+@endpoint(bp, roles=READERS)
+def audit_events(req: ApiRequest) -> dict[str, Any]:
+    query = AUDIT_QUERY.parse(dict(req.query), "")
+    limit = int(query.get("limit", AUDIT_LIMIT_DEFAULT))
+    if not 1 <= limit <= AUDIT_LIMIT_MAX:
+        raise InvalidRequestError("limit", f"limit must be 1 to {AUDIT_LIMIT_MAX}.")
+    try:
+        return audit.page(limit, query.get("cursor"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError("cursor", "cursor is not one this API gave; start without it.") from exc
 
 
 _PHASE_VIEW = {**PHASE_BODY.schema(), "additionalProperties": True}
@@ -62,6 +83,18 @@ OPENAPI_PATHS: dict[str, Any] = {
         "get": operation("A phase: its definition as saved, phase_id and progress", READERS,
                          {"200": ok("the phase", _PHASE_VIEW), "404": ERROR_RESPONSE}, params=_PHASE_PARAM),
     },
+    "/v1/admin/audit": {"get": operation(
+        "Operator actions, newest first, with their hash chain", READERS,
+        {"200": ok("a page", {"type": "object", "required": ["items", "next_cursor"], "properties": {
+            "items": {"type": "array", "items": {"type": "object", "properties": {
+                "seq": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+                "actor": {"type": "string"}, "action": {"type": "string"}, "target": {"type": "string"},
+                "details": {"type": "object"}, "prev_hash": {"type": "string"},
+                "hash": {"type": "string", "description": "sha256(prev_hash + canonical JSON of the event "
+                         "fields seq, at, actor, action, target, details)"}}}},
+            "next_cursor": {"type": "string", "nullable": True}}})},
+        parameters=[{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}}])},
     "/v1/admin/ledger/summary": {"get": operation(
         "Where the money is; balanced when funded equals the sum of the other buckets", READERS,
         {"200": ok("the summary", {"type": "object", "required": list(SUMMARY_KEYS), "properties": {

@@ -53,11 +53,10 @@ def issued_satang(model: PhaseModel) -> int:
     issued = int(model.issued_satang or 0)
     try:
         from chalicelib.activation import progress  # noqa: PLC0415 - activation is optional here
-
-        issued = max(issued, int(progress.totals(model.phase_id).get("credited_satang", 0)))
     except ImportError:
-        pass
-    return issued
+        return issued
+    totals = getattr(progress, "totals", None)
+    return issued if totals is None else max(issued, int(totals(model.phase_id).get("credited_satang", 0)))
 
 
 def _started_at(model: PhaseModel) -> str | None:
@@ -65,10 +64,10 @@ def _started_at(model: PhaseModel) -> str | None:
         return model.started_at
     try:
         from chalicelib.activation import progress  # noqa: PLC0415
-
-        return "credit run" if progress.started(model.phase_id) else None
     except ImportError:
         return None
+    started = getattr(progress, "started", None)
+    return "credit run" if started is not None and started(model.phase_id) else None
 
 
 def _update(phase_id: str, actions: list[Any], condition: Any) -> bool:

@@ -136,3 +136,27 @@ def test_phase_writes_need_an_operator_with_mfa(call: Any) -> None:
     assert status == 403
     status, body, _ = call("GET", "/v1/admin/ledger/summary", role="citizen")
     assert status == 403 and body["error"]["code"] == "forbidden"
+
+
+def test_phase_saves_are_audited_in_a_hash_chain(call: Any) -> None:
+    from chalicelib import audit
+
+    assert call("PUT", "/v1/admin/phases/p3", body=phase(), **OP)[0] == 201
+    assert call("PUT", "/v1/admin/phases/p3", body=phase(name="renamed"), **OP)[0] == 200
+    status, body, _ = call("GET", "/v1/admin/audit?limit=1", role="auditor")
+    assert status == 200 and len(body["items"]) == 1 and body["next_cursor"]
+    newest = body["items"][0]
+    assert newest["action"] == "phase_saved" and newest["target"] == "phase:p3"
+    status, older, _ = call("GET", f"/v1/admin/audit?limit=5&cursor={body['next_cursor']}", role="operator")
+    assert status == 200 and [e["action"] for e in older["items"]] == ["phase_created"]
+    assert newest["prev_hash"] == older["items"][0]["hash"]
+    assert audit.verify() is True
+    # Tampering with an event breaks the chain.
+    from chalicelib.audit.models import AuditModel
+
+    first = next(iter(AuditModel.query("operators", limit=1)))
+    first.event_json = first.event_json.replace("phase_created", "phase_deleted")
+    first.save()
+    assert audit.verify() is False
+    assert call("GET", "/v1/admin/audit?limit=0", role="auditor")[0] == 400
+    assert call("GET", "/v1/admin/audit", role="citizen")[0] == 403
