@@ -22,9 +22,10 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
@@ -112,8 +113,8 @@ class IdempotencyModel(Model):
     state = UnicodeAttribute()
     response = UnicodeAttribute(null=True)
     started_at_s = NumberAttribute()
-    # DynamoDB TTL (epoch seconds): kept for KEEP_S, then deleted.
-    expires_at = NumberAttribute()
+    # DynamoDB TTL (stored as epoch seconds): kept for KEEP_S, then deleted.
+    expires_at = TTLAttribute()
 
 
 def run_idempotent(principal: Any, key: str, request_fingerprint: str,
@@ -125,7 +126,8 @@ def run_idempotent(principal: Any, key: str, request_fingerprint: str,
     record_id = scoped_id("idem", principal, key)
     now = clock()
     marker = IdempotencyModel(record_id, fingerprint=request_fingerprint, state=_IN_PROGRESS,
-                              started_at_s=int(now), expires_at=int(now) + KEEP_S)
+                              started_at_s=int(now),
+                              expires_at=datetime.fromtimestamp(int(now) + KEEP_S, tz=timezone.utc))
     stale = IdempotencyModel.started_at_s < int(now) - IN_PROGRESS_TIMEOUT_S
     try:
         marker.save(IdempotencyModel.record_id.does_not_exist()

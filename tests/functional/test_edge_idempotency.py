@@ -1,6 +1,7 @@
 """run_idempotent on its table (moto): once per caller and key, replay, conflict."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ def test_first_call_runs_replay_returns_the_stored_response(moto_aws: Any) -> No
     # Another caller's same key is another record.
     assert run_idempotent(Principal("u2", "merchant", {}), "k", "fp1", work)[1] is False
     record = IdempotencyModel.get(scoped_id("idem", CALLER, "k"))
-    assert record.expires_at >= record.started_at_s + 7 * 24 * 3600
+    assert record.expires_at.timestamp() >= record.started_at_s + 7 * 24 * 3600
 
 
 def test_same_key_other_request_is_409(moto_aws: Any) -> None:
@@ -37,7 +38,8 @@ def test_same_key_other_request_is_409(moto_aws: Any) -> None:
 def test_concurrent_first_call_in_progress_is_409_then_a_stale_marker_is_taken_over(moto_aws: Any) -> None:
     clock = [1_000_000.0]
     marker = IdempotencyModel(scoped_id("idem", CALLER, "k"), fingerprint="fp1", state="in_progress",
-                              started_at_s=int(clock[0]), expires_at=int(clock[0]) + 10)
+                              started_at_s=int(clock[0]),
+                              expires_at=datetime.fromtimestamp(clock[0] + 10, tz=timezone.utc))
     marker.save()
     with pytest.raises(IdempotencyConflictError) as caught:
         run_idempotent(CALLER, "k", "fp1", lambda: StoredResponse(200, {}), clock=lambda: clock[0])
