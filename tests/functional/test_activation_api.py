@@ -3,19 +3,17 @@ the schedule through the Chalice test client (moto in-process): 202 and
 the contract's errors, then the same work as Lambda would run it."""
 from __future__ import annotations
 
-import functools
 import json
 from datetime import timedelta
 
 import pytest
-from chalice import Chalice, Rate
+from chalice import Chalice
 from chalice.test import Client
 
 from chalicelib import queues
 from chalicelib.activation import service
 from chalicelib.activation.progress import started, totals, with_progress
 from chalicelib.activation.source import MemoryPhaseSource
-from chalicelib.api import activation as activation_api
 from chalicelib.clock import utcnow
 from chalicelib.ledger import Ledger, accounts
 from tests.integration.test_activation_moto import AMOUNT, PHASE, definition, fund, seed, treasury
@@ -23,21 +21,11 @@ from tests.integration.test_activation_moto import AMOUNT, PHASE, definition, fu
 pytestmark = pytest.mark.functional
 
 
-@functools.lru_cache(maxsize=1)
 def make_app() -> Chalice:
-    """The wiring app.py carries for activation (route, queue handler, schedule).
-    Built once: a Chalice blueprint registers its routes with one app only."""
-    app = Chalice(app_name="wallet-activation-test")
-    app.register_blueprint(activation_api.bp)
-
-    @app.on_sqs_message(queue=queues.queue_name(service.ACTIVATION_QUEUE), batch_size=10)
-    def activation_worker(event):
-        return service.handle_sqs_event(event.to_dict(), event.context)
-
-    @app.schedule(Rate(1, unit=Rate.MINUTES))
-    def activation_schedule(event):
-        service.run_schedule()
-
+    """app.py itself: its activation route, queue handler and schedule. (A
+    Chalice blueprint registers its routes with one app only, so a second app
+    built here would have no routes once app.py is imported.)"""
+    from app import app
     return app
 
 
