@@ -8,7 +8,7 @@ from typing import Any
 
 from chalice.app import Chalice
 from chalice.config import Config
-from chalice.local import LocalChalice, LocalDevServer, create_local_server
+from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer, ThreadedHTTPServer
 
 from devstack.paths import REPO_ROOT
 
@@ -17,6 +17,9 @@ __all__ = ["ApiServer", "load_app"]
 LOCAL_STAGE = "local"
 # API Gateway's own integration timeout; chalice local enforces no limit itself.
 LAMBDA_TIMEOUT_S = 29
+# Connections waiting to be accepted. socketserver's default of 5 resets
+# clients when dozens connect at once (a burst of payments, the scenario).
+LISTEN_BACKLOG = 256
 
 
 def load_app(module: str = "app", attribute: str = "app") -> Chalice:
@@ -29,18 +32,25 @@ def load_app(module: str = "app", attribute: str = "app") -> Chalice:
     return app
 
 
+class _BurstServer(ThreadedHTTPServer):
+    """chalice's threaded server with a listen backlog for bursts."""
+
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+
+
 class ApiServer:
     """``LocalDevServer`` with chalice's ThreadedHTTPServer, on its own thread."""
 
     def __init__(self, app: Chalice, host: str, port: int) -> None:
         config = Config.create(chalice_stage=LOCAL_STAGE, app_name=app.app_name,
                                lambda_timeout=LAMBDA_TIMEOUT_S)
-        # create_local_server re-classes the app object; a second server for
-        # the same object (tests) must not do it again.
-        if isinstance(app, LocalChalice):
-            self._server = LocalDevServer(app, config, host, port)
-        else:
-            self._server = create_local_server(app, config, host, port)
+        # The app object is re-classed once, as create_local_server does; a
+        # second server for the same object (tests) must not do it again.
+        if not isinstance(app, LocalChalice):
+            CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+            app.__class__ = CustomLocalChalice
+        self._server = LocalDevServer(app, config, host, port, server_cls=_BurstServer)
         self.host = host
         self.port = int(self._server.server.server_address[1])
         self._thread = threading.Thread(target=self._server.server.serve_forever,
