@@ -27,7 +27,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.clock import iso_now
 from chalicelib.config import Settings, get_settings
-from chalicelib.db import MAX_POOL_CONNECTIONS
+from chalicelib import db
 from chalicelib.ledger import accounts
 from chalicelib.ledger.exceptions import (
     ConditionFailedError,
@@ -279,11 +279,7 @@ class Ledger:
         settings = settings or get_settings()
         self.item_limit = settings.transaction_item_limit
         self._clock = clock
-        self._connection = Connection(
-            region=settings.region,
-            host=settings.dynamodb_endpoint,
-            max_pool_connections=MAX_POOL_CONNECTIONS,
-        )
+        self._connection = db.connection(settings)
 
     # -- posting -----------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import pii
 from chalicelib.clock import iso_now
 from chalicelib.config import get_settings
-from chalicelib.db import MAX_POOL_CONNECTIONS
+from chalicelib import db
 from chalicelib.errors import AlreadyExistsError, ConflictError, InvalidRequestError, NotFoundError
 from chalicelib.ledger import AccountModel, Ledger, RetriesExhaustedError, accounts
 from chalicelib.ledger.retry import with_retries
@@ -56,18 +56,8 @@ _REVIEW = {
 }
 
 
-_CONNECTIONS: dict[tuple[str, str | None], Connection] = {}
-
-
 def _connection() -> Connection:
-    """One connection (and botocore client) per endpoint, built once per container."""
-    settings = get_settings()
-    key = (settings.region, settings.dynamodb_endpoint)
-    found = _CONNECTIONS.get(key)
-    if found is None:
-        found = _CONNECTIONS.setdefault(key, Connection(region=settings.region, host=settings.dynamodb_endpoint,
-                                                        max_pool_connections=MAX_POOL_CONNECTIONS))
-    return found
+    return db.connection()
 
 
 def merchant_id_of(owner_cid: str) -> str:

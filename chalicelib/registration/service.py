@@ -24,8 +24,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.activation.progress import count
 from chalicelib.clock import iso
-from chalicelib.config import get_settings
-from chalicelib.db import MAX_POOL_CONNECTIONS
+from chalicelib import db
 from chalicelib.eligibility import (
     ACCEPTED,
     REASON_ALREADY_BENEFITED,
@@ -109,9 +108,7 @@ def validate_phone(phone: object, field: str = "phone") -> str:
 
 
 def _connection() -> Connection:
-    settings = get_settings()
-    return Connection(region=settings.region, host=settings.dynamodb_endpoint,
-                      max_pool_connections=MAX_POOL_CONNECTIONS)
+    return db.connection()
 
 
 def get_registration(phase_id: str, citizen_hash: str) -> RegistrationModel | None:
