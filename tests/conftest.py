@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import uuid
 from typing import Any, Callable, Iterator
@@ -30,27 +31,6 @@ from devstack.procs import free_port
 # Tests never reach a real AWS account, whatever the shell has configured.
 os.environ.pop("AWS_PROFILE", None)
 os.environ.update(env.dummy_aws())
-
-
-def _share_botocore_loader() -> None:
-    """Every PynamoDB connection makes its own botocore session, which parses
-    the DynamoDB service model again (~0.15 s a model, for every test, since
-    binding drops connections). One shared loader parses it once."""
-    import botocore.loaders
-    import botocore.session
-    import pynamodb.connection.base as pynamodb_base
-
-    loader = botocore.loaders.create_loader()
-
-    def session() -> botocore.session.Session:
-        made = botocore.session.get_session()
-        made.register_component("data_loader", loader)
-        return made
-
-    pynamodb_base.get_session = session
-
-
-_share_botocore_loader()
 
 TEST_REGION = env.LOCAL_REGION
 # Fixed test secrets: deterministic hashes and ciphertexts in tests.
@@ -106,21 +86,72 @@ def mint_token() -> Callable[..., str]:
     return mint
 
 
+@functools.lru_cache(maxsize=None)
+def _moto_client(service: str, region: str) -> Any:
+    """Clients of the fixture itself, made once: moto resets boto3's default
+    session on every start, and a new client costs ~0.1 s."""
+    import boto3
+
+    return boto3.session.Session().client(service, region_name=region)
+
+
+def _moto_world(settings: Any) -> None:
+    """Every table, queue and the bucket of ``settings``, present and empty.
+
+    moto keeps its state between tests (started with ``reset=False``), so
+    the resources are made once and emptied afterwards: emptying a dozen
+    small tables costs a scan each, making them costs ~1 s a test."""
+    from chalicelib import db, queues
+
+    ddb = _moto_client("dynamodb", settings.region)
+    existing = set(ddb.list_tables()["TableNames"])
+    for model in db.registered_models():
+        name = model.Meta.table_name
+        if name not in existing:
+            db.create_tables([model])
+            continue
+        keys = [k["AttributeName"] for k in ddb.describe_table(TableName=name)["Table"]["KeySchema"]]
+        for page in ddb.get_paginator("scan").paginate(TableName=name, ProjectionExpression=", ".join(
+                f"#k{i}" for i in range(len(keys))), ExpressionAttributeNames={f"#k{i}": k for i, k in enumerate(keys)}):
+            for item in page["Items"]:
+                ddb.delete_item(TableName=name, Key=item)
+    sqs = _moto_client("sqs", settings.region)
+    present = {url.rsplit("/", 1)[-1]: url for url in sqs.list_queues().get("QueueUrls", [])}
+    wanted = [settings.queue_name(short) for short in queues.QUEUES]
+    wanted += [settings.queue_name(queues.dlq_short_name(short)) for short in queues.QUEUES]
+    if all(name in present for name in wanted):
+        for name in wanted:
+            sqs.purge_queue(QueueUrl=present[name])
+    else:
+        resources.create_queues(settings)
+    s3 = _moto_client("s3", settings.region)
+    if settings.statement_bucket in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.statement_bucket):
+            for obj in page.get("Contents", []):
+                s3.delete_object(Bucket=settings.statement_bucket, Key=obj["Key"])
+    else:
+        resources.create_bucket(settings)
+
+
 @pytest.fixture
 def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto in-process with every table, queue and the statement bucket."""
+    """moto in-process with every table, queue and the statement bucket, empty."""
     import moto
 
     _base_env(monkeypatch, "test")
     monkeypatch.delenv("WALLET_TRANSACTION_ITEM_LIMIT", raising=False)
-    with moto.mock_aws():
+    # Emptied queues between tests: moto's documented switch off AWS's one purge a minute.
+    monkeypatch.setenv("MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR", "false")
+    mock = moto.mock_aws()
+    mock.start(reset=False)
+    try:
         settings = _apply_settings()
-        resources.create_tables(workers=1)  # moto is fast and its backends are not thread-safe
-        resources.create_queues(settings)
-        resources.create_bucket(settings)
+        _moto_world(settings)
         yield settings
-    monkeypatch.undo()
-    _apply_settings()
+    finally:
+        mock.stop(remove_data=False)
+        monkeypatch.undo()
+        _apply_settings()
 
 
 @pytest.fixture(scope="session")
