@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, Callable, Iterator
 
-import botocore.session
+from bench.meter import dynamodb_hooks
 
 __all__ = ["run", "WriteCounter", "CITIZENS_DEFAULT", "WORKERS", "TARGET_RATIO"]
 
@@ -81,21 +81,9 @@ class WriteCounter:
 
     @contextmanager
     def installed(self) -> Iterator["WriteCounter"]:
-        original = botocore.session.Session.create_client
-        counter = self
-
-        def create_client(session: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
-            client = original(session, service_name, *args, **kwargs)
-            if service_name == "dynamodb":
-                client.meta.events.register("before-parameter-build.dynamodb", counter._on_params)
-                client.meta.events.register("after-call.dynamodb", counter._on_response)
-            return client
-
-        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
-        try:
+        with dynamodb_hooks({"before-parameter-build.dynamodb": self._on_params,
+                             "after-call.dynamodb": self._on_response}):
             yield self
-        finally:
-            botocore.session.Session.create_client = original  # type: ignore[method-assign]
 
 
 @contextmanager

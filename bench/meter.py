@@ -10,11 +10,11 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import botocore.session
 
-__all__ = ["Meter"]
+__all__ = ["Meter", "dynamodb_hooks"]
 
 _CAPACITY_OPS = frozenset({
     "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan",
@@ -50,6 +50,26 @@ def _capacity_of(parsed: dict[str, Any]) -> tuple[float, float]:
             write += float(w or 0)
             read += float(r or 0)
     return write, read
+
+
+@contextmanager
+def dynamodb_hooks(handlers: dict[str, Callable[..., Any]]) -> Iterator[None]:
+    """Register ``handlers`` (botocore event name -> function) on every
+    DynamoDB client created while inside, by PynamoDB and boto3 alike."""
+    original = botocore.session.Session.create_client
+
+    def create_client(session: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
+        client = original(session, service_name, *args, **kwargs)
+        if service_name == "dynamodb":
+            for event, handler in handlers.items():
+                client.meta.events.register(event, handler)
+        return client
+
+    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        botocore.session.Session.create_client = original  # type: ignore[method-assign]
 
 
 class Meter:
@@ -94,19 +114,6 @@ class Meter:
 
     @contextmanager
     def installed(self) -> Iterator["Meter"]:
-        original = botocore.session.Session.create_client
-        meter = self
-
-        def create_client(session: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
-            client = original(session, service_name, *args, **kwargs)
-            if service_name == "dynamodb":
-                events = client.meta.events
-                events.register("provide-client-params.dynamodb", meter._on_call)
-                events.register("after-call.dynamodb", meter._on_response)
-            return client
-
-        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
-        try:
+        with dynamodb_hooks({"provide-client-params.dynamodb": self._on_call,
+                             "after-call.dynamodb": self._on_response}):
             yield self
-        finally:
-            botocore.session.Session.create_client = original  # type: ignore[method-assign]

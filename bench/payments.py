@@ -19,7 +19,6 @@ import http.client
 import json
 import os
 import threading
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -27,9 +26,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, Callable, Iterator
 
-import botocore.session
-
-from bench.meter import Meter
+from bench.meter import Meter, dynamodb_hooks
 
 __all__ = ["run", "PAYMENTS_DEFAULT", "CONCURRENCY_DEFAULT"]
 
@@ -67,20 +64,8 @@ class _CacheRefreshes:
 
     @contextmanager
     def installed(self) -> Iterator["_CacheRefreshes"]:
-        original = botocore.session.Session.create_client
-        counter = self
-
-        def create_client(session: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
-            client = original(session, service_name, *args, **kwargs)
-            if service_name == "dynamodb":
-                client.meta.events.register("provide-client-params.dynamodb", counter._on_call)
-            return client
-
-        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
-        try:
+        with dynamodb_hooks({"provide-client-params.dynamodb": self._on_call}):
             yield self
-        finally:
-            botocore.session.Session.create_client = original  # type: ignore[method-assign]
 
 
 def _valid_cid(n: int) -> str:
