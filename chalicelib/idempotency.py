@@ -106,7 +106,6 @@ class IdempotencyModel(Model):
 
     class Meta:
         short_name = "idempotency"
-        table_name = "wallet-local-idempotency"
 
     record_id = UnicodeAttribute(hash_key=True)
     fingerprint = UnicodeAttribute()

@@ -15,7 +15,6 @@ CHAIN = "operators"
 class AuditModel(Model):
     class Meta:
         short_name = "audit"
-        table_name = "wallet-local-audit"
 
     chain = UnicodeAttribute(hash_key=True)
     sort = UnicodeAttribute(range_key=True)

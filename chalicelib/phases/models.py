@@ -15,7 +15,6 @@ __all__ = ["PhaseModel"]
 class PhaseModel(Model):
     class Meta:
         short_name = "phases"
-        table_name = "wallet-local-phases"
 
     phase_id = UnicodeAttribute(hash_key=True)
     # The PUT body as saved (canonical JSON).
