@@ -90,6 +90,14 @@ def check_change(old: Mapping[str, Any], new: Mapping[str, Any], *, started_at: 
         if changed:
             raise ConflictError("phase_frozen", f"A wave of this phase has started: {', '.join(changed)} "
                                 "can no longer change.", {"fields": changed})
+    old_waves, new_waves = len(old.get("waves", [])), len(new.get("waves", []))
+    if old_waves != new_waves and DateTime().parse(old["registration_opens_at"], "registration_opens_at") <= now:
+        # Each citizen's wave is drawn from the wave count at registration
+        # and stored with the registration; another count would leave the
+        # citizens of a removed wave never credited.
+        raise ConflictError("phase_frozen", f"Registration has opened and citizens hold one of {old_waves} "
+                            "waves: the number of waves can no longer change (their times can, until the "
+                            "first starts).", {"fields": ["waves"]})
     if new["budget_satang"] < issued_satang:
         raise ConflictError("budget_below_issued", f"budget_satang must be at least the "
                             f"{issued_satang} satang already issued.", {"issued_satang": issued_satang})

@@ -104,6 +104,24 @@ def test_money_shaping_fields_freeze_once_a_wave_started(call: Any) -> None:
                                                     "budget_satang": BUDGET * 2}, **OP)[0] == 200
 
 
+def test_the_number_of_waves_is_fixed_once_registration_opened(call: Any) -> None:
+    before = phase(registration_opens_at="2030-03-01T00:00:00Z")
+    assert call("PUT", "/v1/admin/phases/p5", body=before, **OP)[0] == 201
+    three = before["waves"] + [{"activate_at": "2030-04-03T02:00:00Z"}]
+    assert call("PUT", "/v1/admin/phases/p5", body={**before, "waves": three}, **OP)[0] == 200
+
+    opened = phase(registration_opens_at="2020-01-01T00:00:00Z")
+    assert call("PUT", "/v1/admin/phases/p6", body=opened, **OP)[0] == 201
+    status, body, _ = call("PUT", "/v1/admin/phases/p6", body={**opened, "waves": three}, **OP)
+    assert status == 409 and body["error"]["code"] == "phase_frozen"
+    assert body["error"]["details"]["fields"] == ["waves"]
+    status, body, _ = call("GET", "/v1/admin/phases/p6", role="auditor")
+    assert len(body["waves"]) == 2
+    # Moving the waves' times stays allowed until the first starts.
+    later = [{"activate_at": "2030-05-01T02:00:00Z"}, {"activate_at": "2030-05-02T02:00:00Z"}]
+    assert call("PUT", "/v1/admin/phases/p6", body={**opened, "waves": later}, **OP)[0] == 200
+
+
 def test_put_validation_names_the_field(call: Any) -> None:
     cases = [
         (phase(kind="loan"), "kind"),
