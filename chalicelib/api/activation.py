@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint, Response
+from chalice import Blueprint
 
+from chalicelib import audit
 from chalicelib.activation import service
 from chalicelib.activation.requests import WAVES_MAX, parse_activate_body
-from chalicelib.auth import authenticate, require_mfa, require_role
-from chalicelib.errors import WalletError
-from chalicelib.validation import parse_json
+from chalicelib.api.common import ApiRequest, Reply, endpoint
 
 __all__ = ["bp", "OPENAPI_PATHS"]
 
@@ -20,17 +19,13 @@ OPERATOR = ("operator",)
 
 
 @bp.route("/v1/admin/phases/{phase_id}/activate", methods=["POST"])
-def activate_phase(phase_id: str) -> Response:
-    try:
-        principal = authenticate(bp.current_request.headers.get("authorization"))
-        require_role(principal, OPERATOR)
-        require_mfa(principal)
-        raw = bp.current_request.raw_body
-        wave = parse_activate_body(parse_json(raw) if raw else None)
-        body = service.activate(phase_id, wave)
-    except WalletError as exc:
-        return Response(body=exc.body(), status_code=exc.status)
-    return Response(body=body, status_code=202)
+@endpoint(bp, roles=OPERATOR, write=True)
+def activate_phase(req: ApiRequest, phase_id: str) -> Reply:
+    wave = parse_activate_body(req.json(optional=True))
+    body = service.activate(phase_id, wave)
+    audit.audit(req.principal, "activation_triggered", f"phase:{phase_id}",
+                {"wave": wave, "runs": len(body.get("runs", []))})
+    return Reply(202, body)
 
 
 _ERROR = {"description": "error body (API.md)"}

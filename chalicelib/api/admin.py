@@ -1,17 +1,17 @@
-"""Operator and auditor endpoints of the foundation: phases and the ledger summary."""
+"""Operator and auditor endpoints: phases, switches, the ledger summary, the audit log."""
 from __future__ import annotations
 
 from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib import audit, phases
+from chalicelib import audit, phases, switches
 from chalicelib.api.common import ERROR_RESPONSE, ApiRequest, Reply, endpoint, ok, operation
 from chalicelib.clock import utcnow
 from chalicelib.ledger import Ledger
 from chalicelib.phases.definition import PHASE_BODY
 from chalicelib.errors import InvalidRequestError
-from chalicelib.validation import Obj, Opt, PhaseId, Str
+from chalicelib.validation import Enum, Obj, Opt, PhaseId, Str
 
 __all__ = ["bp", "OPENAPI_PATHS", "SUMMARY_KEYS"]
 
@@ -44,6 +44,29 @@ def get_phase(req: ApiRequest, phase_id: str) -> dict[str, Any]:
 def ledger_summary(req: ApiRequest) -> dict[str, Any]:
     summary = Ledger().summary()
     return {key: summary[key] for key in SUMMARY_KEYS}
+
+
+SWITCH_BODY = Obj({"operation": Enum(*switches.OPERATIONS), "state": Enum("on", "paused"),
+                   "scope": Str(3, 13, r"all|district:[1-9][0-9]{3}|bank:[0-9]{3}",
+                                "'all', 'district:<4 digits>' or 'bank:<3 digits>'"),
+                   "reason": Str(1, 500)})
+
+
+@bp.route("/v1/admin/switches", methods=["GET"])
+@endpoint(bp, roles=READERS)
+def get_switches(req: ApiRequest) -> dict[str, Any]:
+    return {"switches": switches.list_switches()}
+
+
+@bp.route("/v1/admin/switches", methods=["PUT"])
+@endpoint(bp, roles=OPERATOR, write=True)
+def put_switch(req: ApiRequest) -> dict[str, Any]:
+    body = req.json(SWITCH_BODY)
+    result = switches.set_switch(body["operation"], body["state"], body["scope"], body["reason"],
+                                 by=req.principal.sub)
+    audit.audit(req.principal, f"switch_{body['state']}", f"switch:{body['operation']}:{body['scope']}",
+                {"reason": body["reason"]})
+    return result
 
 
 AUDIT_QUERY = Obj({"limit": Opt(Str(1, 3, r"[0-9]+", "a number from 1 to 100")), "cursor": Opt(Str(1, 200))})
@@ -82,6 +105,18 @@ OPENAPI_PATHS: dict[str, Any] = {
                         "returns the difference. A retried PUT funds once."),
         "get": operation("A phase: its definition as saved, phase_id and progress", READERS,
                          {"200": ok("the phase", _PHASE_VIEW), "404": ERROR_RESPONSE}, params=_PHASE_PARAM),
+    },
+    "/v1/admin/switches": {
+        "get": operation("What is paused: one entry per paused operation and scope", READERS,
+                         {"200": ok("the paused switches", {"type": "object", "properties": {
+                             "switches": {"type": "array", "items": {"type": "object", "properties": {
+                                 "operation": {"type": "string"}, "state": {"const": "paused"},
+                                 "scope": {"type": "string"}, "reason": {"type": "string"},
+                                 "updated_at": {"type": "string"}, "by": {"type": "string"}}}}}})}),
+        "put": operation("Pause or resume payments, withdrawals or registrations for all, a district or "
+                         "a bank; takes effect everywhere within a few seconds", OPERATOR,
+                         {"200": ok("the switch as set", SWITCH_BODY.schema())}, body=SWITCH_BODY,
+                         **{"x-mfa": True}),
     },
     "/v1/admin/audit": {"get": operation(
         "Operator actions, newest first, with their hash chain", READERS,

@@ -6,6 +6,7 @@ from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib import audit
 from chalicelib.api.common import ApiRequest, Reply, endpoint
 from chalicelib.auth import Principal
 from chalicelib.errors import ForbiddenError, InvalidRequestError
@@ -82,14 +83,19 @@ def my_qr(req: ApiRequest) -> Reply:
 @bp.route("/v1/admin/merchant-reference", methods=["POST"])
 @endpoint(bp, roles={"operator"}, write=True)
 def merchant_reference(req: ApiRequest) -> dict[str, Any]:
-    return merchants.upsert_reference(parse_reference(req.json()))
+    entries = parse_reference(req.json())
+    result = merchants.upsert_reference(entries)
+    audit.audit(req.principal, "merchant_reference_upserted", "merchant-reference", result)
+    return result
 
 
 @bp.route("/v1/admin/merchants/{merchant_id}/review", methods=["POST"])
 @endpoint(bp, roles={"operator"}, write=True)
 def review(req: ApiRequest, merchant_id: str) -> dict[str, Any]:
     decision, reason = parse_review(req.json())
-    return merchants.review_merchant(merchant_id, decision, reason, req.principal.sub)
+    result = merchants.review_merchant(merchant_id, decision, reason, req.principal.sub)
+    audit.audit(req.principal, f"merchant_{decision}", f"merchant:{merchant_id}", {"reason": reason})
+    return result
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib import audit
 from chalicelib.api.citizen import REGISTRATION_SCHEMA
 from chalicelib.api.common import ApiRequest, Reply, endpoint
 from chalicelib.clock import utcnow
@@ -41,7 +42,12 @@ def unlock_card(req: ApiRequest, card_code: str) -> dict[str, Any]:
 @bp.route("/v1/admin/exclusions", methods=["POST"])
 @endpoint(bp, roles=OPERATOR, write=True)
 def import_exclusions(req: ApiRequest) -> dict[str, Any]:
-    return usecases.import_exclusions(req.json(), req.principal.sub)
+    body = req.json()
+    result = usecases.import_exclusions(body, req.principal.sub)
+    # Which list and how many; never the IDs.
+    audit.audit(req.principal, "exclusions_imported", f"exclusion-list:{body['list']}",
+                {"received": len(body["cids"]), **result})
+    return result
 
 
 # -- OpenAPI path items of this blueprint, for the document at /v1/openapi.json --
