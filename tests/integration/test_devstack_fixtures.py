@@ -4,6 +4,7 @@ bucket, and the app served threaded over HTTP with local tokens accepted."""
 from __future__ import annotations
 
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
@@ -53,3 +54,32 @@ def test_local_api_serves_concurrent_requests_and_accepts_local_tokens(local_api
     response = requests.get(f"{local_api}/v1/me", headers={"Authorization": f"Bearer {token}"},
                             timeout=10)
     assert response.status_code == 200, response.text
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses (hex, as /proc/net/tcp* write them) listening on ``port``."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table, encoding="ascii").read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+LOOPBACK_HEX = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"),
+                    reason="reads the listening sockets from Linux's /proc")
+def test_dynamodb_local_and_moto_listen_on_the_loopback_only(ddb_local_endpoint, moto_server_endpoint):
+    for url in (ddb_local_endpoint, moto_server_endpoint):
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        addresses = _listening_addresses(port)
+        assert addresses, f"nothing listens on {url}"
+        assert addresses <= LOOPBACK_HEX, f"{url} listens on {addresses}, not only the loopback"
