@@ -62,7 +62,7 @@ def _targets_met(figures: dict[str, Any]) -> bool:
     def walk(node: Any, inside: bool) -> None:
         if isinstance(node, dict):
             for key, inner in node.items():
-                walk(inner, inside or key.startswith("targets"))
+                walk(inner, inside or str(key).startswith("targets"))
                 if key in ("ledger_balanced", "balanced") and isinstance(inner, bool):
                     verdicts.append(inner)
         elif inside and isinstance(node, bool):

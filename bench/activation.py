@@ -11,6 +11,10 @@ the figure is DynamoDB work, not moto's SQS). Written items are counted with
 a botocore event hook on every client made meanwhile
 (``before-call.dynamodb.*``), so they are what was really sent.
 
+Before timing, DynamoDB Local is warmed up with an untimed run of each
+path (its JVM compiles the hot paths during the first thousands of
+requests; unwarmed, whichever path runs first is measured slower).
+
 Targets: 2 items per credited wallet (its transfer record and its balance)
 plus 1 per transaction (the treasury shard), transactions filled to the
 limit except the last of each of the 64 buckets; credits per second at least 0.8 of raw transactions of the same shape
@@ -36,6 +40,8 @@ CITIZENS_DEFAULT = 5_000
 WORKERS = 8
 AMOUNT_SATANG = 1_000_000
 PHASE_ID = "bench-act"
+WARM_UP_PHASE_ID = "bench-warm"
+WARM_UP_CITIZENS = 1_000
 TARGET_RATIO = 0.8
 _WRITE_OPS = ("TransactWriteItems", "PutItem", "UpdateItem", "BatchWriteItem", "DeleteItem")
 
@@ -108,7 +114,7 @@ def _stage(endpoint: str) -> Iterator[Any]:
         db.bind_models()
 
 
-def _seed(citizens: int) -> list[str]:
+def _seed(citizens: int, phase_id: str = PHASE_ID) -> list[str]:
     """Accepted registrations of one wave, as registration writes them."""
     from chalicelib.clock import iso, utcnow
     from chalicelib.eligibility import assign_bucket, wallet_id_for
@@ -122,11 +128,11 @@ def _seed(citizens: int) -> list[str]:
     with RegistrationModel.batch_write() as batch:
         for i in range(citizens):
             citizen = f"bench-citizen-{i:07d}"
-            wallet_id = wallet_id_for(PHASE_ID, citizen)
-            bucket = assign_bucket(PHASE_ID, citizen, ACTIVATION_BUCKETS)
+            wallet_id = wallet_id_for(phase_id, citizen)
+            bucket = assign_bucket(phase_id, citizen, ACTIVATION_BUCKETS)
             batch.save(RegistrationModel(
-                registration_key(PHASE_ID, citizen), registration_id=f"r{i}", phase_id=PHASE_ID,
-                citizen_hash=citizen, status="accepted", wave=1, wave_key=wave_bucket_key(PHASE_ID, 1, bucket),
+                registration_key(phase_id, citizen), registration_id=f"r{i}", phase_id=phase_id,
+                citizen_hash=citizen, status="accepted", wave=1, wave_key=wave_bucket_key(phase_id, 1, bucket),
                 wallet_id=wallet_id, created_at=now))
             wallets.append(wallet_id)
     # Every shard could cover the whole wave, as for the raw run: shards
@@ -135,7 +141,7 @@ def _seed(citizens: int) -> list[str]:
     shards = get_settings().treasury_shards
     per = citizens * AMOUNT_SATANG
     Ledger().post_batch([accounts.BUDGET_ACCOUNT],
-                        [BatchCredit(f"fund:{PHASE_ID}:{i}", accounts.treasury_shard(PHASE_ID, i), per)
+                        [BatchCredit(f"fund:{phase_id}:{i}", accounts.treasury_shard(phase_id, i), per)
                          for i in range(shards)], "funding")
     return wallets
 
@@ -148,7 +154,7 @@ def _definition(start: Any) -> dict[str, Any]:
             "waves": [{"activate_at": iso(start - timedelta(minutes=1))}], "expires_after_days": 180}
 
 
-def _activate(workers: int) -> tuple[float, int]:
+def _activate(workers: int, phase_id: str = PHASE_ID) -> tuple[float, int]:
     """Dispatch the wave and work its messages; returns (seconds, credited)."""
     from chalicelib.activation import service
     from chalicelib.activation.plan import WorkItem
@@ -156,7 +162,7 @@ def _activate(workers: int) -> tuple[float, int]:
     from chalicelib.clock import utcnow
 
     now = utcnow()
-    source = MemoryPhaseSource({PHASE_ID: _definition(now)})
+    source = MemoryPhaseSource({phase_id: _definition(now)})
     lock = threading.Lock()
     bodies: list[dict[str, Any]] = []
 
@@ -181,7 +187,7 @@ def _activate(workers: int) -> tuple[float, int]:
     return time.perf_counter() - start, credited
 
 
-def _raw(wallets: int, workers: int, item_limit: int) -> tuple[float, int]:
+def _raw(wallets: int, workers: int, item_limit: int, phase_id: str = PHASE_ID) -> tuple[float, int]:
     """The same writes straight through boto3: per transaction one treasury
     shard update (conditional) and, per credit, a record put and a wallet
     update; no index reads, no counters. The shard is chosen and conflicts
@@ -201,7 +207,7 @@ def _raw(wallets: int, workers: int, item_limit: int) -> tuple[float, int]:
     client = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint)
     per_tx = (item_limit - 1) // 2
     shards = settings.treasury_shards
-    source_phase = f"{PHASE_ID}-raw"
+    source_phase = f"{phase_id}-raw"
     Ledger().post_batch([accounts.BUDGET_ACCOUNT],
                         [BatchCredit(f"fund:{source_phase}:{i}", accounts.treasury_shard(source_phase, i),
                                      wallets * AMOUNT_SATANG) for i in range(shards)], "funding")
@@ -262,6 +268,13 @@ def run(endpoint: str, citizens: int = CITIZENS_DEFAULT, workers: int = WORKERS,
     counter = WriteCounter()
     with _stage(endpoint) as settings, counter.installed():
         db.create_tables()
+        # DynamoDB Local's JVM compiles its hot paths during the first
+        # thousands of requests: both paths are run once, untimed, so that
+        # neither is measured on a colder emulator than the other.
+        say(f"warming DynamoDB Local up: {WARM_UP_CITIZENS} credits each way, untimed")
+        _seed(WARM_UP_CITIZENS, WARM_UP_PHASE_ID)
+        _activate(workers, WARM_UP_PHASE_ID)
+        _raw(WARM_UP_CITIZENS, workers, settings.transaction_item_limit, WARM_UP_PHASE_ID)
         say(f"seeding {citizens} accepted registrations and the treasury")
         _seed(citizens)
         counter.reset()
@@ -302,7 +315,8 @@ def run(endpoint: str, citizens: int = CITIZENS_DEFAULT, workers: int = WORKERS,
         "ratio_to_raw": round(ratio, 3),
         "targets": {
             "transaction_items_per_wallet_max": round(target_per_wallet, 3), "ratio_min": TARGET_RATIO,
-            "met": bool(credited == citizens and per_wallet <= target_per_wallet + 1e-9 and ratio >= TARGET_RATIO),
+            "met": bool(credited == citizens and 2 < per_wallet <= target_per_wallet + 1e-9
+                        and ratio >= TARGET_RATIO),
         },
         "ledger_balanced": balanced,
     }

@@ -55,7 +55,11 @@ def _capacity_of(parsed: dict[str, Any]) -> tuple[float, float]:
 @contextmanager
 def dynamodb_hooks(handlers: dict[str, Callable[..., Any]]) -> Iterator[None]:
     """Register ``handlers`` (botocore event name -> function) on every
-    DynamoDB client created while inside, by PynamoDB and boto3 alike."""
+    DynamoDB client created while inside, by PynamoDB and boto3 alike. The
+    app's shared connections are dropped on the way in and out, so that its
+    clients are made anew with the handlers, and without them afterwards."""
+    from chalicelib import db
+
     original = botocore.session.Session.create_client
 
     def create_client(session: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
@@ -66,10 +70,12 @@ def dynamodb_hooks(handlers: dict[str, Callable[..., Any]]) -> Iterator[None]:
         return client
 
     botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+    db.reset_connections()
     try:
         yield
     finally:
         botocore.session.Session.create_client = original  # type: ignore[method-assign]
+        db.reset_connections()
 
 
 class Meter:

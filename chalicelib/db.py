@@ -17,7 +17,8 @@ from pynamodb.models import Model
 
 from chalicelib.config import Settings, get_settings
 
-__all__ = ["register", "registered_models", "bind_models", "create_tables", "connection"]
+__all__ = ["register", "registered_models", "bind_models", "create_tables", "connection",
+           "reset_connections"]
 
 # Enough pooled HTTP connections for the concurrency the API runs with
 # (threaded local server, benchmark workers); botocore's default is 10.
@@ -58,6 +59,14 @@ def connection(settings: Settings | None = None) -> Connection:
     return found
 
 _MODELS: list[type[Model]] = []
+
+
+def reset_connections() -> None:
+    """Forget every connection and bind the models again, so that the next
+    call makes a new botocore client (benchmarks hook client creation)."""
+    with _CONNECTIONS_LOCK:
+        _CONNECTIONS.clear()
+    bind_models()
 
 
 def register(model: type[Model]) -> type[Model]:
