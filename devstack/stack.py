@@ -68,10 +68,12 @@ def _banner(opts: StackOptions, api: ApiServer, children: list[ChildProcess], pu
         f"  Schedules         {', '.join(s.name for s in pump.schedules) or 'none'}"
         f" (every {opts.schedule_rate_s}s)",
         "",
-        "  Mint a token:     .venv/bin/python -m devstack token --role citizen "
-        "--claim cid=1101700230708 --claim birth_date=1990-01-01 --claim district=1001 "
-        "--claim nationality=TH",
+        "  Mint a token:     TOKEN=$(.venv/bin/python -m devstack token --role citizen "
+        "--claim cid=1101700230708 --claim birth_date=2006-05-01 --claim district=1001 "
+        "--claim nationality=TH | tail -1)",
+        "  An operator:      .venv/bin/python -m devstack token --role operator --claim mfa=true",
         f"  Call the API:     curl -H \"Authorization: Bearer $TOKEN\" {api.url}/v1/me",
+        "  Phase 3 end to end (another terminal): .venv/bin/python -m devstack scenario --citizens 5000",
         "  Stop:             Ctrl-C",
         "",
     ]
