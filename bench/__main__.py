@@ -91,18 +91,18 @@ def main(argv: list[str] | None = None) -> int:
     # Dummy credentials and region for the emulator; each benchmark sets its own stage.
     os.environ.update(env.dummy_aws())
     results: dict[str, Any] = {}
-    console.print("[bold]Starting DynamoDB Local[/bold] (the numbers below are relative to it)")
-    child = dynamodb_local.start(free_port())
-    try:
-        for name in chosen:
-            console.print(f"[bold]{name}[/bold]")
-            try:
-                results[name] = _RUNNERS[name](child.url, args.quick)
-            except Exception as exc:  # noqa: BLE001 - one broken benchmark must not hide the others
-                console.print_exception(max_frames=5)
-                results[name] = {"error": f"{type(exc).__name__}: {exc}", "targets_met": {"ran": False}}
-    finally:
-        child.stop(remove_log=True)
+    for name in chosen:
+        # A DynamoDB Local of its own per benchmark: what an earlier one left
+        # in the emulator's memory (tables, items, garbage) weighs on the next.
+        console.print(f"[bold]{name}[/bold]: starting DynamoDB Local (the numbers are relative to it)")
+        child = dynamodb_local.start(free_port())
+        try:
+            results[name] = _RUNNERS[name](child.url, args.quick)
+        except Exception as exc:  # noqa: BLE001 - one broken benchmark must not hide the others
+            console.print_exception(max_frames=5)
+            results[name] = {"error": f"{type(exc).__name__}: {exc}", "targets_met": {"ran": False}}
+        finally:
+            child.stop(remove_log=True)
 
     all_met = True
     for name, figures in results.items():
