@@ -1,5 +1,5 @@
-"""``make bench``: every benchmark against one DynamoDB Local, as ratios to the
-raw engine measured in the same run.
+"""``make bench``: each benchmark in a process of its own against a DynamoDB
+Local of its own, as ratios to the raw engine measured in the same run.
 
     python -m bench [--only ledger,activation,payments] [--quick] [--json FILE]
 
@@ -9,41 +9,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
-from typing import Any, Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-BENCHES = ("ledger", "activation", "payments")
+from bench.runner import BENCHES, run_one
+
 console = Console()
-
-
-def _say(message: str) -> None:
-    console.print(f"[dim]  {message}[/dim]")
-
-
-def _ledger(endpoint: str, quick: bool) -> dict[str, Any]:
-    from bench import ledger
-
-    return ledger.run(endpoint, posts=150 if quick else ledger.POSTS_DEFAULT, progress=_say)
-
-
-def _activation(endpoint: str, quick: bool) -> dict[str, Any]:
-    from bench import activation
-
-    return activation.run(endpoint, citizens=1_000 if quick else 5_000, progress=_say)
-
-
-def _payments(endpoint: str, quick: bool) -> dict[str, Any]:
-    from bench import payments
-
-    return payments.run(payments=100 if quick else payments.PAYMENTS_DEFAULT, ddb_endpoint=endpoint, progress=_say)
-
-
-_RUNNERS: dict[str, Callable[[str, bool], dict[str, Any]]] = {
-    "ledger": _ledger, "activation": _activation, "payments": _payments,
-}
 
 
 def _rows(prefix: str, value: Any) -> list[tuple[str, str]]:
@@ -83,26 +59,19 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
 
-    import os
-
-    from devstack import dynamodb_local, env
-    from devstack.procs import free_port
-
-    # Dummy credentials and region for the emulator; each benchmark sets its own stage.
-    os.environ.update(env.dummy_aws())
     results: dict[str, Any] = {}
     for name in chosen:
-        # A DynamoDB Local of its own per benchmark: what an earlier one left
-        # in the emulator's memory (tables, items, garbage) weighs on the next.
         console.print(f"[bold]{name}[/bold]: starting DynamoDB Local (the numbers are relative to it)")
-        child = dynamodb_local.start(free_port())
-        try:
-            results[name] = _RUNNERS[name](child.url, args.quick)
-        except Exception as exc:  # noqa: BLE001 - one broken benchmark must not hide the others
-            console.print_exception(max_frames=5)
-            results[name] = {"error": f"{type(exc).__name__}: {exc}", "targets_met": {"ran": False}}
-        finally:
-            child.stop(remove_log=True)
+        # A process and a DynamoDB Local of its own per benchmark: what an
+        # earlier one left in memory (the emulator's tables and garbage, this
+        # interpreter's heap that the app's garbage collector walks) would
+        # weigh on the next, and on the app more than on raw calls.
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            try:
+                results[name] = pool.submit(run_one, name, args.quick).result()
+            except Exception as exc:  # noqa: BLE001 - one broken benchmark must not hide the others
+                console.print(f"[red]{name} failed: {type(exc).__name__}: {exc}[/red]")
+                results[name] = {"error": f"{type(exc).__name__}: {exc}", "targets_met": {"ran": False}}
 
     all_met = True
     for name, figures in results.items():

@@ -19,7 +19,6 @@ second at least 0.8 of raw transactions of the same shape.
 """
 from __future__ import annotations
 
-import functools
 import http.client
 import json
 import multiprocessing
@@ -208,7 +207,12 @@ def _http_payments(url: str, people: list[dict[str, Any]], count: int, kind: str
         jobs.append(mine)
     # The phones are another process: their CPU is not the app's, and they
     # do not take the app's GIL.
-    return _client_process().submit(_drive, url, jobs).result()
+    if _PHONES is None:
+        raise RuntimeError("_http_payments runs inside run(), which starts the phones' process")
+    return _PHONES.submit(_drive, url, jobs).result()
+
+
+_PHONES: ProcessPoolExecutor | None = None
 
 
 def _drive(url: str, jobs: list[list[tuple[str, str, str, str]]]) -> tuple[float, int, int]:
@@ -235,13 +239,6 @@ def _drive(url: str, jobs: list[list[tuple[str, str, str, str]]]) -> tuple[float
         return ok, failed
 
     return _timed(len(jobs), worker)
-
-
-@functools.lru_cache(maxsize=1)
-def _client_process() -> ProcessPoolExecutor:
-    """One process for the HTTP clients, started once (spawn: no copy of the
-    app's threads)."""
-    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
 
 
 def _raw_transactions(people: list[dict[str, Any]], count: int, items: int) -> tuple[float, int, int]:
@@ -372,7 +369,9 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
         say("setting up shops, wallets and cards")
         world = _setup(concurrency, with_cards=card_payments > 0)
         people = world["people"]
-        with ApiServer(_app(), LOOPBACK, free_port()) as server:
+        global _PHONES  # noqa: PLW0603 - one phones' process per run, used by _http_payments
+        with ApiServer(_app(), LOOPBACK, free_port()) as server, \
+                ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as _PHONES:
             # DynamoDB Local's JVM keeps compiling its hot paths for the first
             # thousands of transactions (per transaction CPU falls ~3x): both
             # paths run untimed first, then alternate which goes first.

@@ -1,0 +1,58 @@
+"""One benchmark by name, against a DynamoDB Local of its own: what
+``python -m bench`` runs in a child process for each benchmark."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from rich.console import Console
+
+__all__ = ["BENCHES", "run_one"]
+
+BENCHES = ("ledger", "activation", "payments")
+console = Console()
+
+
+def _say(message: str) -> None:
+    console.print(f"[dim]  {message}[/dim]")
+
+
+def _ledger(endpoint: str, quick: bool) -> dict[str, Any]:
+    from bench import ledger
+
+    return ledger.run(endpoint, posts=150 if quick else ledger.POSTS_DEFAULT, progress=_say)
+
+
+def _activation(endpoint: str, quick: bool) -> dict[str, Any]:
+    from bench import activation
+
+    return activation.run(endpoint, citizens=1_000 if quick else 5_000, progress=_say)
+
+
+def _payments(endpoint: str, quick: bool) -> dict[str, Any]:
+    from bench import payments
+
+    return payments.run(payments=100 if quick else payments.PAYMENTS_DEFAULT, ddb_endpoint=endpoint, progress=_say)
+
+
+_RUNNERS: dict[str, Callable[[str, bool], dict[str, Any]]] = {
+    "ledger": _ledger, "activation": _activation, "payments": _payments,
+}
+
+
+def run_one(name: str, quick: bool) -> dict[str, Any]:
+    """One benchmark against a DynamoDB Local of its own (in a child process)."""
+    import os
+
+    from devstack import dynamodb_local, env
+    from devstack.procs import free_port
+
+    # Dummy credentials and region for the emulator; each benchmark sets its own stage.
+    os.environ.update(env.dummy_aws())
+    child = dynamodb_local.start(free_port())
+    try:
+        return _RUNNERS[name](child.url, quick)
+    except Exception:
+        console.print_exception(max_frames=5)
+        raise
+    finally:
+        child.stop(remove_log=True)
