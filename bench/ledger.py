@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 import boto3
 
-from bench.meter import Meter
+from bench.meter import Meter, add_snapshot, empty_snapshot
 
 __all__ = ["run", "POSTS_DEFAULT", "TARGET_RATIO"]
 
@@ -134,18 +134,13 @@ def run(endpoint: str, posts: int = POSTS_DEFAULT, wallets: int = ISSUANCE_WALLE
 
             say(f"{posts} ledger posts and {posts} raw transactions, {workers} workers, {ROUNDS} rounds")
             ledger_s = raw_s = 0.0
-            ledger_cost: dict[str, Any] = {"requests": {}, "items": {}, "write_units": 0.0, "read_units": 0.0}
+            ledger_cost = empty_snapshot()
             slices = [range(r * posts // ROUNDS, (r + 1) * posts // ROUNDS) for r in range(ROUNDS)]
             for part in slices:
                 raw_s += _timed(workers, part, raw_post)
                 meter.reset()
                 ledger_s += _timed(workers, part, ledger_post)
-                snap = meter.snapshot()
-                for key in ("requests", "items"):
-                    for op, n in snap[key].items():
-                        ledger_cost[key][op] = ledger_cost[key].get(op, 0) + n
-                ledger_cost["write_units"] += snap["write_units"]
-                ledger_cost["read_units"] += snap["read_units"]
+                add_snapshot(ledger_cost, meter.snapshot())
 
             per_tx = (settings.transaction_item_limit - 1) // 2
             say(f"batched issuance of {wallets} wallets, ledger and raw")
@@ -158,18 +153,13 @@ def run(endpoint: str, posts: int = POSTS_DEFAULT, wallets: int = ISSUANCE_WALLE
             # Alternating rounds, as for posts: the emulator's JIT and the
             # machine's other load fall on both alike.
             batch_s = raw_batch_s = 0.0
-            batch_cost = {"requests": {}, "items": {}, "write_units": 0.0, "read_units": 0.0}
+            batch_cost = empty_snapshot()
             for r in range(ROUNDS):
                 raw_batch_s += _timed(workers, raw_pairs[r::ROUNDS],
                                       lambda pair: raw.batch(shards[pair[0] % len(shards)], pair[1]))
                 meter.reset()
                 batch_s += _timed(workers, groups[r::ROUNDS], lambda g: ledger.post_batch(shards, g, "issuance"))
-                snap = meter.snapshot()
-                for key in ("requests", "items"):
-                    for op, n in snap[key].items():
-                        batch_cost[key][op] = batch_cost[key].get(op, 0) + n
-                batch_cost["write_units"] += snap["write_units"]
-                batch_cost["read_units"] += snap["read_units"]
+                add_snapshot(batch_cost, meter.snapshot())
             report = audit_ledger()
             summary = ledger.summary()
     finally:

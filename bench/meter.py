@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 
 import botocore.session
 
-__all__ = ["Meter", "dynamodb_hooks"]
+__all__ = ["Meter", "dynamodb_hooks", "empty_snapshot", "add_snapshot"]
 
 _CAPACITY_OPS = frozenset({
     "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan",
@@ -50,6 +50,20 @@ def _capacity_of(parsed: dict[str, Any]) -> tuple[float, float]:
             write += float(w or 0)
             read += float(r or 0)
     return write, read
+
+
+def empty_snapshot() -> dict[str, Any]:
+    """A total to add Meter snapshots to."""
+    return {"requests": {}, "items": {}, "write_units": 0.0, "read_units": 0.0}
+
+
+def add_snapshot(total: dict[str, Any], snap: dict[str, Any]) -> None:
+    """Add one Meter.snapshot() to ``total`` (per operation and in units)."""
+    for key in ("requests", "items"):
+        for op, n in snap[key].items():
+            total[key][op] = total[key].get(op, 0) + n
+    total["write_units"] += snap["write_units"]
+    total["read_units"] += snap["read_units"]
 
 
 @contextmanager

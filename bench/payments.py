@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, Callable, Iterator
 
-from bench.meter import Meter, dynamodb_hooks
+from bench.meter import Meter, add_snapshot, dynamodb_hooks, empty_snapshot
 
 __all__ = ["run", "PAYMENTS_DEFAULT", "CONCURRENCY_DEFAULT"]
 
@@ -313,14 +313,6 @@ def _raw_transactions(people: list[dict[str, Any]], count: int, items: int) -> t
     return _timed(workers, worker)
 
 
-def _add(total: dict[str, Any], seen: dict[str, Any]) -> None:
-    for key in ("requests", "items"):
-        for op, n in seen[key].items():
-            total[key][op] = total[key].get(op, 0) + n
-    total["write_units"] += seen["write_units"]
-    total["read_units"] += seen["read_units"]
-
-
 def _per_payment(seen: dict[str, Any], payments: int, cache_refreshes: int = 0) -> dict[str, Any]:
     requests, items = seen["requests"], seen["items"]
     payments = max(payments, 1)
@@ -340,10 +332,6 @@ def _per_payment(seen: dict[str, Any], payments: int, cache_refreshes: int = 0) 
     }
 
 
-def _empty() -> dict[str, Any]:
-    return {"requests": {}, "items": {}, "write_units": 0.0, "read_units": 0.0}
-
-
 def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT,
         card_payments: int = CARD_PAYMENTS_DEFAULT, ddb_endpoint: str | None = None,
         progress: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -359,7 +347,7 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
     meter = Meter()
     refreshes = _CacheRefreshes()
     qr_refreshes = card_refreshes = 0
-    qr_seen, card_seen = _empty(), _empty()
+    qr_seen, card_seen = empty_snapshot(), empty_snapshot()
     qr_s = raw_s = 0.0
     qr_ok = qr_failed = raw_ok = raw_failed = 0
     card: dict[str, Any] = {}
@@ -386,7 +374,7 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
                     raw_s, raw_ok, raw_failed = raw_s + seconds, raw_ok + ok, raw_failed + failed
                 before = refreshes.count
                 seconds, ok, failed = _http_payments(server.url, people, per_round, "qr", f"qr{round_no}", meter)
-                _add(qr_seen, meter.snapshot())
+                add_snapshot(qr_seen, meter.snapshot())
                 qr_refreshes += refreshes.count - before
                 qr_s, qr_ok, qr_failed = qr_s + seconds, qr_ok + ok, qr_failed + failed
                 if not round_no % 2:
@@ -397,7 +385,7 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
                 before = refreshes.count
                 card_s, card_ok, card_failed = _http_payments(server.url, people, card_payments, "card", "card",
                                                               meter)
-                _add(card_seen, meter.snapshot())
+                add_snapshot(card_seen, meter.snapshot())
                 card_refreshes = refreshes.count - before
                 card = {"payments": card_ok, "failed": card_failed, "seconds": round(card_s, 3),
                         "payments_per_s": round(card_ok / card_s, 1) if card_s else 0.0,
