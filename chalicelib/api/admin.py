@@ -47,8 +47,7 @@ def ledger_summary(req: ApiRequest) -> dict[str, Any]:
 
 
 SWITCH_BODY = Obj({"operation": Enum(*switches.OPERATIONS), "state": Enum("on", "paused"),
-                   "scope": Str(3, 13, r"all|district:[1-9][0-9]{3}|bank:[0-9]{3}",
-                                "'all', 'district:<4 digits>' or 'bank:<3 digits>'"),
+                   "scope": Str(3, 13, switches.SCOPE_PATTERN, "'all', 'district:<4 digits>' or 'bank:<3 digits>'"),
                    "reason": Str(1, 500)})
 
 

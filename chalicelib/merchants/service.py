@@ -6,7 +6,6 @@ import threading
 import time
 from typing import Any, Callable, Iterable
 
-from pynamodb.connection import Connection
 from pynamodb.models import Model
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
@@ -56,10 +55,6 @@ _REVIEW = {
 }
 
 
-def _connection() -> Connection:
-    return db.connection()
-
-
 def merchant_id_of(owner_cid: str) -> str:
     """The shop of an owner (one per owner): opaque, derived from the keyed hash."""
     return "m_" + pii.hash_id(owner_cid, purpose="merchant_owner")[:MERCHANT_ID_HASH_CHARS]
@@ -97,7 +92,7 @@ def register_merchant(owner_cid: str, request: RegistrationRequest) -> dict[str,
     )
     claim = MerchantTaxModel(tax_hash, merchant_id=merchant_id, created_at=now)
     try:
-        with TransactWrite(connection=_connection()) as tx:
+        with TransactWrite(connection=db.connection()) as tx:
             tx.save(merchant, condition=MerchantModel.merchant_id.does_not_exist())
             tx.save(claim, condition=MerchantTaxModel.tax_hash.does_not_exist())
     except TransactWriteError as exc:
@@ -205,7 +200,7 @@ def _batch_get(keys: dict[type[Model], list[str]], consistent: bool) -> dict[typ
         if attempts:
             time.sleep(BATCH_GET_BACKOFF_S * attempts)
         attempts += 1
-        answer = with_retries("batch_get", lambda: _connection().client.batch_get_item(RequestItems=request))
+        answer = with_retries("batch_get", lambda: db.connection().client.batch_get_item(RequestItems=request))
         for table, items in answer.get("Responses", {}).items():
             out.setdefault(by_table[table], []).extend(by_table[table].from_raw_data(i) for i in items)
         request = answer.get("UnprocessedKeys") or {}

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from pynamodb.connection import Connection
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError
 from pynamodb.models import Model
@@ -105,10 +104,6 @@ def validate_phone(phone: object, field: str = "phone") -> str:
         raise InvalidRequestError(field, f"{field} must be a Thai mobile number of 10 digits starting "
                                          "06, 08 or 09, such as 0812345678")
     return digits
-
-
-def _connection() -> Connection:
-    return db.connection()
 
 
 def get_registration(phase_id: str, citizen_hash: str) -> RegistrationModel | None:
@@ -202,7 +197,7 @@ def _write(items: list[tuple[str, Model, Any]]) -> str:
     """Put every item in one transaction; which condition failed, if any."""
 
     def commit() -> None:
-        with TransactWrite(connection=_connection()) as tx:
+        with TransactWrite(connection=db.connection()) as tx:
             for _, model, condition in items:
                 tx.save(model, condition=condition)
 
@@ -275,7 +270,7 @@ def _issue_card(item: RegistrationModel, assisted: Assisted, now: datetime) -> R
         card.created_at = iso(now)
 
         def commit(card: CardModel = card) -> None:
-            with TransactWrite(connection=_connection()) as tx:
+            with TransactWrite(connection=db.connection()) as tx:
                 tx.save(card, condition=CardModel.card_code.does_not_exist())
                 tx.update(item, actions=[RegistrationModel.card_code.set(card.card_code)],
                           condition=RegistrationModel.card_code.does_not_exist())

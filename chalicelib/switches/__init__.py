@@ -27,13 +27,16 @@ __all__ = [
     "set_switch",
     "list_switches",
     "parse_scope",
+    "SCOPE_PATTERN",
     "forget_cached_switches",
 ]
 
 OPERATIONS = ("payments", "withdrawals", "registrations")
 SWITCH_CACHE_TTL_S = 5.0
 PAUSED_RETRY_AFTER_S = 60
-_SCOPE_RE = re.compile(r"^(all|district:[1-9][0-9]{3}|bank:[0-9]{3})$")
+# One pattern for the check here and the request schema of PUT /v1/admin/switches.
+SCOPE_PATTERN = r"(?:all|district:[1-9][0-9]{3}|bank:[0-9]{3})"
+_SCOPE_RE = re.compile(f"^{SCOPE_PATTERN}$")
 
 _cache: dict[str, tuple[float, dict[str, Any]]] = {}
 _lock = threading.Lock()
