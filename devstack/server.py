@@ -8,7 +8,13 @@ from typing import Any
 
 from chalice.app import Chalice
 from chalice.config import Config
-from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer, ThreadedHTTPServer
+from chalice.local import (
+    ChaliceRequestHandler,
+    CustomLocalChalice,
+    LocalChalice,
+    LocalDevServer,
+    ThreadedHTTPServer,
+)
 
 from devstack.paths import REPO_ROOT
 
@@ -39,6 +45,14 @@ class _BurstServer(ThreadedHTTPServer):
     daemon_threads = True
 
 
+class _Handler(ChaliceRequestHandler):
+    """chalice's handler with Nagle's algorithm off: it writes the headers
+    and the body of a response separately, and on a kept-alive connection the
+    body would otherwise wait for the client's delayed acknowledgement."""
+
+    disable_nagle_algorithm = True
+
+
 class ApiServer:
     """``LocalDevServer`` with chalice's ThreadedHTTPServer, on its own thread."""
 
@@ -50,7 +64,7 @@ class ApiServer:
         if not isinstance(app, LocalChalice):
             CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
             app.__class__ = CustomLocalChalice
-        self._server = LocalDevServer(app, config, host, port, server_cls=_BurstServer)
+        self._server = LocalDevServer(app, config, host, port, handler_cls=_Handler, server_cls=_BurstServer)
         self.host = host
         self.port = int(self._server.server.server_address[1])
         self._thread = threading.Thread(target=self._server.server.serve_forever,

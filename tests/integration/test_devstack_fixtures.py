@@ -3,8 +3,10 @@ test with its 10-item transaction limit, moto with every queue and the
 bucket, and the app served threaded over HTTP with local tokens accepted."""
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
@@ -54,6 +56,37 @@ def test_local_api_serves_concurrent_requests_and_accepts_local_tokens(local_api
     response = requests.get(f"{local_api}/v1/me", headers={"Authorization": f"Bearer {token}"},
                             timeout=10)
     assert response.status_code == 200, response.text
+
+
+def test_local_api_answers_many_requests_on_one_kept_alive_connection(local_api):
+    host, port = local_api.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        for _ in range(5):
+            connection.request("POST", "/v1/payments", body=b'{"qr": 1}', headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            body = json.loads(response.read())
+            assert response.status == 401 and body["error"]["code"] == "unauthenticated"
+            assert response.getheader("Connection", "").lower() != "close"
+    finally:
+        connection.close()
+
+
+def test_local_api_sends_responses_without_waiting_for_acknowledgements():
+    """Nagle's algorithm is off on accepted connections: chalice writes the
+    headers and the body of a response apart, and on a kept-alive connection
+    the body would otherwise wait ~40 ms for the client's delayed ACK."""
+    from devstack.server import _Handler
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        with socket.create_connection(listener.getsockname()) as _client:
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+                handler = object.__new__(_Handler)
+                handler.request = accepted
+                handler.setup()
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def _listening_addresses(port: int) -> set[str]:
