@@ -16,25 +16,27 @@ def _say(message: str) -> None:
     console.print(f"[dim]  {message}[/dim]")
 
 
-def _ledger(endpoint: str, quick: bool) -> dict[str, Any]:
+def _ledger(endpoint: str, quick: bool, _pid: int) -> dict[str, Any]:
     from bench import ledger
 
     return ledger.run(endpoint, posts=150 if quick else ledger.POSTS_DEFAULT, progress=_say)
 
 
-def _activation(endpoint: str, quick: bool) -> dict[str, Any]:
+def _activation(endpoint: str, quick: bool, _pid: int) -> dict[str, Any]:
     from bench import activation
 
     return activation.run(endpoint, citizens=1_000 if quick else 5_000, progress=_say)
 
 
-def _payments(endpoint: str, quick: bool) -> dict[str, Any]:
+def _payments(endpoint: str, quick: bool, pid: int) -> dict[str, Any]:
     from bench import payments
 
-    return payments.run(payments=100 if quick else payments.PAYMENTS_DEFAULT, ddb_endpoint=endpoint, progress=_say)
+    return payments.run(payments=100 if quick else payments.PAYMENTS_DEFAULT, ddb_endpoint=endpoint, ddb_pid=pid,
+                        progress=_say)
 
 
-_RUNNERS: dict[str, Callable[[str, bool], dict[str, Any]]] = {
+# (DynamoDB Local's URL, quick, its process id)
+_RUNNERS: dict[str, Callable[[str, bool, int], dict[str, Any]]] = {
     "ledger": _ledger, "activation": _activation, "payments": _payments,
 }
 
@@ -50,7 +52,7 @@ def run_one(name: str, quick: bool) -> dict[str, Any]:
     os.environ.update(env.dummy_aws())
     child = dynamodb_local.start(free_port())
     try:
-        return _RUNNERS[name](child.url, quick)
+        return _RUNNERS[name](child.url, quick, child.pid)
     except Exception:
         console.print_exception(max_frames=5)
         raise
