@@ -18,7 +18,8 @@ first in every other round.
 
 Targets (ARCHITECTURE.md): a QR payment is 1 write request of at most 4
 items, a card payment 1 of at most 3, each with at most 2 reads; payments per
-second at least 0.8 of raw transactions of the same shape.
+second at least 0.8 of raw transactions of the same shape, as the median of
+the rounds' ratios (``bench.stats``).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from datetime import timedelta
 from typing import Any, Callable, Iterator
 
 from bench.meter import Meter, add_snapshot, dynamodb_hooks, empty_snapshot
+from bench.stats import Rounds
 
 __all__ = ["run", "PAYMENTS_DEFAULT", "CONCURRENCY_DEFAULT"]
 
@@ -412,6 +414,7 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
     qr_ok = qr_failed = raw_ok = raw_failed = 0
     card: dict[str, Any] = {}
     per_round = max(1, payments // ROUNDS)
+    rounds = Rounds()
     with _environment(ddb_endpoint) as (_url, own_ddb_pid), meter.installed(), refreshes.installed():
         cpu = _Cpu(own_ddb_pid or ddb_pid)
         _apply_settings()
@@ -430,9 +433,9 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
             for round_no in range(ROUNDS):
                 say(f"round {round_no + 1}/{ROUNDS}: {per_round} QR payments and {per_round} raw transactions, "
                     f"{concurrency} at a time")
+                raw_round: tuple[float, int, int] = (0.0, 0, 0)
                 if round_no % 2:
-                    seconds, ok, failed = _raw_transactions(people, per_round, items=TARGET_WRITE_ITEMS_QR, cpu=cpu)
-                    raw_s, raw_ok, raw_failed = raw_s + seconds, raw_ok + ok, raw_failed + failed
+                    raw_round = _raw_transactions(people, per_round, items=TARGET_WRITE_ITEMS_QR, cpu=cpu)
                 before = refreshes.count
                 seconds, ok, failed = _http_payments(server.url, people, per_round, "qr", f"qr{round_no}", meter,
                                                       cpu)
@@ -440,8 +443,9 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
                 qr_refreshes += refreshes.count - before
                 qr_s, qr_ok, qr_failed = qr_s + seconds, qr_ok + ok, qr_failed + failed
                 if not round_no % 2:
-                    seconds, ok, failed = _raw_transactions(people, per_round, items=TARGET_WRITE_ITEMS_QR, cpu=cpu)
-                    raw_s, raw_ok, raw_failed = raw_s + seconds, raw_ok + ok, raw_failed + failed
+                    raw_round = _raw_transactions(people, per_round, items=TARGET_WRITE_ITEMS_QR, cpu=cpu)
+                raw_s, raw_ok, raw_failed = raw_s + raw_round[0], raw_ok + raw_round[1], raw_failed + raw_round[2]
+                rounds.add(ok, seconds, raw_round[1], raw_round[0])
             if card_payments > 0:
                 say(f"{card_payments} card payments")
                 before = refreshes.count
@@ -459,7 +463,7 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
     qr_costs = _per_payment(qr_seen, qr_ok, qr_refreshes)
     qr_rate = qr_ok / qr_s if qr_s else 0.0
     raw_rate = raw_ok / raw_s if raw_s else 0.0
-    ratio = qr_rate / raw_rate if raw_rate else 0.0
+    ratio = rounds.median_ratio()
     return {
         "concurrency": concurrency,
         "qr": {"payments": qr_ok, "failed": qr_failed, "seconds": round(qr_s, 3),
@@ -471,6 +475,7 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
                            "shape": "1 BatchGetItem (2 items) + 1 TransactWriteItems (4 items)",
                            "cpu_ms_per_payment": cpu.per_payment_ms("raw", raw_ok)},
         "ratio_to_raw": round(ratio, 3),
+        "ratio_rounds": rounds.summary(),
         "targets": {
             # Exactly one write: a payment that wrote nothing was not measured.
             "qr_one_write_of_at_most_4_items": qr_costs["write_requests_per_payment"] == 1
