@@ -1,0 +1,35 @@
+"""The benchmarks' ratio: the median of paired rounds, next to the ratio of totals."""
+from __future__ import annotations
+
+import pytest
+
+from bench.stats import Rounds
+
+
+def test_one_stalled_round_moves_the_ratio_of_totals_but_not_the_median():
+    rounds = Rounds()
+    for _ in range(7):
+        rounds.add(100, 1.0, 100, 0.9)  # the app at 0.9 of raw in every calm round
+    rounds.add(100, 3.0, 100, 0.9)      # a stall hits the app's side of one round
+    assert rounds.median_ratio() == pytest.approx(0.9)
+    assert rounds.ratio_of_totals() == pytest.approx((800 / 10.0) / (800 / 7.2))
+    summary = rounds.summary()
+    assert summary["rounds"] == 8
+    assert summary["median_of_round_ratios"] == 0.9
+    assert summary["round_ratio_min"] == 0.3 and summary["round_ratio_max"] == 0.9
+
+
+def test_rounds_of_different_sizes_compare_rates_not_counts():
+    rounds = Rounds()
+    rounds.add(50, 0.5, 200, 2.5)   # app 100/s, raw 80/s
+    rounds.add(120, 1.0, 100, 1.0)  # app 120/s, raw 100/s
+    assert rounds.ratios() == pytest.approx([1.25, 1.2])
+    assert rounds.median_ratio() == pytest.approx(1.225)
+
+
+def test_no_rounds_or_a_raw_round_that_did_nothing_gives_no_ratio():
+    assert Rounds().median_ratio() == 0.0
+    assert Rounds().ratio_of_totals() == 0.0
+    rounds = Rounds()
+    rounds.add(10, 1.0, 0, 0.0)
+    assert rounds.ratios() == [] and rounds.summary()["rounds"] == 0
