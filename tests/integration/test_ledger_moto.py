@@ -218,3 +218,32 @@ def test_two_credits_to_one_account_in_a_batch_go_in_separate_transactions(ledge
     assert len(result.created) == 3 and result.transactions == 2
     assert ledger.balance(accounts.wallet_account("w1")) == 300
     assert_balanced()
+
+
+def test_what_a_post_returns_is_what_it_stored_and_what_a_replay_returns(ledger):
+    """The record is written as a low-level item: read back through the
+    model it must be the record the post returned, details of every type
+    included, with both history keys, and the wallet created with its kind."""
+    shards = fund(ledger, 100_000)
+    ledger.post_batch(shards, [BatchCredit("c1", accounts.wallet_account("w1"), 50_000,
+                                           credit_sets={"status": "active", "expires_at": "2027-05-01T00:00:00Z"})],
+                      "issuance")
+    details = {"merchant_name": "ร้านป้าแดง", "balance_satang": 49_000, "receipt": True,
+               "lines": [{"item": "rice", "satang": 1_000}], "note": None}
+    transfer = Transfer("pay-details", accounts.wallet_account("w1"), accounts.merchant_spendable("m9"), 1_000,
+                        "payment", fingerprint="f" * 64, details=details)
+    posted = ledger.post(transfer, debit_condition=AccountModel.status == "active")
+    assert posted.created
+    stored = ledger.get_transfer("pay-details")
+    assert stored == posted.record
+    assert stored.details == details
+    raw = TransferModel.get("pay-details", consistent_read=True)
+    assert (raw.debit_history, raw.credit_history) == ("wallet:w1", "merchant:m9")
+    assert raw.history_sort == f"{stored.created_at}#pay-details"
+    again = ledger.post(transfer, debit_condition=AccountModel.status == "active")
+    assert not again.created and again.record == posted.record
+    wallet = ledger.account(accounts.wallet_account("w1"))
+    assert (wallet.kind, wallet.status, wallet.expires_at) == ("wallet", "active", "2027-05-01T00:00:00Z")
+    assert int(wallet.balance_satang) == 49_000
+    assert ledger.account(accounts.merchant_spendable("m9")).kind == "merchant_spendable"
+    assert_balanced()
