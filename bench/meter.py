@@ -115,7 +115,9 @@ class Meter:
         # provide-client-params sees the API parameters (before-call sees the
         # serialized HTTP request, where items can no longer be counted).
         if model.name in _CAPACITY_OPS:
-            params.setdefault("ReturnConsumedCapacity", "TOTAL")
+            # Asked of every call, the app's and the raw ones alike (the
+            # ledger itself asks for none: it does not read it).
+            params["ReturnConsumedCapacity"] = "TOTAL"
         with self._lock:
             self.requests[model.name] += 1
             self.items[model.name] += _items_of(model.name, params)

@@ -95,13 +95,18 @@ def _now() -> datetime:
     return utcnow()
 
 
+_CREDIT_ATTRIBUTES = ["registration_key", "status", "wallet_id"]
+
+
 def _pages(item: planning.WorkItem) -> Iterator[tuple[list[RegistrationModel], str | None]]:
     """Pages of the bucket's accepted registrations, each with the cursor
     that resumes after it (None after the last)."""
     start = json.loads(item.cursor) if item.cursor else None
     key = wave_bucket_key(item.phase_id, item.wave, item.bucket)
     while True:
-        results = RegistrationModel.by_wave.query(key, limit=PAGE_SIZE, last_evaluated_key=start)
+        # Only what crediting reads: a page is up to PAGE_SIZE whole items otherwise.
+        results = RegistrationModel.by_wave.query(key, limit=PAGE_SIZE, last_evaluated_key=start,
+                                                  attributes_to_get=_CREDIT_ATTRIBUTES)
         page = list(results)
         start = results.last_evaluated_key
         yield page, (json.dumps(start, sort_keys=True) if start else None)

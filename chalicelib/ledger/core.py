@@ -292,9 +292,11 @@ class _Tx:
         return len(self._puts) + len(self._updates)
 
     def commit(self) -> None:
+        # No consumed capacity: PynamoDB asks for it on every call unless
+        # told otherwise, and nothing here reads it.
         self._connection.transact_write_items(
             condition_check_items=[], delete_items=[], put_items=[p[1] for p in self._puts],
-            update_items=[u[1] for u in self._updates])
+            update_items=[u[1] for u in self._updates], return_consumed_capacity="NONE")
 
     def failures(self, exc: TransactWriteError) -> dict[str, dict[str, Any] | None]:
         """Tags whose condition failed, each with the item DynamoDB returned."""
