@@ -231,7 +231,7 @@ class _Tx:
         }
         item.update({name: {"S": value} for name, value in optional.items() if value is not None})
         if record.details:
-            item["details"] = {"M": TransferModel.details.serialize(dict(record.details))}
+            item["details"] = {"M": TransferModel.details.serialize(record.details)}
         self._puts.append((tag, {
             "TableName": TransferModel.Meta.table_name,
             "Item": item,
@@ -241,10 +241,11 @@ class _Tx:
         }))
 
     def update_balance(self, tag: str, account_id: str, delta: int, *, sets: Mapping[str, str] | None = None,
-                       covers: int | None = None, extra: Condition | None = None) -> None:
+                       extra: Condition | None = None) -> None:
         """Add ``delta`` to a balance (creating it with its kind on the first
-        credit), set ``sets`` (``status``, ``expires_at``) in the same write,
-        on condition that the balance covers ``covers`` and ``extra`` holds."""
+        credit) and set ``sets`` (``status``, ``expires_at``) in the same
+        write, on condition that ``extra`` holds and that a debit is covered
+        by the balance, unless the account may go below zero (the budget)."""
         names = {"#b": "balance_satang", "#k": "kind"}
         values: dict[str, Any] = {":d": {"N": str(delta)}, ":k": {"S": accounts.kind_of(account_id).value}}
         assignments = ["#k = if_not_exists(#k, :k)"]
@@ -260,9 +261,9 @@ class _Tx:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         conditions = []
-        if covers is not None:
+        if delta < 0 and not accounts.may_go_negative(account_id):
             conditions.append("#b >= :c")
-            values[":c"] = {"N": str(covers)}
+            values[":c"] = {"N": str(-delta)}
         if extra is not None:
             # PynamoDB's placeholders are numbered (#0, :0), so they cannot
             # clash, and its AND, OR and NOT come in parentheses already.
@@ -398,8 +399,7 @@ class Ledger:
         for account_id, delta in deltas.items():
             if delta == 0:
                 continue
-            tx.update_balance(f"account:{account_id}", account_id, delta,
-                              covers=self._covers(account_id, -delta) if delta < 0 else None)
+            tx.update_balance(f"account:{account_id}", account_id, delta)
         if len(tx) > self.item_limit:
             raise ValueError(f"{len(tx)} items exceed the transaction limit of {self.item_limit}")
         try:
@@ -453,7 +453,6 @@ class Ledger:
         for item in extra:
             tx.add(item)
         tx.update_balance("debit", transfer.debit_account, -transfer.amount_satang, sets=debit_sets,
-                          covers=self._covers(transfer.debit_account, transfer.amount_satang),
                           extra=debit_condition)
         tx.update_balance("credit", transfer.credit_account, transfer.amount_satang, sets=credit_sets)
         try:
@@ -571,7 +570,7 @@ class Ledger:
             for credit in chunk:
                 tx.update_balance(f"credit:{credit.transfer_id}", credit.credit_account, credit.amount_satang,
                                   sets=credit.credit_sets)
-            tx.update_balance("source", source, -total, covers=self._covers(source, total))
+            tx.update_balance("source", source, -total)
             try:
                 with_retries("post_batch", tx.commit)
             except TransactWriteError as exc:
@@ -616,12 +615,6 @@ class Ledger:
             fingerprint=transfer.fingerprint,
             details=dict(transfer.details) if transfer.details else {},
         )
-
-    @staticmethod
-    def _covers(account_id: str, amount: int) -> int | None:
-        """What a debit's balance must cover: the amount, except for
-        accounts that may go below zero (the budget)."""
-        return None if accounts.may_go_negative(account_id) else amount
 
     # -- reads ---------------------------------------------------------------
 
