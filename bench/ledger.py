@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import boto3
 
 from bench.meter import Meter, add_snapshot, empty_snapshot
-from bench.stats import Rounds
+from bench.stats import Rounds, in_turn
 
 __all__ = ["run", "POSTS_DEFAULT", "TARGET_RATIO"]
 
@@ -140,16 +140,16 @@ def run(endpoint: str, posts: int = POSTS_DEFAULT, wallets: int = ISSUANCE_WALLE
             post_rounds = Rounds()
             slices = [range(r * posts // ROUNDS, (r + 1) * posts // ROUNDS) for r in range(ROUNDS)]
             for r, part in enumerate(slices):
-                # Which path goes first alternates, so that neither always
-                # follows the other's leftovers (the emulator's garbage).
-                raw_round = _timed(workers, part, raw_post) if r % 2 else 0.0
-                meter.reset()
-                ledger_round = _timed(workers, part, ledger_post)
-                add_snapshot(ledger_cost, meter.snapshot())
-                if not r % 2:
-                    raw_round = _timed(workers, part, raw_post)
-                raw_s, ledger_s = raw_s + raw_round, ledger_s + ledger_round
-                post_rounds.add(len(part), ledger_round, len(part), raw_round)
+                def ledger_round(part: range = part) -> float:
+                    meter.reset()
+                    seconds = _timed(workers, part, ledger_post)
+                    add_snapshot(ledger_cost, meter.snapshot())
+                    return seconds
+
+                ledger_round_s, raw_round_s = in_turn(r, ledger_round,
+                                                      lambda part=part: _timed(workers, part, raw_post))
+                raw_s, ledger_s = raw_s + raw_round_s, ledger_s + ledger_round_s
+                post_rounds.add(len(part), ledger_round_s, len(part), raw_round_s)
 
             per_tx = (settings.transaction_item_limit - 1) // 2
             say(f"batched issuance of {wallets} wallets, ledger and raw")
@@ -167,16 +167,16 @@ def run(endpoint: str, posts: int = POSTS_DEFAULT, wallets: int = ISSUANCE_WALLE
             for r in range(ROUNDS):
                 mine, theirs = groups[r::ROUNDS], raw_pairs[r::ROUNDS]
 
-                def raw_round() -> float:
-                    return _timed(workers, theirs,  # noqa: B023 - called within this iteration
-                                  lambda pair: raw.batch(shards[pair[0] % len(shards)], pair[1]))
+                def batch_round(mine: list[list[BatchCredit]] = mine) -> float:
+                    meter.reset()
+                    seconds = _timed(workers, mine, lambda g: ledger.post_batch(shards, g, "issuance"))
+                    add_snapshot(batch_cost, meter.snapshot())
+                    return seconds
 
-                raw_round_s = raw_round() if r % 2 else 0.0
-                meter.reset()
-                round_s = _timed(workers, mine, lambda g: ledger.post_batch(shards, g, "issuance"))
-                add_snapshot(batch_cost, meter.snapshot())
-                if not r % 2:
-                    raw_round_s = raw_round()
+                def raw_batch_round(theirs: list[Any] = theirs) -> float:
+                    return _timed(workers, theirs, lambda pair: raw.batch(shards[pair[0] % len(shards)], pair[1]))
+
+                round_s, raw_round_s = in_turn(r, batch_round, raw_batch_round)
                 batch_s, raw_batch_s = batch_s + round_s, raw_batch_s + raw_round_s
                 batch_rounds.add(sum(len(g) for g in mine), round_s, sum(len(p[1]) for p in theirs), raw_round_s)
             report = audit_ledger()

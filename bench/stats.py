@@ -11,9 +11,22 @@ on the median.
 from __future__ import annotations
 
 from statistics import median
-from typing import Any, Sequence
+from typing import Any, Callable, TypeVar
 
-__all__ = ["Rounds"]
+__all__ = ["Rounds", "in_turn"]
+
+A = TypeVar("A")
+R = TypeVar("R")
+
+
+def in_turn(round_no: int, app: Callable[[], A], raw: Callable[[], R]) -> tuple[A, R]:
+    """Run both paths of one round, the raw one first in odd rounds, so that
+    neither always follows the other's leftovers (the emulator's garbage)."""
+    if round_no % 2:
+        raw_result = raw()
+        return app(), raw_result
+    app_result = app()
+    return app_result, raw()
 
 
 class Rounds:

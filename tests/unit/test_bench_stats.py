@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.stats import Rounds
+from bench.stats import Rounds, in_turn
 
 
 def test_one_stalled_round_moves_the_ratio_of_totals_but_not_the_median():
@@ -33,3 +33,11 @@ def test_no_rounds_or_a_raw_round_that_did_nothing_gives_no_ratio():
     rounds = Rounds()
     rounds.add(10, 1.0, 0, 0.0)
     assert rounds.ratios() == [] and rounds.summary()["rounds"] == 0
+
+
+def test_the_raw_path_goes_first_in_odd_rounds_only():
+    order: list[str] = []
+    for round_no in range(4):
+        app, raw = in_turn(round_no, lambda: order.append("app") or "a", lambda: order.append("raw") or "r")
+        assert (app, raw) == ("a", "r")
+    assert order == ["app", "raw", "raw", "app", "app", "raw", "raw", "app"]
