@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from devstack import dynamodb_local, env, moto_server, resources
+from devstack import dynamodb_local, env, moto_server, resources, state
 from devstack.procs import LOOPBACK, ChildProcess, StartupError, free_port, stop_with_parent
 from devstack.pump import Pump
 from devstack.server import ApiServer, load_app
@@ -126,6 +126,11 @@ def run(opts: StackOptions) -> int:
                                f"is another stack running? Try: make run PORT=8010") from exc
         pump = Pump(app, settings.sqs_endpoint, settings.region, opts.schedule_rate_s).start()
         log.info("stack up in %.1f s", time.monotonic() - started)
+        written = state.write(state.StackState(
+            api_url=api.url, stage=opts.stage, dynamodb_endpoint=ddb.url,
+            aws_endpoint=aws.url.removesuffix("/moto-api/"), pid=os.getpid(),
+            schedule_rate_s=opts.schedule_rate_s))
+        log.info("stack state in %s (devstack commands find the stack there)", written)
         _banner(opts, api, children, pump)
         while not stop.wait(CHILD_CHECK_S):
             dead = [c for c in children if not c.running()]
@@ -145,6 +150,7 @@ def run(opts: StackOptions) -> int:
     finally:
         # A second signal now only logs; the cleanup below must finish.
         stop.set()
+        state.remove(os.getpid())
         if pump is not None:
             pump.stop()
         if api is not None:

@@ -1,0 +1,80 @@
+"""Where the running local stack is: ``.devstack/stack.json``.
+
+``make run`` writes it once everything listens and removes it on stop, so
+that every devstack command (token, scenario, bank, dlq, clock, metrics...)
+finds the stack it talks to, says which one, and fails with a clear message
+when none runs, instead of guessing ``http://127.0.0.1:8000``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from devstack.paths import state_dir
+
+__all__ = ["StackState", "NoStackError", "state_path", "write", "read", "remove", "DEFAULT_API_URL"]
+
+_FILE = "stack.json"
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+
+
+class NoStackError(RuntimeError):
+    """No local stack is running (no state file, or its process is gone)."""
+
+
+@dataclass(frozen=True)
+class StackState:
+    api_url: str
+    stage: str
+    dynamodb_endpoint: str
+    aws_endpoint: str
+    pid: int
+    schedule_rate_s: int
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def state_path() -> Path:
+    return state_dir() / _FILE
+
+
+def write(state: StackState) -> Path:
+    path = state_path()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(state), indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read() -> StackState:
+    """The running stack; NoStackError when there is none."""
+    path = state_path()
+    try:
+        data = json.loads(path.read_text())
+        state = StackState(**data)
+    except FileNotFoundError as exc:
+        raise NoStackError(f"no local stack is running (no {path}); start one with `make run`") from exc
+    except (ValueError, TypeError) as exc:
+        raise NoStackError(f"{path} is unreadable; restart the stack with `make run`") from exc
+    if not state.alive():
+        raise NoStackError(f"the stack of {path} (pid {state.pid}) is gone; start one with `make run`")
+    return state
+
+
+def remove(pid: int) -> None:
+    """Remove the state file if it is this process's (a second stack's file stays)."""
+    path = state_path()
+    try:
+        if json.loads(path.read_text()).get("pid") == pid:
+            path.unlink()
+    except (FileNotFoundError, ValueError):
+        pass

@@ -1,0 +1,43 @@
+"""The stack's state file: devstack commands find the running stack there."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from devstack import state
+
+
+@pytest.fixture
+def state_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("WALLET_DEVSTACK_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _state(pid: int) -> state.StackState:
+    return state.StackState(api_url="http://127.0.0.1:8123", stage="local", dynamodb_endpoint="http://127.0.0.1:1",
+                            aws_endpoint="http://127.0.0.1:2", pid=pid, schedule_rate_s=5)
+
+
+def test_a_written_state_is_read_back_while_its_process_lives(state_dir):
+    state.write(_state(os.getpid()))
+    assert state.read().api_url == "http://127.0.0.1:8123"
+
+
+def test_no_state_file_says_how_to_start_a_stack(state_dir):
+    with pytest.raises(state.NoStackError, match="make run"):
+        state.read()
+
+
+def test_a_state_left_by_a_dead_process_is_not_trusted(state_dir):
+    state.write(_state(2**22 + 12345))  # above Linux's default pid_max: no such process
+    with pytest.raises(state.NoStackError, match="is gone"):
+        state.read()
+
+
+def test_remove_leaves_another_stacks_state_alone(state_dir):
+    state.write(_state(os.getpid()))
+    state.remove(os.getpid() + 1)
+    assert state.state_path().exists()
+    state.remove(os.getpid())
+    assert not state.state_path().exists()
