@@ -1,37 +1,42 @@
 """Declarative request validation that also writes the OpenAPI schema.
 
-A body is described once, e.g.
+A request is described once, e.g.
 ``Obj({"phase_id": PhaseId(), "consent": Const(True), "phone": Opt(Phone())})``;
 ``parse`` returns clean Python values or raises InvalidRequestError naming the
 field by its dotted path (``bank.account_no``, ``cids[3]``) and saying how to
-fix it; ``schema()`` gives the JSON Schema for the OpenAPI document, so the
-document and the checks cannot drift apart.
+fix it; ``schema()`` gives the JSON Schema (OpenAPI 3.0.3) for the document,
+so the document and the checks cannot drift apart. Query strings and path
+parameters are ``Params`` (their values arrive as text); ``PAGE_QUERY`` is
+API.md's ``?limit&cursor``. Every bound comes from ``chalicelib.limits``.
+
+Cross-field rules (a date range, tranches adding up, a QR's amount against
+the body's) belong to the use case, after ``parse``. A message never echoes
+a value that identifies a person (a cid): it names the field only.
 """
 from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime
-from typing import Any, Iterable, Mapping
+from datetime import date
+from typing import Any, Mapping
 
 from stdnum.th import pin as thai_pin
+from stdnum.th import tin as thai_tin
 
+from chalicelib import limits
 from chalicelib.clock import parse_iso
 from chalicelib.errors import InvalidRequestError
 
 __all__ = [
-    "Field", "Str", "Int", "Money", "Bool", "Const", "Enum", "Date", "DateTime", "Cid", "TaxId",
-    "District", "BankCode", "Phone", "PhaseId", "ListOf", "Obj", "Opt", "Nullable",
-    "parse_json", "AMOUNT_SATANG_MAX", "KNOWN_BANK_CODES", "BODY_BYTES_MAX",
+    "Field", "Str", "Int", "Money", "Number", "Bool", "Const", "Enum", "Date", "DateTime", "Cid", "TaxId",
+    "District", "BankCode", "Phone", "Pin", "PhaseId", "ListName", "Category", "ListOf", "Obj", "Opt",
+    "Nullable", "UrlInt", "Params", "PAGE_QUERY", "parse_json", "BODY_BYTES_MAX",
 ]
 
-AMOUNT_SATANG_MAX = 1_000_000_000  # 10 million baht per request (API.md)
 BODY_BYTES_MAX = 4 * 1024 * 1024
-# Participating banks (Bank of Thailand codes).
-KNOWN_BANK_CODES = frozenset({
-    "002", "004", "006", "011", "014", "017", "020", "022", "024", "025", "030", "033", "034",
-    "035", "045", "066", "067", "069", "070", "071", "073", "098",
-})
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Digits of a number in a URL: ten are more than any bound here.
+_URL_INT = re.compile(r"[0-9]{1,10}")
 
 
 def _fail(path: str, message: str) -> InvalidRequestError:
@@ -39,8 +44,6 @@ def _fail(path: str, message: str) -> InvalidRequestError:
 
 
 class Field:
-    description = ""
-
     def parse(self, value: Any, path: str) -> Any:
         raise NotImplementedError
 
@@ -68,17 +71,26 @@ class Nullable(Field):
 
 
 class Str(Field):
+    """A string of ``min_len..max_len`` characters matching ``pattern``;
+    ``hint`` says what is expected, in the words of the message. ``strip``
+    takes surrounding white space off first (so blank is too short)."""
+
     def __init__(self, min_len: int = 1, max_len: int = 200, pattern: str | None = None,
-                 hint: str | None = None) -> None:
+                 hint: str | None = None, strip: bool = False) -> None:
         self.min_len, self.max_len = min_len, max_len
         self.pattern = re.compile(pattern) if pattern else None
         self.hint = hint
+        self.strip = strip
 
     def parse(self, value: Any, path: str) -> Any:
         if not isinstance(value, str):
-            raise _fail(path, f"{path} must be a string.")
+            raise _fail(path, f"{path} must be a string{': ' + self.hint if self.hint else ''}.")
+        if self.strip:
+            value = value.strip()
         if not self.min_len <= len(value) <= self.max_len:
-            raise _fail(path, f"{path} must be {self.min_len} to {self.max_len} characters long.")
+            raise _fail(path, f"{path} must be {self.hint}." if self.hint else
+                        f"{path} must be {self.min_len} to {self.max_len} characters long"
+                        f"{' (not blank)' if self.strip else ''}.")
         if self.pattern is not None and not self.pattern.fullmatch(value):
             raise _fail(path, f"{path} must be {self.hint or 'of the form ' + self.pattern.pattern}.")
         return value
@@ -87,6 +99,8 @@ class Str(Field):
         out: dict[str, Any] = {"type": "string", "minLength": self.min_len, "maxLength": self.max_len}
         if self.pattern is not None:
             out["pattern"] = f"^{self.pattern.pattern}$"
+        if self.hint:
+            out["description"] = self.hint
         return out
 
 
@@ -98,6 +112,9 @@ class Int(Field):
         # bool is an int in Python; 1.0 and "1" are not integers in this API.
         if isinstance(value, bool) or not isinstance(value, int):
             raise _fail(path, f"{path} must be a whole number (no quotes, no decimals).")
+        return self._in_range(value, path)
+
+    def _in_range(self, value: int, path: str) -> int:
         if self.minimum is not None and value < self.minimum:
             raise _fail(path, f"{path} must be at least {self.minimum}.")
         if self.maximum is not None and value > self.maximum:
@@ -114,16 +131,36 @@ class Int(Field):
 
 
 class Money(Int):
-    """Satang: an integer, > 0 where money moves, at most 10 million baht."""
+    """Satang: an integer, > 0 where money moves, at most what one request
+    may name (API.md) unless a larger bound is given (a phase's budget)."""
 
-    def __init__(self, minimum: int = 1, maximum: int = AMOUNT_SATANG_MAX) -> None:
+    def __init__(self, minimum: int = 1, maximum: int = limits.REQUEST_AMOUNT_SATANG_MAX) -> None:
         super().__init__(minimum, maximum)
 
     def parse(self, value: Any, path: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _fail(path, f"{path} must be a whole number of satang (1 baht = 100 satang), "
                               "not a string, decimal or boolean.")
-        return super().parse(value, path)
+        return self._in_range(value, path)
+
+    def schema(self) -> dict[str, Any]:
+        return {**super().schema(), "description": "satang (1 baht = 100 satang)"}
+
+
+class Number(Field):
+    """A JSON number (integer or decimal) in ``bounds``; ``hint`` says what it is."""
+
+    def __init__(self, bounds: tuple[float, float], hint: str) -> None:
+        self.bounds, self.hint = bounds, hint
+
+    def parse(self, value: Any, path: str) -> Any:
+        low, high = self.bounds
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise _fail(path, f"{path} must be a number in {low}..{high} ({self.hint}).")
+        return float(value)
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "number", "minimum": self.bounds[0], "maximum": self.bounds[1], "description": self.hint}
 
 
 class Bool(Field):
@@ -137,24 +174,29 @@ class Bool(Field):
 
 
 class Const(Field):
-    def __init__(self, value: Any) -> None:
-        self.value = value
+    """Exactly one value, e.g. ``consent: true``; ``why`` is said when it is not."""
+
+    def __init__(self, value: Any, why: str = "") -> None:
+        self.value, self.why = value, why
 
     def parse(self, value: Any, path: str) -> Any:
         if value is not self.value and (type(value) is not type(self.value) or value != self.value):
-            raise _fail(path, f"{path} must be {json.dumps(self.value)}.")
+            raise _fail(path, f"{path} must be {json.dumps(self.value)}{': ' + self.why if self.why else ''}.")
         return value
 
     def schema(self) -> dict[str, Any]:
-        return {"enum": [self.value]}
+        # OpenAPI 3.0 has no ``const``: a one-value enum says the same.
+        kind = {bool: "boolean", str: "string", int: "integer"}.get(type(self.value))
+        return {**({"type": kind} if kind else {}), "enum": [self.value]}
 
 
 class Enum(Field):
     def __init__(self, *choices: str) -> None:
         self.choices = tuple(choices)
+        self._set = frozenset(choices)
 
     def parse(self, value: Any, path: str) -> Any:
-        if not isinstance(value, str) or value not in self.choices:
+        if not isinstance(value, str) or value not in self._set:
             raise _fail(path, f"{path} must be one of: {', '.join(self.choices)}.")
         return value
 
@@ -164,7 +206,7 @@ class Enum(Field):
 
 class Date(Field):
     def parse(self, value: Any, path: str) -> Any:
-        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        if not isinstance(value, str) or not _DATE.fullmatch(value):
             raise _fail(path, f"{path} must be a date as YYYY-MM-DD.")
         try:
             return date.fromisoformat(value)
@@ -190,50 +232,113 @@ class DateTime(Field):
 
 
 class Cid(Field):
-    """A 13-digit Thai national ID with a valid check digit."""
+    """A 13-digit Thai national ID with a valid check digit. The message
+    names the field, never the value (it identifies a person)."""
 
     label = "national ID"
+    _pattern = re.compile(limits.CID_PATTERN)
 
     def parse(self, value: Any, path: str) -> Any:
-        if not isinstance(value, str) or not re.fullmatch(r"\d{13}", value):
+        if not isinstance(value, str) or not self._pattern.fullmatch(value):
             raise _fail(path, f"{path} must be the 13 digits of a Thai {self.label}, without dashes.")
-        if not thai_pin.is_valid(value):
+        if not self._valid(value):
             raise _fail(path, f"{path} has a wrong check digit; re-read the {self.label}.")
         return value
 
+    @staticmethod
+    def _valid(value: str) -> bool:
+        return bool(thai_pin.is_valid(value))
+
     def schema(self) -> dict[str, Any]:
-        return {"type": "string", "pattern": "^[0-9]{13}$", "description": f"Thai {self.label} (checksum)"}
+        return {"type": "string", "pattern": f"^{limits.CID_PATTERN}$",
+                "description": f"Thai {self.label} (13 digits, checksum)"}
 
 
 class TaxId(Cid):
+    """A Thai tax ID: a person's national ID or a company's registration
+    number (starting 0), both 13 digits with the same check digit."""
+
     label = "tax ID"
+
+    @staticmethod
+    def _valid(value: str) -> bool:
+        return bool(thai_tin.is_valid(value))
 
 
 class District(Str):
     def __init__(self) -> None:
-        super().__init__(4, 4, r"[1-9][0-9]{3}", "a 4-digit DOPA district code such as 1001")
+        super().__init__(4, 4, limits.DISTRICT_PATTERN, "a 4-digit DOPA district code such as 1001")
 
 
 class BankCode(Field):
+    _pattern = re.compile(limits.BANK_CODE_PATTERN)
+
     def parse(self, value: Any, path: str) -> Any:
-        if not isinstance(value, str) or not re.fullmatch(r"\d{3}", value):
+        if not isinstance(value, str) or not self._pattern.fullmatch(value):
             raise _fail(path, f"{path} must be a 3-digit Thai bank code such as 004.")
-        if value not in KNOWN_BANK_CODES:
-            raise _fail(path, f"{path} {value} is not a participating bank.")
+        if value not in limits.BANK_CODES:
+            raise _fail(path, f"{path} {value} is not a participating bank; use one of "
+                              f"{', '.join(sorted(limits.BANK_CODES))}.")
         return value
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "string", "enum": sorted(KNOWN_BANK_CODES)}
+        return {"type": "string", "enum": sorted(limits.BANK_CODES), "description": "a participating bank"}
 
 
 class Phone(Str):
+    """A Thai mobile number, returned as its 10 digits ``0[689]xxxxxxxx``
+    (``+66``, spaces and dashes are accepted and taken out)."""
+
+    _separators = re.compile(r"[\s-]")
+
     def __init__(self) -> None:
-        super().__init__(10, 10, r"0[689][0-9]{8}", "a Thai mobile number of 10 digits such as 0812345678")
+        super().__init__(10, limits.PHONE_CHARS_MAX, limits.PHONE_PATTERN,
+                         "a Thai mobile number of 10 digits starting 06, 08 or 09, such as 0812345678")
+
+    def parse(self, value: Any, path: str) -> Any:
+        digits = self._separators.sub("", super().parse(value, path))
+        return "0" + digits[3:] if digits.startswith("+66") else digits
+
+
+class Pin(Str):
+    """A wallet card's PIN as the citizen chooses it: 6 digits, not one
+    digit repeated, not a run (123456, 654321, also across 9-0)."""
+
+    def __init__(self) -> None:
+        super().__init__(limits.PIN_DIGITS, limits.PIN_DIGITS, limits.PIN_PATTERN,
+                         f"{limits.PIN_DIGITS} digits, not all the same, not a run such as 123456")
+
+    def parse(self, value: Any, path: str) -> Any:
+        pin = super().parse(value, path)
+        if len(set(pin)) == 1:
+            raise _fail(path, f"{path} must not be one digit repeated; choose another PIN.")
+        steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:])}
+        if steps in ({1}, {9}):
+            raise _fail(path, f"{path} must not be a run such as 123456; choose another PIN.")
+        return pin
 
 
 class PhaseId(Str):
     def __init__(self) -> None:
-        super().__init__(1, 64, r"[A-Za-z0-9][A-Za-z0-9_-]*", "letters, digits, '_' or '-' (1 to 64)")
+        super().__init__(1, limits.PHASE_ID_CHARS_MAX, limits.PHASE_ID_PATTERN,
+                         f"a phase id: 1 to {limits.PHASE_ID_CHARS_MAX} letters, digits, '_' or '-', "
+                         "starting with a letter or digit")
+
+
+class ListName(Str):
+    """The name of an exclusion list, as a phase names it and an import fills it."""
+
+    def __init__(self) -> None:
+        super().__init__(1, limits.LIST_NAME_CHARS_MAX, limits.LIST_NAME_PATTERN,
+                         f"a list name such as welfare_card: 1 to {limits.LIST_NAME_CHARS_MAX} lower-case "
+                         "letters, digits and '_', starting with a letter")
+
+
+class Category(Str):
+    def __init__(self) -> None:
+        super().__init__(1, limits.CATEGORY_CHARS_MAX, limits.CATEGORY_PATTERN,
+                         f"a lower-case category code such as groceries: 1 to {limits.CATEGORY_CHARS_MAX} "
+                         "letters, digits and '_', starting with a letter")
 
 
 class ListOf(Field):
@@ -244,8 +349,9 @@ class ListOf(Field):
         if not isinstance(value, list):
             raise _fail(path, f"{path} must be a list.")
         if not self.min_items <= len(value) <= self.max_items:
-            raise _fail(path, f"{path} must have {self.min_items} to {self.max_items} entries.")
-        return [self.item.parse(v, f"{path}[{i}]") for i, v in enumerate(value)]
+            raise _fail(path, f"{path} must have {self.min_items} to {self.max_items} entries (it has {len(value)}).")
+        parse = self.item.parse
+        return [parse(v, f"{path}[{i}]") for i, v in enumerate(value)]
 
     def schema(self) -> dict[str, Any]:
         return {"type": "array", "items": self.item.schema(), "minItems": self.min_items,
@@ -253,40 +359,84 @@ class ListOf(Field):
 
 
 class Obj(Field):
-    """An object with known members; unknown members are refused."""
+    """An object with known members; unknown members are refused, unless
+    ``closed`` is False (a token's claims carry others that are not ours)."""
 
-    def __init__(self, members: Mapping[str, Field | Opt]) -> None:
+    def __init__(self, members: Mapping[str, Field | Opt], closed: bool = True) -> None:
         self.members = dict(members)
+        self.closed = closed
+        self._names = frozenset(self.members)
+        # (name, field, optional, default), resolved once: parse runs on every request.
+        self._plan = [(name, spec.field if isinstance(spec, Opt) else spec, isinstance(spec, Opt),
+                       spec.default if isinstance(spec, Opt) else None) for name, spec in self.members.items()]
 
     def parse(self, value: Any, path: str = "") -> Any:
-        where = path or "the body"
         if not isinstance(value, dict):
-            raise _fail(path, f"{where} must be a JSON object.")
-        unknown = sorted(set(value) - set(self.members))
-        if unknown:
-            name = f"{path}.{unknown[0]}" if path else unknown[0]
+            raise _fail(path, f"{path or 'the body'} must be a JSON object.")
+        if self.closed and not self._names.issuperset(value):
+            unknown = min(set(value) - self._names)
+            name = f"{path}.{unknown}" if path else unknown
             raise _fail(name, f"{name} is not a field of this request; remove it "
                               f"(fields: {', '.join(self.members)}).")
         out: dict[str, Any] = {}
-        for name, spec in self.members.items():
+        for name, field, optional, default in self._plan:
             full = f"{path}.{name}" if path else name
             if name not in value:
-                if isinstance(spec, Opt):
-                    if spec.default is not None:
-                        out[name] = spec.default
-                    continue
-                raise _fail(full, f"{full} is required.")
-            field = spec.field if isinstance(spec, Opt) else spec
+                if not optional:
+                    raise _fail(full, f"{full} is required.")
+                if default is not None:
+                    out[name] = default
+                continue
             out[name] = field.parse(value[name], full)
         return out
 
     def schema(self) -> dict[str, Any]:
-        props = {n: (s.field if isinstance(s, Opt) else s).schema() for n, s in self.members.items()}
-        required = [n for n, s in self.members.items() if not isinstance(s, Opt)]
-        out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+        props = {name: _with_default(field.schema(), default) for name, field, _, default in self._plan}
+        required = [name for name, _, optional, _ in self._plan if not optional]
+        out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": not self.closed}
         if required:
             out["required"] = required
         return out
+
+
+def _with_default(schema: dict[str, Any], default: Any) -> dict[str, Any]:
+    return schema if default is None else {**schema, "default": default}
+
+
+class UrlInt(Int):
+    """A whole number written in a URL (a query or path parameter)."""
+
+    def parse(self, value: Any, path: str) -> Any:
+        if not isinstance(value, str) or not _URL_INT.fullmatch(value):
+            raise _fail(path, f"{path} must be a whole number"
+                              f"{f' from {self.minimum} to {self.maximum}' if self.maximum is not None else ''}.")
+        return self._in_range(int(value), path)
+
+
+class Params(Obj):
+    """The query string (``where="query"``) or path parameters (``"path"``)
+    of an operation: each value arrives as text. ``parameters()`` gives the
+    OpenAPI parameter objects; unknown query parameters are refused."""
+
+    def __init__(self, where: str, members: Mapping[str, Field | Opt]) -> None:
+        if where not in ("query", "path"):
+            raise ValueError(f"parameters are in the query or the path, not {where!r}")
+        if where == "path" and any(isinstance(spec, Opt) for spec in members.values()):
+            raise ValueError("a path parameter is always required")
+        super().__init__(members)
+        self.where = where
+
+    def parameters(self) -> list[dict[str, Any]]:
+        return [{"name": name, "in": self.where, "required": not optional,
+                 "schema": _with_default(field.schema(), default)}
+                for name, field, optional, default in self._plan]
+
+
+# API.md's lists: ?limit= 1..100 (default 50) and ?cursor= from the last page.
+PAGE_QUERY = Params("query", {
+    "limit": Opt(UrlInt(1, limits.PAGE_SIZE_MAX), default=limits.PAGE_SIZE_DEFAULT),
+    "cursor": Opt(Str(1, limits.CURSOR_CHARS_MAX, hint="the next_cursor of the page before")),
+})
 
 
 def parse_json(raw: bytes | str | None) -> Any:
@@ -303,7 +453,3 @@ def parse_json(raw: bytes | str | None) -> Any:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-def one_of(value: str, choices: Iterable[str]) -> bool:
-    return value in set(choices)

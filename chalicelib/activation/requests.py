@@ -1,29 +1,13 @@
-"""Validation of the operator's activation request (``{"wave"?}``)."""
+"""The operator's activation request (``{"wave"?}``), as the spec that
+parses it and writes its OpenAPI schema."""
 from __future__ import annotations
 
-from typing import Any
+from chalicelib.limits import PHASE_WAVES_MAX
+from chalicelib.validation import Int, Nullable, Obj, Opt
 
-from chalicelib.errors import InvalidRequestError
+__all__ = ["ACTIVATE_BODY"]
 
-__all__ = ["WAVES_MAX", "parse_activate_body"]
+# 1-based; absent, null or an empty body (the edge parses none as {}):
+# every due wave. Whether the phase has that many waves is the use case's.
+ACTIVATE_BODY = Obj({"wave": Opt(Nullable(Int(1, PHASE_WAVES_MAX)))})
 
-# Far above any plan (phase 3 uses a handful of waves); bounds the input.
-WAVES_MAX = 366
-
-
-def parse_activate_body(body: Any) -> int | None:
-    """The wave asked for, or None for every due wave. An absent or empty
-    body means every wave."""
-    if body is None:
-        return None
-    if not isinstance(body, dict):
-        raise InvalidRequestError("body", 'The body must be a JSON object such as {"wave": 1} or {}.')
-    unknown = sorted(set(body) - {"wave"})
-    if unknown:
-        raise InvalidRequestError(unknown[0], f"Unknown field {unknown[0]!r}; the only field is 'wave'.")
-    wave = body.get("wave")
-    if wave is None:
-        return None
-    if not isinstance(wave, int) or isinstance(wave, bool) or not 1 <= wave <= WAVES_MAX:
-        raise InvalidRequestError("wave", f"wave must be a whole number 1..{WAVES_MAX} (waves are 1-based).")
-    return wave

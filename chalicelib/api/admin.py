@@ -8,10 +8,11 @@ from chalice import Blueprint
 from chalicelib import audit, phases, switches
 from chalicelib.api.common import ERROR_RESPONSE, ApiRequest, Reply, endpoint, ok, operation
 from chalicelib.clock import utcnow
-from chalicelib.ledger import Ledger
-from chalicelib.phases.definition import PHASE_BODY
 from chalicelib.errors import InvalidRequestError
-from chalicelib.validation import Enum, Obj, Opt, PhaseId, Str
+from chalicelib.ledger import Ledger
+from chalicelib.phases.definition import PHASE_BODY, PHASE_ID_PATH
+from chalicelib.switches import SWITCH_BODY
+from chalicelib.validation import PAGE_QUERY
 
 __all__ = ["bp", "OPENAPI_PATHS", "SUMMARY_KEYS"]
 
@@ -24,17 +25,18 @@ SUMMARY_KEYS = ("funded_satang", "treasury_satang", "wallets_satang", "merchants
 
 
 @bp.route("/v1/admin/phases/{phase_id}", methods=["PUT"])
-@endpoint(bp, roles=OPERATOR, write=True)
+@endpoint(bp, roles=OPERATOR, write=True, body=PHASE_BODY, path=PHASE_ID_PATH)
 def put_phase(req: ApiRequest, phase_id: str) -> Reply:
-    PhaseId().parse(phase_id, "phase_id")
-    body, created = phases.save_phase(phase_id, req.json(), utcnow())
+    # The definition is saved as sent (its times as written); save_phase
+    # checks it again with the rules across fields.
+    body, created = phases.save_phase(phase_id, req.sent, utcnow())
     audit.audit(req.principal, "phase_created" if created else "phase_saved", f"phase:{phase_id}",
                 {"budget_satang": body["budget_satang"]})
     return Reply(201 if created else 200, body)
 
 
 @bp.route("/v1/admin/phases/{phase_id}", methods=["GET"])
-@endpoint(bp, roles=READERS)
+@endpoint(bp, roles=READERS, path=PHASE_ID_PATH)
 def get_phase(req: ApiRequest, phase_id: str) -> dict[str, Any]:
     return phases.get_phase(phase_id)
 
@@ -46,11 +48,6 @@ def ledger_summary(req: ApiRequest) -> dict[str, Any]:
     return {key: summary[key] for key in SUMMARY_KEYS}
 
 
-SWITCH_BODY = Obj({"operation": Enum(*switches.OPERATIONS), "state": Enum("on", "paused"),
-                   "scope": Str(3, 13, switches.SCOPE_PATTERN, "'all', 'district:<4 digits>' or 'bank:<3 digits>'"),
-                   "reason": Str(1, 500)})
-
-
 @bp.route("/v1/admin/switches", methods=["GET"])
 @endpoint(bp, roles=READERS)
 def get_switches(req: ApiRequest) -> dict[str, Any]:
@@ -58,9 +55,9 @@ def get_switches(req: ApiRequest) -> dict[str, Any]:
 
 
 @bp.route("/v1/admin/switches", methods=["PUT"])
-@endpoint(bp, roles=OPERATOR, write=True)
+@endpoint(bp, roles=OPERATOR, write=True, body=SWITCH_BODY)
 def put_switch(req: ApiRequest) -> dict[str, Any]:
-    body = req.json(SWITCH_BODY)
+    body = req.body
     result = switches.set_switch(body["operation"], body["state"], body["scope"], body["reason"],
                                  by=req.principal.sub)
     audit.audit(req.principal, f"switch_{body['state']}", f"switch:{body['operation']}:{body['scope']}",
@@ -68,26 +65,16 @@ def put_switch(req: ApiRequest) -> dict[str, Any]:
     return result
 
 
-AUDIT_QUERY = Obj({"limit": Opt(Str(1, 3, r"[0-9]+", "a number from 1 to 100")), "cursor": Opt(Str(1, 200))})
-AUDIT_LIMIT_DEFAULT = 50
-AUDIT_LIMIT_MAX = 100
-
-
 @bp.route("/v1/admin/audit", methods=["GET"])
-@endpoint(bp, roles=READERS)
+@endpoint(bp, roles=READERS, query=PAGE_QUERY)
 def audit_events(req: ApiRequest) -> dict[str, Any]:
-    query = AUDIT_QUERY.parse(dict(req.query), "")
-    limit = int(query.get("limit", AUDIT_LIMIT_DEFAULT))
-    if not 1 <= limit <= AUDIT_LIMIT_MAX:
-        raise InvalidRequestError("limit", f"limit must be 1 to {AUDIT_LIMIT_MAX}.")
     try:
-        return audit.page(limit, query.get("cursor"))
+        return audit.page(req.query["limit"], req.query.get("cursor"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequestError("cursor", "cursor is not one this API gave; start without it.") from exc
 
 
 _PHASE_VIEW = {**PHASE_BODY.schema(), "additionalProperties": True}
-_PHASE_PARAM = ("phase_id",)
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/admin/phases/{phase_id}": {
         "put": operation(
@@ -97,25 +84,24 @@ OPENAPI_PATHS: dict[str, Any] = {
                      "touches kind, birth dates, amount_satang, tranches, waves, expires_after_days or "
                      "exclusion_lists; budget_below_issued: budget_satang below what was issued; "
                      "conflict: concurrent changes, retry"}},
-            body=PHASE_BODY, params=_PHASE_PARAM, **{"x-mfa": True},
+            body=PHASE_BODY, path=PHASE_ID_PATH, mfa=True,
             description="tranches default to one tranche of amount_satang after 0 days and must add up "
                         "to amount_satang; payout_bank_code is required for cash_transfer. Raising the "
                         "budget funds the difference from the government budget account; lowering it "
                         "returns the difference. A retried PUT funds once."),
         "get": operation("A phase: its definition as saved, phase_id and progress", READERS,
-                         {"200": ok("the phase", _PHASE_VIEW), "404": ERROR_RESPONSE}, params=_PHASE_PARAM),
+                         {"200": ok("the phase", _PHASE_VIEW), "404": ERROR_RESPONSE}, path=PHASE_ID_PATH),
     },
     "/v1/admin/switches": {
         "get": operation("What is paused: one entry per paused operation and scope", READERS,
                          {"200": ok("the paused switches", {"type": "object", "properties": {
                              "switches": {"type": "array", "items": {"type": "object", "properties": {
-                                 "operation": {"type": "string"}, "state": {"const": "paused"},
+                                 "operation": {"type": "string"}, "state": {"type": "string", "enum": ["paused"]},
                                  "scope": {"type": "string"}, "reason": {"type": "string"},
                                  "updated_at": {"type": "string"}, "by": {"type": "string"}}}}}})}),
         "put": operation("Pause or resume payments, withdrawals or registrations for all, a district or "
                          "a bank; takes effect everywhere within a few seconds", OPERATOR,
-                         {"200": ok("the switch as set", SWITCH_BODY.schema())}, body=SWITCH_BODY,
-                         **{"x-mfa": True}),
+                         {"200": ok("the switch as set", SWITCH_BODY.schema())}, body=SWITCH_BODY, mfa=True),
     },
     "/v1/admin/audit": {"get": operation(
         "Operator actions, newest first, with their hash chain", READERS,
@@ -127,8 +113,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "hash": {"type": "string", "description": "sha256(prev_hash + canonical JSON of the event "
                          "fields seq, at, actor, action, target, details)"}}}},
             "next_cursor": {"type": "string", "nullable": True}}})},
-        parameters=[{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                    {"name": "cursor", "in": "query", "schema": {"type": "string"}}])},
+        query=PAGE_QUERY)},
     "/v1/admin/ledger/summary": {"get": operation(
         "Where the money is; balanced when funded equals the sum of the other buckets", READERS,
         {"200": ok("the summary", {"type": "object", "required": list(SUMMARY_KEYS), "properties": {

@@ -6,23 +6,23 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.api.common import ApiRequest, Reply, endpoint
+from chalicelib.api.common import ERROR_RESPONSE, ApiRequest, Reply, endpoint, ok, operation
 from chalicelib.clock import utcnow
 from chalicelib.registration import usecases
 from chalicelib.registration.phases import forget_cached_phases, phase_rules
-from chalicelib.validation import Const, Obj, Opt, PhaseId, Phone
+from chalicelib.registration.requests import REGISTRATION_BODY
+from chalicelib.validation import PAGE_QUERY
 
-__all__ = ["bp", "forget_cached_phases", "OPENAPI_PATHS", "REGISTRATION_SCHEMA"]
+__all__ = ["bp", "forget_cached_phases", "OPENAPI_PATHS", "REGISTRATION_SCHEMA", "TRANSACTIONS_SCHEMA"]
 
 bp = Blueprint(__name__)
 CITIZEN = {"citizen"}
 
 
 @bp.route("/v1/registrations", methods=["POST"])
-@endpoint(bp, roles=CITIZEN)
+@endpoint(bp, roles=CITIZEN, body=REGISTRATION_BODY)
 def register(req: ApiRequest) -> Reply:
-    # Body checks are the use case's own (e.g. a phone written +66 ...).
-    status, body = usecases.register_citizen(req.principal.claims, req.json(), phases=phase_rules, now=utcnow())
+    status, body = usecases.register_citizen(req.principal.claims, req.body, phases=phase_rules, now=utcnow())
     return Reply(status, body)
 
 
@@ -39,14 +39,13 @@ def wallet(req: ApiRequest) -> dict[str, Any]:
 
 
 @bp.route("/v1/wallet/transactions", methods=["GET"])
-@endpoint(bp, roles=CITIZEN)
+@endpoint(bp, roles=CITIZEN, query=PAGE_QUERY)
 def wallet_transactions(req: ApiRequest) -> dict[str, Any]:
     return usecases.transactions(req.principal.claims, req.query)
 
 
 # -- OpenAPI path items of this blueprint, for the document at /v1/openapi.json --
 
-REGISTRATION_BODY = Obj({"phase_id": PhaseId(), "consent": Const(True), "phone": Opt(Phone())})
 _STRING = {"type": "string"}
 _INTEGER = {"type": "integer"}
 _TIME = {"type": "string", "format": "date-time"}
@@ -81,8 +80,9 @@ TRANSACTIONS_SCHEMA: dict[str, Any] = {
                 "transfer_id": _STRING, "type": {"type": "string", "description": "e.g. issuance, payment, "
                                                                                   "card_payment, expiry"},
                 "amount_satang": _INTEGER, "direction": {"type": "string", "enum": ["in", "out"]},
-                "counterparty": {"type": "string", "description": "the shop's merchant_id, for payments"},
-                "counterparty_name": {"type": "string", "description": "the shop's name, for payments"},
+                "counterparty": {"type": "string", "description": "the merchant_id of the other party when it "
+                                 "is a shop (a payment to or from a shop); never a citizen"},
+                "counterparty_name": {"type": "string", "description": "that shop's name at the time"},
                 "created_at": _TIME,
             }}},
         "next_cursor": {"type": "string", "nullable": True},
@@ -90,41 +90,32 @@ TRANSACTIONS_SCHEMA: dict[str, Any] = {
 }
 
 
-def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
+_REGISTRATION_ERRORS = {
+    "404": {**ERROR_RESPONSE, "description": "not_found: no such phase"},
+    "422": {**ERROR_RESPONSE, "description": "registration_closed: outside the phase's window (opens inclusive, "
+                                             "closes exclusive)"},
+    "503": {**ERROR_RESPONSE, "description": "paused (Retry-After)"},
+}
 OPENAPI_PATHS: dict[str, Any] = {
-    "/v1/registrations": {"post": {
-        "summary": "Register the signed-in citizen for a phase (identity from the token only)",
-        "x-roles": ["citizen"],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": REGISTRATION_BODY.schema()}}},
-        "responses": {
-            "201": _ok("registered now: accepted, or rejected with the reason", REGISTRATION_SCHEMA),
-            "200": _ok("registered before for this phase: the same registration", REGISTRATION_SCHEMA),
-            "400": {"description": "invalid_request (details.field names the field)"},
-            "404": {"description": "not_found: no such phase"},
-            "422": {"description": "registration_closed: outside the phase's window (opens inclusive, "
-                                   "closes exclusive)"},
-            "503": {"description": "paused (Retry-After)"},
-        }}},
-    "/v1/me": {"get": {
-        "summary": "The citizen's district, registrations across phases and wallet", "x-roles": ["citizen"],
-        "responses": {"200": _ok("the citizen", {
+    "/v1/registrations": {"post": operation(
+        "Register the signed-in citizen for a phase (identity from the token only)", CITIZEN,
+        {"201": ok("registered now: accepted, or rejected with the reason", REGISTRATION_SCHEMA),
+         "200": ok("registered before for this phase: the same registration", REGISTRATION_SCHEMA),
+         **_REGISTRATION_ERRORS},
+        body=REGISTRATION_BODY)},
+    "/v1/me": {"get": operation(
+        "The citizen's district, registrations across phases and wallet", CITIZEN,
+        {"200": ok("the citizen", {
             "type": "object", "required": ["district", "registrations", "wallet"],
             "properties": {"district": _STRING, "registrations": {"type": "array", "items": REGISTRATION_SCHEMA},
-                           "wallet": {**WALLET_SCHEMA, "nullable": True}}})}}},
-    "/v1/wallet": {"get": {
-        "summary": "The citizen's wallet", "x-roles": ["citizen"],
-        "responses": {"200": _ok("the wallet", WALLET_SCHEMA),
-                      "404": {"description": "not_found: no accepted registration in a wallet phase"}}}},
-    "/v1/wallet/transactions": {"get": {
-        "summary": "The wallet's transfers, newest first", "x-roles": ["citizen"],
-        "parameters": [
-            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100,
-                                                        "default": 50}},
-            {"name": "cursor", "in": "query", "schema": _STRING}],
-        "responses": {"200": _ok("a page", TRANSACTIONS_SCHEMA),
-                      "400": {"description": "invalid_request: limit or cursor"},
-                      "404": {"description": "not_found: no wallet"}}}},
+                           "wallet": {**WALLET_SCHEMA, "nullable": True}}})})},
+    "/v1/wallet": {"get": operation(
+        "The citizen's wallet", CITIZEN,
+        {"200": ok("the wallet", WALLET_SCHEMA),
+         "404": {**ERROR_RESPONSE, "description": "not_found: no accepted registration in a wallet phase"}})},
+    "/v1/wallet/transactions": {"get": operation(
+        "The wallet's transfers, newest first", CITIZEN,
+        {"200": ok("a page", TRANSACTIONS_SCHEMA),
+         "404": {**ERROR_RESPONSE, "description": "not_found: no wallet"}},
+        query=PAGE_QUERY)},
 }

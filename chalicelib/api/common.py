@@ -1,28 +1,38 @@
-"""The route helper every blueprint uses: caller, body, errors in one place.
+"""The route helper every blueprint uses: caller, request, errors in one place.
 
 Adding a route (and its OpenAPI entry, next to it)::
 
     bp = Blueprint(__name__)
 
-    @bp.route("/v1/wallet", methods=["GET"])
-    @endpoint(bp, roles={"citizen"})
-    def wallet(req: ApiRequest) -> dict:
-        return usecases.wallet(req.principal.claims)          # 200 with this body
+    @bp.route("/v1/wallet/transactions", methods=["GET"])
+    @endpoint(bp, roles={"citizen"}, query=PAGE_QUERY)
+    def transactions(req: ApiRequest) -> dict:
+        return usecases.transactions(req.principal.claims, req.query)   # 200 with this body
 
-    OPENAPI_PATHS = {"/v1/wallet": {"get": operation("The wallet", roles={"citizen"},
-                                                     responses={"200": ok("the wallet", WALLET)})}}
+    OPENAPI_PATHS = {"/v1/wallet/transactions": {"get": operation(
+        "The wallet's transfers", roles={"citizen"}, responses={"200": ok("a page", PAGE)}, query=PAGE_QUERY)}}
 
 then list the module in app.py's BLUEPRINT_MODULES. Return a dict (200) or
 ``Reply(status, body, headers)``; raise any WalletError for an error.
-``@endpoint(bp, roles, write=True)`` requires ``mfa: true`` of operators;
-``req.json(SPEC)`` parses and validates the body (400 naming the field).
+``@endpoint(bp, roles, write=True)`` requires ``mfa: true`` of operators.
 
-A money route: ``key = req.idempotency_key()`` (400 if missing or malformed),
-``transfer_id = scoped_id("pay", req.principal, key)``, fingerprint with
-``fingerprint(req.method, req.path, body)`` and put both on the ledger Transfer
-(its record is the idempotency record; a replay returns
-``Reply(status, stored_body, {"Idempotent-Replayed": "true"})``). A non-ledger
-endpoint wraps its work in ``chalicelib.idempotency.run_idempotent``.
+The request is declared once with the specs of ``chalicelib.validation``
+and given to both ``endpoint`` and ``operation`` with the same keywords
+(``RequestSpec``): ``body=SPEC`` (``body_required=False`` for a body that
+may be empty, parsed as ``{}``), ``query=Params("query", ...)``,
+``path=Params("path", ...)`` and ``idempotency_key=True``. ``endpoint``
+parses them in that order after the caller is known (the key first, then
+the body, the query, the path) and the view reads ``req.body``,
+``req.query``, ``req.key`` and its path parameters already parsed;
+``operation`` writes the same specs into the document, and
+``tests/functional/test_openapi.py`` checks that every route's specs are
+its operation's.
+
+A money route: ``idempotency_key=True``,
+``transfer_id = scoped_id("pay", req.principal, req.key)``, fingerprint with
+``fingerprint(req.method, req.path, req.body)`` and put both on the ledger
+Transfer (its record is the idempotency record; a replay returns
+``Reply(status, stored_body, {"Idempotent-Replayed": "true"})``).
 """
 from __future__ import annotations
 
@@ -36,11 +46,12 @@ from chalice import Blueprint, Response
 
 from chalicelib.auth import Principal, authenticate, require_mfa, require_role
 from chalicelib.errors import WalletError
-from chalicelib.idempotency import parse_idempotency_key
-from chalicelib.validation import Field, parse_json
+from chalicelib.idempotency import HEADER as IDEMPOTENCY_HEADER
+from chalicelib.idempotency import KEY_PATTERN, parse_idempotency_key
+from chalicelib.validation import Field, Params, parse_json
 
-__all__ = ["ApiRequest", "Reply", "endpoint", "error_response", "json_response", "map_errors", "operation", "ok",
-           "ERROR_RESPONSE"]
+__all__ = ["ApiRequest", "Reply", "RequestSpec", "endpoint", "error_response", "json_response", "map_errors",
+           "operation", "ok", "ERROR_RESPONSE"]
 
 logger = Logger(service="api")
 # A 429/503 always says when to come back, even if the error did not.
@@ -79,20 +90,65 @@ def error_response(exc: Exception) -> Response:
     return json_response(500, body)
 
 
-class ApiRequest:
-    """What a route sees of its request."""
+@dataclass(frozen=True)
+class RequestSpec:
+    """What an operation takes besides the token, declared once: the edge
+    parses the request with it and the OpenAPI document is written from it."""
 
-    def __init__(self, bp: Blueprint, principal: Principal | None) -> None:
+    body: Field | None = None
+    body_required: bool = True
+    query: Params | None = None
+    path: Params | None = None
+    idempotency_key: bool = False
+
+    def __post_init__(self) -> None:
+        for name, params, where in (("query", self.query, "query"), ("path", self.path, "path")):
+            if params is not None and params.where != where:
+                raise ValueError(f"{name}= takes Params({where!r}, ...)")
+
+    def parameters(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        if self.idempotency_key:
+            out.append({"name": IDEMPOTENCY_HEADER, "in": "header", "required": True,
+                        "description": "the client's key of this request: a retry with the same key and "
+                                       "body gets the first answer again and moves nothing",
+                        "schema": {"type": "string", "pattern": f"^{KEY_PATTERN.pattern}$"}})
+        for params in (self.path, self.query):
+            if params is not None:
+                out.extend(params.parameters())
+        return out
+
+    def request_body(self) -> dict[str, Any] | None:
+        if self.body is None:
+            return None
+        return {"required": self.body_required, "content": {"application/json": {"schema": self.body.schema()}}}
+
+
+class ApiRequest:
+    """What a route sees of its request, parsed by the route's RequestSpec."""
+
+    def __init__(self, bp: Blueprint, principal: Principal | None, spec: RequestSpec) -> None:
         self._request = bp.current_request
         self.principal: Principal = principal  # type: ignore[assignment]
         self.headers: Mapping[str, str] = self._request.headers or {}
-        self.query: Mapping[str, str] = self._request.query_params or {}
-        self.path_params: Mapping[str, str] = self._request.uri_params or {}
         self.method: str = self._request.method
         self.path: str = self._request.path
+        self.path_params: Mapping[str, str] = self._request.uri_params or {}
+        raw_query: Mapping[str, str] = self._request.query_params or {}
+        self.key: str | None = parse_idempotency_key(self.headers) if spec.idempotency_key else None
+        # The body as sent (JSON) and as its spec parsed it.
+        self.sent: Any = None
+        self.body: Any = self._body(spec) if spec.body is not None else None
+        self.query: Mapping[str, Any] = spec.query.parse(dict(raw_query), "") if spec.query is not None else raw_query
+
+    def _body(self, spec: RequestSpec) -> Any:
+        raw = self._request.raw_body
+        self.sent = {} if not raw and not spec.body_required else parse_json(raw)
+        return spec.body.parse(self.sent, "")  # type: ignore[union-attr]
 
     def json(self, spec: Field | None = None, optional: bool = False) -> Any:
-        """The body, validated by ``spec`` (400 naming the field)."""
+        """The body, validated by ``spec`` (400 naming the field); prefer
+        declaring ``body=`` on the endpoint, which also documents it."""
         raw = self._request.raw_body
         if optional and not raw:
             return None
@@ -100,13 +156,16 @@ class ApiRequest:
         return spec.parse(body, "") if spec is not None else body
 
     def idempotency_key(self) -> str:
-        return parse_idempotency_key(self.headers)
+        return self.key if self.key is not None else parse_idempotency_key(self.headers)
 
 
-def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False) -> Callable[..., Any]:
+def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False, **request: Any) -> Callable[..., Any]:
     """Authenticate (unless ``roles`` is None: public), check the role (and
-    mfa for operator writes), call the view with an ApiRequest, answer JSON."""
+    mfa for operator writes), parse the request by ``RequestSpec(**request)``,
+    call the view with an ApiRequest and the parsed path parameters, answer
+    JSON. The spec stays on the view (``request_spec``) for the document's test."""
     allowed = None if roles is None else tuple(roles)
+    spec = RequestSpec(**request)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
@@ -118,7 +177,10 @@ def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False) ->
                     require_role(principal, allowed)
                     if write:
                         require_mfa(principal)
-                result = view(ApiRequest(bp, principal), **path_params)
+                req = ApiRequest(bp, principal, spec)
+                if spec.path is not None:
+                    path_params = spec.path.parse(path_params, "")
+                result = view(req, **path_params)
             except Exception as exc:  # noqa: BLE001 - the edge maps every error
                 return error_response(exc)
             if isinstance(result, Reply):
@@ -127,6 +189,7 @@ def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False) ->
                 return result
             return json_response(200, result)
 
+        run.request_spec = spec  # type: ignore[attr-defined]
         return run
 
     return decorate
@@ -145,19 +208,31 @@ def ok(description: str, schema: Mapping[str, Any] | None = None) -> dict[str, A
     return out
 
 
+_REQUEST_KEYWORDS = frozenset(RequestSpec.__dataclass_fields__)
+
+
 def operation(summary: str, roles: Iterable[str] | None, responses: Mapping[str, Any],
-              body: Field | None = None, params: Iterable[str] = (), **extra: Any) -> dict[str, Any]:
-    """One OpenAPI operation; the request schema comes from the validation spec."""
+              params: Iterable[str] = (), mfa: bool = False, **extra: Any) -> dict[str, Any]:
+    """One OpenAPI operation. Its request (``body=``, ``body_required=``,
+    ``query=``, ``path=``, ``idempotency_key=``) is the RequestSpec the
+    route's ``endpoint`` parses with, given with the same keywords; a path
+    parameter that needs no check may be named in ``params`` (a string).
+    Other keywords (``description``, ...) go into the operation as they are."""
+    spec = RequestSpec(**{k: extra.pop(k) for k in list(extra) if k in _REQUEST_KEYWORDS})
     out: dict[str, Any] = {"summary": summary, "responses": dict(responses), **extra}
     if roles is None:
         out["security"] = []
     else:
         out["x-roles"] = sorted(roles)
-    if params:
-        out["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                             for p in params]
-    if body is not None:
-        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": body.schema()}}}
+    if mfa:
+        out["x-mfa"] = True
+    parameters = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
+    parameters += spec.parameters()
+    if parameters:
+        out["parameters"] = parameters
+    request_body = spec.request_body()
+    if request_body is not None:
+        out["requestBody"] = request_body
     for status in ("400", "401", "403") if roles is not None else ():
         out["responses"].setdefault(status, ERROR_RESPONSE)
     return out

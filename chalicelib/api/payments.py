@@ -13,22 +13,19 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib import pii
-from chalicelib.api.common import ApiRequest, Reply, endpoint
+from chalicelib.api.common import ERROR_RESPONSE, ApiRequest, Reply, endpoint, ok, operation
 from chalicelib.auth import Principal
 from chalicelib.config import get_settings
 from chalicelib.errors import ForbiddenError
 from chalicelib.idempotency import fingerprint, replay_headers, scoped_id
 from chalicelib.merchants.service import merchant_id_of
+from chalicelib.payments.requests import CARD_PAYMENT_BODY, QR_PAYMENT_BODY
 from chalicelib.payments.service import PaymentResult, PaymentService
-from chalicelib.validation import Money, Obj, Opt, Str
+from chalicelib.validation import Obj
 
-__all__ = ["bp", "service", "forget_cached", "OPENAPI_PATHS", "QR_PAYMENT_BODY", "CARD_PAYMENT_BODY"]
+__all__ = ["bp", "service", "forget_cached", "OPENAPI_PATHS"]
 
 bp = Blueprint(__name__)
-
-CATEGORY = Str(1, 40, r"[a-z][a-z0-9_]*", "a lower-case category code such as groceries")
-QR_PAYMENT_BODY = Obj({"qr": Str(1, 512), "amount_satang": Opt(Money()), "category": CATEGORY})
-CARD_PAYMENT_BODY = Obj({"card_code": Str(1, 20), "pin": Str(1, 12), "amount_satang": Money(), "category": CATEGORY})
 
 _SERVICES: dict[tuple[str, str | None], PaymentService] = {}
 
@@ -60,17 +57,16 @@ def _cid(principal: Principal) -> str:
     return cid
 
 
-def _money_request(req: ApiRequest, spec: Obj, prefix: str) -> tuple[dict[str, Any], str, str]:
+def _money_request(req: ApiRequest, prefix: str) -> tuple[dict[str, Any], str, str]:
     """(body, transfer id, fingerprint) of a money-moving request."""
-    key = req.idempotency_key()
-    body = req.json(spec)
-    return body, scoped_id(prefix, req.principal, key), fingerprint(req.method, req.path, body)
+    transfer_id = scoped_id(prefix, req.principal, req.idempotency_key())
+    return req.body, transfer_id, fingerprint(req.method, req.path, req.body)
 
 
 @bp.route("/v1/payments", methods=["POST"])
-@endpoint(bp, roles={"citizen"})
+@endpoint(bp, roles={"citizen"}, body=QR_PAYMENT_BODY, idempotency_key=True)
 def create_payment(req: ApiRequest) -> Reply:
-    body, transfer_id, request_fingerprint = _money_request(req, QR_PAYMENT_BODY, "pay")
+    body, transfer_id, request_fingerprint = _money_request(req, "pay")
     district = req.principal.claims.get("district")
     return _reply(service().pay_by_qr(
         citizen_hash=pii.hash_id(_cid(req.principal)), citizen_district=district if isinstance(district, str) else None,
@@ -79,18 +75,18 @@ def create_payment(req: ApiRequest) -> Reply:
 
 
 @bp.route("/v1/merchant-payments", methods=["POST"])
-@endpoint(bp, roles={"merchant"})
+@endpoint(bp, roles={"merchant"}, body=QR_PAYMENT_BODY, idempotency_key=True)
 def create_merchant_payment(req: ApiRequest) -> Reply:
-    body, transfer_id, request_fingerprint = _money_request(req, QR_PAYMENT_BODY, "mpay")
+    body, transfer_id, request_fingerprint = _money_request(req, "mpay")
     return _reply(service().pay_merchant(
         payer_id=merchant_id_of(_cid(req.principal)), transfer_id=transfer_id, fingerprint=request_fingerprint,
         qr=body["qr"], amount_satang=body.get("amount_satang"), category=body["category"]))
 
 
 @bp.route("/v1/card-payments", methods=["POST"])
-@endpoint(bp, roles={"merchant"})
+@endpoint(bp, roles={"merchant"}, body=CARD_PAYMENT_BODY, idempotency_key=True)
 def create_card_payment(req: ApiRequest) -> Reply:
-    body, transfer_id, request_fingerprint = _money_request(req, CARD_PAYMENT_BODY, "cpay")
+    body, transfer_id, request_fingerprint = _money_request(req, "cpay")
     return _reply(service().pay_by_card(
         merchant_id=merchant_id_of(_cid(req.principal)), transfer_id=transfer_id, fingerprint=request_fingerprint,
         card_code=body["card_code"], pin=body["pin"], amount_satang=body["amount_satang"],
@@ -112,23 +108,19 @@ _PAYMENT_RESPONSE = {
         "created_at": {"type": "string", "format": "date-time"},
     },
 }
-_IDEMPOTENCY_HEADER = {"name": "Idempotency-Key", "in": "header", "required": True,
-                       "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
 _PAYMENT_ERRORS = {
     "400": "invalid_request (amount_satang missing while the QR has none, or not equal to the QR's amount)",
-    "409": "idempotency_conflict", "422": "rule code", "503": "paused",
+    "409": "idempotency_conflict", "503": "paused",
 }
 
 
 def _operation(summary: str, role: str, body: Obj, codes: str) -> dict[str, Any]:
-    return {
-        "summary": summary, "x-roles": [role], "parameters": [_IDEMPOTENCY_HEADER],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": body.schema()}}},
-        "responses": {"201": {"description": "completed (a replay: the same body, header Idempotent-Replayed: true)",
-                              "content": {"application/json": {"schema": _PAYMENT_RESPONSE}}},
-                      **{status: {"description": text if status != "422" else codes}
-                         for status, text in _PAYMENT_ERRORS.items()}},
-    }
+    return operation(
+        summary, {role},
+        {"201": ok("completed (a replay: the same body, header Idempotent-Replayed: true)", _PAYMENT_RESPONSE),
+         **{status: {**ERROR_RESPONSE, "description": text} for status, text in _PAYMENT_ERRORS.items()},
+         "422": {**ERROR_RESPONSE, "description": codes}},
+        body=body, idempotency_key=True)
 
 
 # OpenAPI path items of this blueprint, for the document served at /v1/openapi.json.

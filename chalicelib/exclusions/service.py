@@ -1,66 +1,23 @@
 """Importing agency lists and checking a citizen against them."""
 from __future__ import annotations
 
-import re
 from typing import Iterable, Sequence
 
-from stdnum.th import pin as thai_pin
-
 from chalicelib.clock import iso_now
-from chalicelib.errors import InvalidRequestError
 from chalicelib.exclusions.models import ExclusionModel, exclusion_key
 from chalicelib.pii import hash_id
 
 __all__ = [
     "import_list",
     "lists_containing",
-    "validate_list_name",
-    "validate_cid",
-    "CIDS_PER_REQUEST_MAX",
     "BATCH_WRITE_ITEMS_MAX",
     "BATCH_GET_KEYS_MAX",
-    "LIST_NAME_PATTERN",
 ]
 
-# One request carries at most this many IDs (about 1.6 MB of JSON, well under
-# API Gateway's 10 MB); a larger agency list is sent in several requests.
-CIDS_PER_REQUEST_MAX = 100_000
 # DynamoDB's own limits per BatchWriteItem and BatchGetItem call.
 BATCH_WRITE_ITEMS_MAX = 25
 BATCH_GET_KEYS_MAX = 100
-LIST_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_CID_PATTERN = re.compile(r"^[0-9]{13}$")
 _KEY_ATTRIBUTES = ["exclusion_key", "list_name", "citizen_hash"]
-
-
-def validate_list_name(name: object, field: str = "list") -> str:
-    if not isinstance(name, str) or not LIST_NAME_PATTERN.match(name):
-        raise InvalidRequestError(
-            field, f"{field} must be 1..64 of lowercase letters, digits and '_', starting with a letter")
-    return name
-
-
-def validate_cid(value: object, field: str = "cid") -> str:
-    """A 13-digit national ID with a valid checksum; the message never echoes it."""
-    if not isinstance(value, str) or not _CID_PATTERN.match(value):
-        raise InvalidRequestError(field, f"{field} must be a string of 13 digits")
-    if not thai_pin.is_valid(value):
-        raise InvalidRequestError(field, f"{field} has a wrong check digit; re-read the ID card")
-    return value
-
-
-def _hashes(cids: Sequence[object]) -> list[str]:
-    if not isinstance(cids, list):
-        raise InvalidRequestError("cids", "cids must be a list of 13-digit national IDs")
-    if not cids:
-        raise InvalidRequestError("cids", "cids must hold at least one national ID")
-    if len(cids) > CIDS_PER_REQUEST_MAX:
-        raise InvalidRequestError(
-            "cids", f"cids holds {len(cids)} IDs; send at most {CIDS_PER_REQUEST_MAX} per request",
-            {"max": CIDS_PER_REQUEST_MAX})
-    # Validate every ID before writing any, so a bad list writes nothing.
-    hashes = [hash_id(validate_cid(cid, f"cids[{i}]")) for i, cid in enumerate(cids)]
-    return list(dict.fromkeys(hashes))
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
@@ -77,12 +34,12 @@ def _present(list_name: str, hashes: Sequence[str]) -> set[str]:
     return found
 
 
-def import_list(list_name: str, cids: Sequence[object]) -> int:
+def import_list(list_name: str, cids: Sequence[str]) -> int:
     """Add national IDs (hashed here, on arrival) to a list; returns how many
-    were not on it before. Re-importing the same IDs adds 0 and writes
-    nothing, so an import cut off half-way is simply sent again."""
-    validate_list_name(list_name)
-    hashes = _hashes(cids)
+    were not on it before. The name and every ID are as EXCLUSIONS_BODY
+    parsed them, all before this writes any. Re-importing the same IDs adds
+    0 and writes nothing, so an import cut off half-way is simply sent again."""
+    hashes = list(dict.fromkeys(hash_id(cid) for cid in cids))
     present = _present(list_name, hashes)
     new = [h for h in hashes if h not in present]
     imported_at = iso_now()

@@ -2,7 +2,6 @@
 from chalicelib.ledger import accounts
 from chalicelib.ledger.audit import AuditReport, audit_ledger
 from chalicelib.ledger.core import (
-    AMOUNT_SATANG_MAX,
     BatchCredit,
     BatchResult,
     ExtraWrite,
@@ -27,7 +26,6 @@ __all__ = [
     "accounts",
     "AuditReport",
     "audit_ledger",
-    "AMOUNT_SATANG_MAX",
     "AccountModel",
     "BatchCredit",
     "BatchResult",

@@ -28,6 +28,7 @@ from chalicelib.clock import iso_now
 from chalicelib.config import Settings, get_settings
 from chalicelib import db
 from chalicelib.ledger import accounts
+from chalicelib.limits import PAGE_SIZE_MAX, TRANSFER_AMOUNT_SATANG_MAX
 from chalicelib.ledger.exceptions import (
     ConditionFailedError,
     InsufficientFundsError,
@@ -46,14 +47,8 @@ __all__ = [
     "ExtraWrite",
     "Posted",
     "HistoryPage",
-    "AMOUNT_SATANG_MAX",
-    "HISTORY_PAGE_MAX",
 ]
 
-# Far above any single movement (a whole phase budget is ~2.7e12 satang),
-# far below DynamoDB's number precision.
-AMOUNT_SATANG_MAX = 10**15
-HISTORY_PAGE_MAX = 100
 SCAN_PAGE_SIZE = 1000
 _DESERIALIZER = TypeDeserializer()
 _CURSOR_END = "~"  # sorts after every ``<iso time>#<id>``
@@ -75,8 +70,8 @@ class Transfer:
         if not self.transfer_id or len(self.transfer_id) > 200:
             raise ValueError("transfer_id must be 1..200 characters")
         amount = self.amount_satang
-        if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= AMOUNT_SATANG_MAX:
-            raise ValueError(f"amount_satang must be an integer in 1..{AMOUNT_SATANG_MAX}")
+        if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= TRANSFER_AMOUNT_SATANG_MAX:
+            raise ValueError(f"amount_satang must be an integer in 1..{TRANSFER_AMOUNT_SATANG_MAX}")
         if self.debit_account == self.credit_account:
             raise ValueError("a transfer needs two different accounts")
         accounts.kind_of(self.debit_account)
@@ -636,8 +631,8 @@ class Ledger:
 
     def history(self, history_key: str, limit: int = 50, cursor: str | None = None) -> HistoryPage:
         """Transfers of one owner (wallet or merchant), newest first."""
-        if not 1 <= limit <= HISTORY_PAGE_MAX:
-            raise ValueError(f"limit must be 1..{HISTORY_PAGE_MAX}")
+        if not 1 <= limit <= PAGE_SIZE_MAX:
+            raise ValueError(f"limit must be 1..{PAGE_SIZE_MAX}")
         before = _decode_cursor(cursor) if cursor else _CURSOR_END
         out = TransferModel.debit_history_index.query(
             history_key, TransferModel.history_sort < before, scan_index_forward=False, limit=limit + 1)

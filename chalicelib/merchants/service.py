@@ -17,7 +17,7 @@ from chalicelib import db
 from chalicelib.errors import AlreadyExistsError, ConflictError, InvalidRequestError, NotFoundError
 from chalicelib.ledger import AccountModel, Ledger, RetriesExhaustedError, accounts
 from chalicelib.ledger.retry import with_retries
-from chalicelib.ledger.core import HISTORY_PAGE_MAX
+from chalicelib.limits import PAGE_SIZE_MAX as HISTORY_PAGE_MAX
 from chalicelib.merchants.models import MerchantModel, MerchantReferenceModel, MerchantTaxModel
 from chalicelib.merchants.validation import ReferenceEntry, RegistrationRequest, mcc_of
 from chalicelib.payments.rules import MerchantView

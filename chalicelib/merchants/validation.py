@@ -1,52 +1,28 @@
-"""Checks of merchant requests: pure, each failure names the field and the fix."""
+"""The requests of merchants, as the specs that parse them and write their
+OpenAPI schemas, and the values the use cases take. Pure."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from stdnum.th import tin
-
-from chalicelib.errors import InvalidRequestError
+from chalicelib import limits
+from chalicelib.validation import (
+    BankCode, Bool, District, Enum, ListOf, Number, Obj, Params, Str, TaxId,
+)
 
 __all__ = [
-    "SIZE_CLASSES",
-    "KNOWN_BANK_CODES",
-    "ACCOUNT_NO_DIGITS_MIN",
-    "ACCOUNT_NO_DIGITS_MAX",
-    "NAME_CHARS_MAX",
-    "REFERENCE_BATCH_MAX",
     "REVIEW_DECISIONS",
+    "MERCHANT_REGISTRATION_BODY",
+    "MERCHANT_REFERENCE_BODY",
+    "MERCHANT_REVIEW_BODY",
+    "MERCHANT_ID_PATH",
     "RegistrationRequest",
     "ReferenceEntry",
     "parse_registration",
-    "parse_reference",
-    "parse_review",
-    "check_tax_id",
-    "check_district",
     "mcc_of",
 ]
 
-SIZE_CLASSES = ("small", "medium", "large")
-# Bank of Thailand 3-digit codes of banks that take government payouts.
-KNOWN_BANK_CODES = frozenset({
-    "002", "004", "006", "011", "014", "017", "022", "024", "025", "030", "033", "034",
-    "066", "067", "069", "070", "071", "073",
-})
-# Thai deposit account numbers are 10 digits at most banks, 12 at a few
-# (GSB, BAAC); anything else is a typing mistake.
-ACCOUNT_NO_DIGITS_MIN = 10
-ACCOUNT_NO_DIGITS_MAX = 12
-NAME_CHARS_MAX = 100
-BUSINESS_TYPE_CHARS_MAX = 40
-REASON_CHARS_MAX = 500
-REFERENCE_BATCH_MAX = 1000
 REVIEW_DECISIONS = ("approve", "reject", "suspend")
-# Thailand's bounding box, with a margin: a shop elsewhere is a typing mistake.
-LAT_RANGE = (5.0, 21.0)
-LON_RANGE = (97.0, 106.0)
-_DISTRICT_RE = re.compile(r"^[1-9][0-9]{3}$")
-_BUSINESS_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 # Merchant category codes (ISO 18245) of common business types, for the QR.
 _MCC = {
     "grocery": "5411", "restaurant": "5812", "food_stall": "5814", "bakery": "5462",
@@ -55,7 +31,30 @@ _MCC = {
 }
 DEFAULT_MCC = "5999"
 
-_REGISTRATION_FIELDS = {"name", "tax_id", "business_type", "size_class", "district", "location", "bank"}
+_REASON = Str(1, limits.REASON_CHARS_MAX, strip=True)
+MERCHANT_REGISTRATION_BODY = Obj({
+    "name": Str(1, limits.MERCHANT_NAME_CHARS_MAX, strip=True),
+    "tax_id": TaxId(),
+    "business_type": Str(1, limits.BUSINESS_TYPE_CHARS_MAX, limits.BUSINESS_TYPE_PATTERN,
+                         f"a lower-case code such as grocery: 1 to {limits.BUSINESS_TYPE_CHARS_MAX} letters, "
+                         "digits and '_', starting with a letter"),
+    "size_class": Enum(*limits.SIZE_CLASSES),
+    "district": District(),
+    "location": Obj({"lat": Number(limits.LATITUDE_DEG_RANGE, "degrees north: a place in Thailand"),
+                     "lon": Number(limits.LONGITUDE_DEG_RANGE, "degrees east: a place in Thailand")}),
+    "bank": Obj({"bank_code": BankCode(),
+                 "account_no": Str(limits.ACCOUNT_NO_DIGITS_MIN, limits.ACCOUNT_NO_DIGITS_MAX,
+                                   limits.ACCOUNT_NO_PATTERN,
+                                   f"{limits.ACCOUNT_NO_DIGITS_MIN} to {limits.ACCOUNT_NO_DIGITS_MAX} digits, "
+                                   "without dashes")}),
+})
+MERCHANT_REFERENCE_BODY = Obj({"merchants": ListOf(
+    Obj({"tax_id": TaxId(), "size_class": Enum(*limits.SIZE_CLASSES), "tax_compliant": Bool()}),
+    1, limits.MERCHANT_REFERENCE_ENTRIES_MAX)})
+MERCHANT_REVIEW_BODY = Obj({"decision": Enum(*REVIEW_DECISIONS), "reason": _REASON})
+# Ids the server makes are opaque (API.md): only bounded here.
+MERCHANT_ID_PATH = Params("path", {"merchant_id": Str(1, limits.MERCHANT_ID_CHARS_MAX,
+                                                      hint="the merchant_id the shop was registered with")})
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,14 @@ class RegistrationRequest:
     bank_code: str
     account_no: str
 
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> "RegistrationRequest":
+        """From a body as MERCHANT_REGISTRATION_BODY parsed it."""
+        return cls(name=body["name"], tax_id=body["tax_id"], business_type=body["business_type"],
+                   size_class=body["size_class"], district=body["district"], lat=body["location"]["lat"],
+                   lon=body["location"]["lon"], bank_code=body["bank"]["bank_code"],
+                   account_no=body["bank"]["account_no"])
+
 
 @dataclass(frozen=True)
 class ReferenceEntry:
@@ -77,103 +84,16 @@ class ReferenceEntry:
     size_class: str
     tax_compliant: bool
 
-
-def _object(value: Any, field: str, allowed: set[str], required: set[str]) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidRequestError(field or "body", f"{field or 'the body'} must be a JSON object")
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        name = f"{field}.{unknown[0]}" if field else unknown[0]
-        raise InvalidRequestError(name, f"unknown field {name}; remove it")
-    missing = sorted(required - set(value))
-    if missing:
-        name = f"{field}.{missing[0]}" if field else missing[0]
-        raise InvalidRequestError(name, f"{name} is required")
-    return value
-
-
-def _text(value: Any, field: str, max_chars: int) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > max_chars:
-        raise InvalidRequestError(field, f"{field} must be a non-empty string of at most {max_chars} characters")
-    return value.strip()
-
-
-def check_tax_id(value: Any, field: str = "tax_id") -> str:
-    if not isinstance(value, str) or len(value) != 13 or not value.isdigit() or not tin.is_valid(value):
-        raise InvalidRequestError(field, f"{field} must be 13 digits with a valid Thai checksum")
-    return value
-
-
-def check_district(value: Any, field: str = "district") -> str:
-    if not isinstance(value, str) or not _DISTRICT_RE.match(value):
-        raise InvalidRequestError(field, f"{field} must be a 4-digit DOPA district code such as 1001")
-    return value
-
-
-def _size_class(value: Any, field: str) -> str:
-    if value not in SIZE_CLASSES:
-        raise InvalidRequestError(field, f"{field} must be one of {', '.join(SIZE_CLASSES)}")
-    return str(value)
-
-
-def _coordinate(value: Any, field: str, bounds: tuple[float, float]) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not bounds[0] <= value <= bounds[1]:
-        raise InvalidRequestError(field, f"{field} must be a number in {bounds[0]}..{bounds[1]} (a place in Thailand)")
-    return float(value)
+    @classmethod
+    def all_of(cls, body: Mapping[str, Any]) -> list["ReferenceEntry"]:
+        """From a body as MERCHANT_REFERENCE_BODY parsed it."""
+        return [cls(e["tax_id"], e["size_class"], e["tax_compliant"]) for e in body["merchants"]]
 
 
 def parse_registration(body: Any) -> RegistrationRequest:
-    body = _object(body, "", _REGISTRATION_FIELDS, _REGISTRATION_FIELDS)
-    location = _object(body["location"], "location", {"lat", "lon"}, {"lat", "lon"})
-    bank = _object(body["bank"], "bank", {"bank_code", "account_no"}, {"bank_code", "account_no"})
-    business_type = body["business_type"]
-    if not isinstance(business_type, str) or not _BUSINESS_TYPE_RE.match(business_type):
-        raise InvalidRequestError("business_type", "business_type must be a lower-case code such as 'grocery'")
-    if bank["bank_code"] not in KNOWN_BANK_CODES:
-        raise InvalidRequestError("bank.bank_code", "bank.bank_code must be the 3-digit code of a participating "
-                                  f"bank: {', '.join(sorted(KNOWN_BANK_CODES))}")
-    account_no = bank["account_no"]
-    if (not isinstance(account_no, str) or not account_no.isascii() or not account_no.isdigit()
-            or not ACCOUNT_NO_DIGITS_MIN <= len(account_no) <= ACCOUNT_NO_DIGITS_MAX):
-        raise InvalidRequestError("bank.account_no", f"bank.account_no must be {ACCOUNT_NO_DIGITS_MIN} to "
-                                  f"{ACCOUNT_NO_DIGITS_MAX} digits, without dashes")
-    return RegistrationRequest(
-        name=_text(body["name"], "name", NAME_CHARS_MAX),
-        tax_id=check_tax_id(body["tax_id"]),
-        business_type=business_type,
-        size_class=_size_class(body["size_class"], "size_class"),
-        district=check_district(body["district"]),
-        lat=_coordinate(location["lat"], "location.lat", LAT_RANGE),
-        lon=_coordinate(location["lon"], "location.lon", LON_RANGE),
-        bank_code=bank["bank_code"],
-        account_no=account_no,
-    )
-
-
-def parse_reference(body: Any) -> list[ReferenceEntry]:
-    body = _object(body, "", {"merchants"}, {"merchants"})
-    entries = body["merchants"]
-    if not isinstance(entries, list) or not 1 <= len(entries) <= REFERENCE_BATCH_MAX:
-        raise InvalidRequestError("merchants", f"merchants must be a list of 1..{REFERENCE_BATCH_MAX} entries; "
-                                  "send more in further requests")
-    out = []
-    for index, entry in enumerate(entries):
-        where = f"merchants[{index}]"
-        entry = _object(entry, where, {"tax_id", "size_class", "tax_compliant"},
-                        {"tax_id", "size_class", "tax_compliant"})
-        if not isinstance(entry["tax_compliant"], bool):
-            raise InvalidRequestError(f"{where}.tax_compliant", f"{where}.tax_compliant must be true or false")
-        out.append(ReferenceEntry(check_tax_id(entry["tax_id"], f"{where}.tax_id"),
-                                  _size_class(entry["size_class"], f"{where}.size_class"),
-                                  entry["tax_compliant"]))
-    return out
-
-
-def parse_review(body: Any) -> tuple[str, str]:
-    body = _object(body, "", {"decision", "reason"}, {"decision", "reason"})
-    if body["decision"] not in REVIEW_DECISIONS:
-        raise InvalidRequestError("decision", f"decision must be one of {', '.join(REVIEW_DECISIONS)}")
-    return body["decision"], _text(body["reason"], "reason", REASON_CHARS_MAX)
+    """A registration body as sent (400 naming the field), for callers
+    without the HTTP edge (the benchmarks, tests)."""
+    return RegistrationRequest.of(MERCHANT_REGISTRATION_BODY.parse(body, ""))
 
 
 def mcc_of(business_type: str) -> str:

@@ -8,21 +8,18 @@ a RuleError with its API code, or returns None. No clock, no I/O: callers pass
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from chalicelib.errors import InvalidRequestError, RuleError
+from chalicelib.limits import PROVINCE_DIGITS, SPENDING_SCOPES
 
 __all__ = [
-    "SPENDING_SCOPES",
     "DEFAULT_ALLOWED_SIZE_CLASSES",
     "DEFAULT_RESTRICTED_CATEGORIES",
-    "CATEGORY_RE",
     "SpendingPolicy",
     "WalletView",
     "MerchantView",
-    "check_category_shape",
     "check_wallet",
     "check_merchant_round1",
     "check_scope",
@@ -34,7 +31,6 @@ __all__ = [
     "debit_failure",
 ]
 
-SPENDING_SCOPES = ("district", "province", "nationwide")
 DEFAULT_ALLOWED_SIZE_CLASSES = frozenset({"small"})
 # PROGRAM.md's default negative list. Round 2 money is not tied to one phase,
 # so shop-to-shop payments are held to this list (plus any phase's, if given).
@@ -42,8 +38,6 @@ DEFAULT_RESTRICTED_CATEGORIES = frozenset({
     "lottery", "alcohol", "tobacco", "cannabis_kratom", "gift_cards_vouchers", "gold_gems",
     "fuel_gas", "electronics", "services", "online",
 })
-CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-PROVINCE_DIGITS = 2
 
 
 @dataclass(frozen=True)
@@ -90,13 +84,6 @@ class MerchantView:
     status: str
     size_class: str
     district: str
-
-
-def check_category_shape(category: object) -> str:
-    if not isinstance(category, str) or not CATEGORY_RE.match(category):
-        raise InvalidRequestError("category", "category must be a lower-case code such as 'groceries' "
-                                  "(letters, digits, underscore; at most 40)")
-    return category
 
 
 def check_wallet(wallet: WalletView, now_iso: str) -> None:

@@ -5,43 +5,36 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Mapping
 
+from chalicelib import limits
 from chalicelib.errors import ConflictError, InvalidRequestError
 from chalicelib.validation import (
-    AMOUNT_SATANG_MAX, BankCode, Date, DateTime, Enum, Int, ListOf, Money, Nullable, Obj, Opt, Str,
+    BankCode, Category, Date, DateTime, Enum, Int, ListName, ListOf, Money, Nullable, Obj, Opt, Params, PhaseId, Str,
 )
 
-__all__ = ["PHASE_BODY", "SHAPING_FIELDS", "parse_definition", "check_change", "started",
-           "BUDGET_SATANG_MAX", "WAVES_MAX", "TRANCHES_MAX"]
-
-WAVES_MAX = 100
-TRANCHES_MAX = 24
-EXPIRES_AFTER_DAYS_MAX = 3650
-TRANCHE_AFTER_DAYS_MAX = 3650
-# A national programme: up to 10^15 satang (the ledger's per-transfer bound).
-BUDGET_SATANG_MAX = 10**15
-SIZE_CLASSES = ("small", "medium", "large")
-LIST_NAME = Str(1, 64, r"[a-z0-9][a-z0-9_-]*", "a lower-case list name such as welfare_card")
-CATEGORY = Str(1, 40, r"[a-z][a-z0-9_]*", "a lower-case category code such as lottery")
+__all__ = ["PHASE_BODY", "PHASE_ID_PATH", "SHAPING_FIELDS", "parse_definition", "check_change", "started"]
 
 PHASE_BODY = Obj({
-    "name": Str(1, 200),
+    "name": Str(1, limits.PHASE_NAME_CHARS_MAX),
     "kind": Enum("wallet", "cash_transfer"),
     "birth_date_from": Date(),
     "birth_date_to": Date(),
-    "exclusion_lists": Opt(ListOf(LIST_NAME, 0, 50)),
+    # The names an import fills (ListName): a phase naming a list that
+    # cannot be imported would exclude nobody from it.
+    "exclusion_lists": Opt(ListOf(ListName(), 0, limits.PHASE_EXCLUSION_LISTS_MAX)),
     "registration_opens_at": DateTime(),
     "registration_closes_at": DateTime(),
-    "amount_satang": Money(1, AMOUNT_SATANG_MAX),
-    "tranches": Opt(ListOf(Obj({"amount_satang": Money(1, AMOUNT_SATANG_MAX),
-                                "after_days": Int(0, TRANCHE_AFTER_DAYS_MAX)}), 1, TRANCHES_MAX)),
-    "waves": ListOf(Obj({"activate_at": DateTime()}), 1, WAVES_MAX),
-    "expires_after_days": Int(1, EXPIRES_AFTER_DAYS_MAX),
-    "spending_scope": Enum("district", "province", "nationwide"),
-    "allowed_size_classes": ListOf(Enum(*SIZE_CLASSES), 1, len(SIZE_CLASSES)),
-    "restricted_categories": Opt(ListOf(CATEGORY, 0, 100)),
-    "budget_satang": Int(0, BUDGET_SATANG_MAX),
+    "amount_satang": Money(),
+    "tranches": Opt(ListOf(Obj({"amount_satang": Money(),
+                                "after_days": Int(0, limits.TRANCHE_AFTER_DAYS_MAX)}), 1, limits.PHASE_TRANCHES_MAX)),
+    "waves": ListOf(Obj({"activate_at": DateTime()}), 1, limits.PHASE_WAVES_MAX),
+    "expires_after_days": Int(1, limits.PHASE_EXPIRES_AFTER_DAYS_MAX),
+    "spending_scope": Enum(*limits.SPENDING_SCOPES),
+    "allowed_size_classes": ListOf(Enum(*limits.SIZE_CLASSES), 1, len(limits.SIZE_CLASSES)),
+    "restricted_categories": Opt(ListOf(Category(), 0, limits.PHASE_RESTRICTED_CATEGORIES_MAX)),
+    "budget_satang": Money(0, limits.PHASE_BUDGET_SATANG_MAX),
     "payout_bank_code": Opt(Nullable(BankCode())),
 })
+PHASE_ID_PATH = Params("path", {"phase_id": PhaseId()})
 
 # Fields that shape money already issued: frozen once a wave has started.
 SHAPING_FIELDS = ("kind", "birth_date_from", "birth_date_to", "amount_satang", "tranches", "waves",

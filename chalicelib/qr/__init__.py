@@ -1,6 +1,5 @@
 """Dynamic, signed, single-use QR codes in the EMVCo merchant-presented format."""
 from chalicelib.qr.codec import (
-    AMOUNT_SATANG_QR_MAX,
     QR_TTL_S,
     QrClaims,
     QrError,
@@ -15,7 +14,6 @@ from chalicelib.qr.codec import (
 )
 
 __all__ = [
-    "AMOUNT_SATANG_QR_MAX",
     "QR_TTL_S",
     "QrClaims",
     "QrError",

@@ -34,12 +34,11 @@ import secrets
 from dataclasses import dataclass
 
 from chalicelib.errors import RuleError
+from chalicelib.limits import QR_PAYLOAD_CHARS_MAX, REQUEST_AMOUNT_SATANG_MAX
 
 __all__ = [
     "QR_TTL_S",
     "QR_TTL_S_MAX",
-    "AMOUNT_SATANG_QR_MAX",
-    "QR_PAYLOAD_CHARS_MAX",
     "QR_GUID",
     "QrClaims",
     "QrError",
@@ -57,12 +56,10 @@ __all__ = [
 # A face-to-face sale: the customer scans within a minute or two.
 QR_TTL_S = 120
 QR_TTL_S_MAX = 600
-# The amount field holds at most 13 characters ("9999999999.99");
-# API.md caps a request at 10 million baht anyway.
-AMOUNT_SATANG_QR_MAX = 1_000_000_000
-# Largest QR payload we accept to parse: far above ours (~250), far below
-# what would cost anything to look at.
-QR_PAYLOAD_CHARS_MAX = 512
+# A QR's amount is what one request pays: at most REQUEST_AMOUNT_SATANG_MAX
+# ("10000000.00", within the amount field's 13 characters). A payload is at
+# most QR_PAYLOAD_CHARS_MAX: far above ours (~250), far below what would
+# cost anything to look at.
 QR_GUID = "TH.GO.DW"  # ours, in templates 30 and 80
 NONCE_BYTES = 16  # 128 bits
 MERCHANT_NAME_CHARS_MAX = 25
@@ -203,8 +200,8 @@ def issue_qr(
     _check_key(key)
     if not 0 < ttl_s <= QR_TTL_S_MAX:
         raise ValueError(f"ttl_s must be 1..{QR_TTL_S_MAX}")
-    if amount_satang is not None and amount_satang > AMOUNT_SATANG_QR_MAX:
-        raise ValueError(f"amount_satang must be at most {AMOUNT_SATANG_QR_MAX}")
+    if amount_satang is not None and amount_satang > REQUEST_AMOUNT_SATANG_MAX:
+        raise ValueError(f"amount_satang must be at most {REQUEST_AMOUNT_SATANG_MAX}")
     nonce = nonce or secrets.token_urlsafe(NONCE_BYTES)
     expires_at_s = now_s + ttl_s
     ascii_name = _PRINTABLE_ASCII.match(merchant_name) is not None and merchant_name.strip() != ""

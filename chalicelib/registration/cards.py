@@ -18,10 +18,10 @@ from pynamodb.exceptions import UpdateError
 from chalicelib.clock import iso_now
 from chalicelib.errors import InvalidRequestError, NotFoundError, RuleError
 from chalicelib.registration.models import CardModel
+from chalicelib.validation import Pin
 
 __all__ = [
     "PIN_ATTEMPTS_MAX",
-    "PIN_DIGITS",
     "CARD_CODE_RANDOM_CHARS",
     "new_card_code",
     "normalize_card_code",
@@ -33,7 +33,6 @@ __all__ = [
     "reset_pin",
 ]
 
-PIN_DIGITS = 6
 PIN_ATTEMPTS_MAX = 5
 # Crockford base32: no I, L, O, U, so that a printed code is not misread.
 CROCKFORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -99,19 +98,13 @@ def normalize_card_code(text: object, field: str = "card_code") -> str:
 # -- PINs ----------------------------------------------------------------------
 
 
-def _is_run(pin: str) -> bool:
-    steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:])}
-    return steps in ({1}, {9})  # 123456 / 654321, also across 9-0 (890123)
+_PIN = Pin()
 
 
 def validate_pin(pin: object, field: str = "pin") -> str:
-    if not isinstance(pin, str) or len(pin) != PIN_DIGITS or not pin.isascii() or not pin.isdigit():
-        raise InvalidRequestError(field, f"{field} must be a string of {PIN_DIGITS} digits")
-    if len(set(pin)) == 1:
-        raise InvalidRequestError(field, f"{field} must not be one digit repeated; choose another PIN")
-    if _is_run(pin):
-        raise InvalidRequestError(field, f"{field} must not be a run such as 123456; choose another PIN")
-    return pin
+    """A PIN a citizen may choose (the request specs' ``Pin``): checked again
+    here, before hashing, whoever the caller."""
+    return str(_PIN.parse(pin, field))
 
 
 def hash_pin(pin: str) -> str:

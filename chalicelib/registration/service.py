@@ -10,7 +10,6 @@ takes the benefit and the other is stored rejected ``already_benefited``.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,7 +37,7 @@ from chalicelib.eligibility import (
     registration_open,
     wallet_id_for,
 )
-from chalicelib.errors import InvalidRequestError, RuleError
+from chalicelib.errors import RuleError
 from chalicelib.exclusions import lists_containing
 from chalicelib.ledger.retry import with_retries
 from chalicelib.pii import encrypt
@@ -59,7 +58,6 @@ __all__ = [
     "registration_view",
     "registrations_of",
     "get_registration",
-    "validate_phone",
     "CHANNEL_APP",
     "CHANNEL_ASSISTED",
 ]
@@ -71,7 +69,6 @@ CHANNEL_ASSISTED = "assisted"
 CARD_CODE_TRIES_MAX = 3
 # A citizen registers for a handful of phases in a lifetime.
 PHASES_PER_CITIZEN_MAX = 100
-_THAI_MOBILE = re.compile(r"^0[689][0-9]{8}$")
 
 logger = Logger(service="registration")
 
@@ -90,20 +87,6 @@ class Assisted:
 class Registered:
     registration: RegistrationModel
     created: bool  # False: an earlier registration returned again (200)
-
-
-def validate_phone(phone: object, field: str = "phone") -> str:
-    """A Thai mobile number, 10 digits ``0[689]xxxxxxxx``; ``+66`` and
-    spaces or dashes are accepted and normalised away."""
-    if not isinstance(phone, str):
-        raise InvalidRequestError(field, f"{field} must be a Thai mobile number such as 0812345678")
-    digits = re.sub(r"[\s-]", "", phone)
-    if digits.startswith("+66"):
-        digits = "0" + digits[3:]
-    if not _THAI_MOBILE.match(digits):
-        raise InvalidRequestError(field, f"{field} must be a Thai mobile number of 10 digits starting "
-                                         "06, 08 or 09, such as 0812345678")
-    return digits
 
 
 def get_registration(phase_id: str, citizen_hash: str) -> RegistrationModel | None:
@@ -306,11 +289,11 @@ def register(
     assisted: Assisted | None = None,
 ) -> Registered:
     """Register once; a second call returns the first registration.
+    ``phone`` is as REGISTRATION_BODY parsed it (10 digits).
 
     Raises RuleError ``registration_closed`` outside the phase's window
     (after it closes, an earlier registration is still returned).
     """
-    phone = validate_phone(phone) if phone is not None else None
     if assisted is not None:
         validate_pin(assisted.pin)
     # Before the window opens nobody can have registered: refuse without a

@@ -1,23 +1,24 @@
 """The use cases behind the citizen and registrar endpoints.
 
-Each takes the verified token claims and the parsed request, and returns
-the status and body of API.md; the blueprints only translate HTTP. Identity
+Each takes the verified token claims and the request as its spec
+(``chalicelib.registration.requests``) parsed it, and returns the status and
+body of API.md; the blueprints only translate HTTP. Identity
 comes from the token alone (citizen) or from the ID card the registrar read
 (assisted); a body never names whose wallet it is.
 """
 from __future__ import annotations
 
-import re
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from aws_lambda_powertools import Logger
 
 from chalicelib.eligibility import THAI_NATIONALITY, Citizen, PhaseRules
 from chalicelib.errors import ForbiddenError, InvalidRequestError, NotFoundError
-from chalicelib.exclusions import import_list, validate_cid
+from chalicelib.exclusions import import_list
 from chalicelib.pii import hash_id
-from chalicelib.registration.cards import normalize_card_code, reset_pin, validate_pin
+from chalicelib.registration.cards import normalize_card_code, reset_pin
+from chalicelib.registration.requests import CITIZEN_CLAIMS
 from chalicelib.registration.service import (
     Assisted,
     register,
@@ -41,52 +42,10 @@ __all__ = [
 
 PhaseLookup = Callable[[str], "PhaseRules | None"]
 
-_PHASE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_DISTRICT = re.compile(r"^[1-9][0-9]{3}$")
-_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-
 logger = Logger(service="registration")
 
 
-# -- request checks ---------------------------------------------------------------
-
-
-def _body(body: Any, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> Mapping[str, Any]:
-    if not isinstance(body, Mapping):
-        raise InvalidRequestError("body", "the body must be a JSON object")
-    unknown = sorted(set(body) - set(required) - set(optional))
-    if unknown:
-        raise InvalidRequestError(unknown[0], f"unknown field {unknown[0]}; remove it")
-    for name in required:
-        if name not in body:
-            raise InvalidRequestError(name, f"{name} is required")
-    return body
-
-
-def _phase_id(value: Any) -> str:
-    if not isinstance(value, str) or not _PHASE_ID.match(value):
-        raise InvalidRequestError("phase_id", "phase_id must be the id of a phase (1..64 of A-Z a-z 0-9 _ -)")
-    return value
-
-
-def _consent(value: Any) -> None:
-    if value is not True:
-        raise InvalidRequestError("consent", "consent must be true: the citizen agrees to the program's terms")
-
-
-def _birth_date(value: Any, field: str) -> date:
-    if isinstance(value, str) and _DATE.match(value):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise InvalidRequestError(field, f"{field} must be a date YYYY-MM-DD, as on the ID card")
-
-
-def _district(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not _DISTRICT.match(value):
-        raise InvalidRequestError(field, f"{field} must be a 4-digit DOPA district code such as 1001")
-    return value
+# -- identity ---------------------------------------------------------------------
 
 
 def _phase(phases: PhaseLookup, phase_id: str) -> PhaseRules:
@@ -101,14 +60,13 @@ def citizen_from_claims(claims: Mapping[str, Any]) -> Citizen:
     is refused as a whole (403): the identity provider, not the caller,
     would have to fix it."""
     try:
-        cid = validate_cid(claims.get("cid"), "cid")
-        born = _birth_date(claims.get("birth_date"), "birth_date")
-        district = _district(claims.get("district"), "district")
+        identity = CITIZEN_CLAIMS.parse(dict(claims), "")
     except InvalidRequestError as exc:
         raise ForbiddenError("The token does not carry a valid citizen identity "
                              f"(claim {exc.field}); sign in again through Tang Rat.") from exc
     nationality = claims.get("nationality")
-    return Citizen(hash_id(cid), born, nationality if isinstance(nationality, str) else "", district)
+    return Citizen(hash_id(identity["cid"]), identity["birth_date"],
+                   nationality if isinstance(nationality, str) else "", identity["district"])
 
 
 def _citizen_hash(claims: Mapping[str, Any]) -> str:
@@ -125,15 +83,12 @@ def _point(claims: Mapping[str, Any]) -> tuple[str, str]:
 # -- citizen ----------------------------------------------------------------------
 
 
-def register_citizen(claims: Mapping[str, Any], body: Any, *, phases: PhaseLookup,
+def register_citizen(claims: Mapping[str, Any], body: Mapping[str, Any], *, phases: PhaseLookup,
                      now: datetime) -> tuple[int, dict[str, Any]]:
-    """``POST /v1/registrations``: 201 new, 200 the earlier one."""
-    body = _body(body, ("phase_id", "consent"), ("phone",))
-    phase_id = _phase_id(body["phase_id"])
-    _consent(body["consent"])
+    """``POST /v1/registrations`` (REGISTRATION_BODY): 201 new, 200 the earlier one."""
     citizen = citizen_from_claims(claims)
     check_switch("registrations", district=citizen.district)
-    done = register(_phase(phases, phase_id), citizen, now=now, phone=body.get("phone"))
+    done = register(_phase(phases, body["phase_id"]), citizen, now=now, phone=body.get("phone"))
     return (201 if done.created else 200), registration_view(done.registration)
 
 
@@ -158,34 +113,25 @@ def wallet(claims: Mapping[str, Any], *, phases: PhaseLookup, now: datetime) -> 
     return _wallet(_citizen_hash(claims), phases, now)
 
 
-def transactions(claims: Mapping[str, Any], query: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``GET /v1/wallet/transactions?limit&cursor``."""
-    query = query or {}
-    unknown = sorted(set(query) - {"limit", "cursor"})
-    if unknown:
-        raise InvalidRequestError(unknown[0], f"unknown query parameter {unknown[0]}; use limit and cursor")
+def transactions(claims: Mapping[str, Any], query: Mapping[str, Any]) -> dict[str, Any]:
+    """``GET /v1/wallet/transactions?limit&cursor`` (PAGE_QUERY)."""
     benefit = find_wallet(_citizen_hash(claims))
-    return wallet_transactions(benefit.wallet_id, query.get("limit"), query.get("cursor"))
+    return wallet_transactions(benefit.wallet_id, query["limit"], query.get("cursor"))
 
 
 # -- registrar --------------------------------------------------------------------
 
 
-def register_assisted(claims: Mapping[str, Any], body: Any, *, phases: PhaseLookup,
+def register_assisted(claims: Mapping[str, Any], body: Mapping[str, Any], *, phases: PhaseLookup,
                       now: datetime) -> tuple[int, dict[str, Any]]:
-    """``POST /v1/assisted-registrations``: as a citizen's registration, from
-    the ID card; an accepted citizen of a wallet phase gets a card."""
+    """``POST /v1/assisted-registrations`` (ASSISTED_REGISTRATION_BODY): as a
+    citizen's registration, from the ID card; an accepted citizen of a
+    wallet phase gets a card."""
     point_id, registrar_sub = _point(claims)
-    body = _body(body, ("phase_id", "cid", "birth_date", "district", "consent", "pin"))
-    phase_id = _phase_id(body["phase_id"])
-    cid = validate_cid(body["cid"], "cid")
-    born = _birth_date(body["birth_date"], "birth_date")
-    district = _district(body["district"], "district")
-    _consent(body["consent"])
-    pin = validate_pin(body["pin"], "pin")
+    phase_id, district, pin = body["phase_id"], body["district"], body["pin"]
     check_switch("registrations", district=district)
     # The registrar saw the Thai ID card: nationality is Thai.
-    citizen = Citizen(hash_id(cid), born, THAI_NATIONALITY, district)
+    citizen = Citizen(hash_id(body["cid"]), body["birth_date"], THAI_NATIONALITY, district)
     done = register(_phase(phases, phase_id), citizen, now=now,
                     assisted=Assisted(point_id=point_id, registrar_sub=registrar_sub, pin=pin))
     _audit("assisted_registration", point_id, registrar_sub,
@@ -194,15 +140,13 @@ def register_assisted(claims: Mapping[str, Any], body: Any, *, phases: PhaseLook
     return (201 if done.created else 200), registration_view(done.registration, with_card=True)
 
 
-def unlock_card(claims: Mapping[str, Any], card_code: str, body: Any) -> dict[str, Any]:
-    """``POST /v1/cards/{card_code}/unlock``: a new PIN once the citizen has
-    shown the ID card; someone else's card answers 404, as a missing one."""
+def unlock_card(claims: Mapping[str, Any], card_code: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """``POST /v1/cards/{card_code}/unlock`` (CARD_UNLOCK_BODY): a new PIN once
+    the citizen has shown the ID card; someone else's card answers 404, as a
+    missing one."""
     point_id, registrar_sub = _point(claims)
     code = normalize_card_code(card_code)
-    body = _body(body, ("cid", "pin"))
-    cid = validate_cid(body["cid"], "cid")
-    pin = validate_pin(body["pin"], "pin")
-    card = reset_pin(code, hash_id(cid), pin)
+    card = reset_pin(code, hash_id(body["cid"]), body["pin"])
     # The wallet, not the printed code: a code in a log is half of what pays.
     _audit("card_unlock", point_id, registrar_sub, wallet_id=card.wallet_id)
     return {"card_code": card.card_code, "locked": False, "failed_attempts": 0}
@@ -217,10 +161,9 @@ def _audit(action: str, point_id: str, registrar_sub: str, **facts: Any) -> None
 # -- operator ---------------------------------------------------------------------
 
 
-def import_exclusions(body: Any, operator_sub: str | None = None) -> dict[str, Any]:
-    """``POST /v1/admin/exclusions``: ``added`` counts IDs new to the list;
-    IDs already on it are left alone, so a re-import adds 0."""
-    body = _body(body, ("list", "cids"))
+def import_exclusions(body: Mapping[str, Any], operator_sub: str | None = None) -> dict[str, Any]:
+    """``POST /v1/admin/exclusions`` (EXCLUSIONS_BODY): ``added`` counts IDs
+    new to the list; IDs already on it are left alone, so a re-import adds 0."""
     added = import_list(body["list"], body["cids"])
     # Which list, how many and by whom; never the IDs.
     logger.info("operator action", extra={"audit": True, "action": "exclusions_import", "operator_sub": operator_sub,

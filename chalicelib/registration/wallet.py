@@ -14,7 +14,7 @@ from chalicelib.clock import iso, parse_iso
 from chalicelib.eligibility import PhaseRules
 from chalicelib.errors import InvalidRequestError, NotFoundError
 from chalicelib.ledger import Ledger, TransferRecord, accounts
-from chalicelib.ledger.core import HISTORY_PAGE_MAX
+from chalicelib.limits import PAGE_SIZE_MAX as HISTORY_PAGE_MAX
 from chalicelib.registration.models import BenefitModel
 
 __all__ = [

@@ -8,16 +8,17 @@ request.
 """
 from __future__ import annotations
 
-import re
 import threading
 import time
 from typing import Any, Callable
 
 from pynamodb.exceptions import PutError
 
+from chalicelib import limits
 from chalicelib.clock import iso_now
-from chalicelib.errors import InvalidRequestError, PausedError
+from chalicelib.errors import PausedError
 from chalicelib.switches.models import SwitchModel
+from chalicelib.validation import Enum, Obj, Str
 
 __all__ = [
     "OPERATIONS",
@@ -26,17 +27,21 @@ __all__ = [
     "check_switch",
     "set_switch",
     "list_switches",
-    "parse_scope",
-    "SCOPE_PATTERN",
+    "SWITCH_BODY",
     "forget_cached_switches",
 ]
 
 OPERATIONS = ("payments", "withdrawals", "registrations")
+STATES = ("on", "paused")
 SWITCH_CACHE_TTL_S = 5.0
 PAUSED_RETRY_AFTER_S = 60
-# One pattern for the check here and the request schema of PUT /v1/admin/switches.
-SCOPE_PATTERN = r"(?:all|district:[1-9][0-9]{3}|bank:[0-9]{3})"
-_SCOPE_RE = re.compile(f"^{SCOPE_PATTERN}$")
+# ``PUT /v1/admin/switches``: the spec that parses it and writes its schema.
+SWITCH_BODY = Obj({
+    "operation": Enum(*OPERATIONS), "state": Enum(*STATES),
+    "scope": Str(3, limits.SWITCH_SCOPE_CHARS_MAX, limits.SWITCH_SCOPE_PATTERN,
+                 "'all', 'district:<4-digit district code>' or 'bank:<3-digit bank code>'"),
+    "reason": Str(1, limits.REASON_CHARS_MAX),
+})
 
 _cache: dict[str, tuple[float, dict[str, Any]]] = {}
 _lock = threading.Lock()
@@ -45,12 +50,6 @@ _lock = threading.Lock()
 def forget_cached_switches() -> None:
     with _lock:
         _cache.clear()
-
-
-def parse_scope(scope: Any) -> str:
-    if not isinstance(scope, str) or not _SCOPE_RE.match(scope):
-        raise InvalidRequestError("scope", "scope must be 'all', 'district:<4 digits>' or 'bank:<3 digits>'")
-    return scope
 
 
 def _paused(operation: str, clock: Callable[[], float]) -> dict[str, Any]:
@@ -83,12 +82,10 @@ def check_switch(operation: str, *, district: str | None = None, bank: str | Non
 
 
 def set_switch(operation: str, state: str, scope: str, reason: str, by: str | None = None) -> dict[str, Any]:
-    """Pause or resume ``operation`` in ``scope`` (one atomic map update)."""
-    if operation not in OPERATIONS:
-        raise InvalidRequestError("operation", f"operation must be one of {', '.join(OPERATIONS)}")
-    if state not in ("on", "paused"):
-        raise InvalidRequestError("state", "state must be 'on' or 'paused'")
-    scope = parse_scope(scope)
+    """Pause or resume ``operation`` in ``scope`` (one atomic map update);
+    the arguments as SWITCH_BODY parsed them (checked again: a scope is a
+    key of the stored map)."""
+    SWITCH_BODY.parse({"operation": operation, "state": state, "scope": scope, "reason": reason}, "")
     now = iso_now()
     item = SwitchModel(operation)
     try:

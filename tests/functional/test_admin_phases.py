@@ -138,6 +138,8 @@ def test_put_validation_names_the_field(call: Any) -> None:
         (phase(budget_satang=-1), "budget_satang"),
         (phase(budget_satang="100"), "budget_satang"),
         (phase(colour="red"), "colour"),
+        # The import refuses this name, so such a phase would exclude nobody.
+        (phase(exclusion_lists=["welfare-card"]), "exclusion_lists[0]"),
     ]
     for body, field in cases:
         status, answer, _ = call("PUT", "/v1/admin/phases/p5", body=body, **OP)
@@ -145,6 +147,13 @@ def test_put_validation_names_the_field(call: Any) -> None:
         assert answer["error"]["code"] == "invalid_request"
         assert answer["error"]["details"]["field"] == field, answer
         assert field.split("[")[0].split(".")[0] in answer["error"]["message"]
+
+
+def test_a_malformed_phase_id_is_400_on_every_phase_path(call: Any) -> None:
+    for method, path, body in (("PUT", "/v1/admin/phases/-p3", phase()), ("GET", "/v1/admin/phases/-p3", None),
+                               ("POST", "/v1/admin/phases/-p3/activate", {})):
+        status, answer, _ = call(method, path, body=body, **OP)
+        assert (status, answer["error"]["details"]["field"]) == (400, "phase_id"), (method, path)
 
 
 def test_phase_writes_need_an_operator_with_mfa(call: Any) -> None:

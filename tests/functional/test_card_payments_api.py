@@ -61,6 +61,8 @@ def test_round1_rules_apply_to_cards(world):
     missing = world.api.call("POST", "/v1/card-payments", world.shop_a,
                              {"card_code": world.card_code, "pin": PIN, "category": "groceries"}, key="noamount")
     assert (missing.status, missing.body["error"]["details"]["field"]) == (400, "amount_satang")
+    nothing = _card(world, key="zero", amount_satang=0)
+    assert (nothing.status, nothing.body["error"]["details"]["field"]) == (400, "amount_satang")
     set_switch("payments", "paused", "district:1001", "incident")
     assert _card(world, key="paused").code == "paused"
     set_switch("payments", "on", "district:1001", "resolved")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.exclusions import service as exclusions
+from chalicelib.exclusions import EXCLUSIONS_BODY
 from chalicelib.exclusions.models import ExclusionModel
 from chalicelib.pii import hash_id
 from tests.functional.registration_fixtures import (  # noqa: F401  (fixture)
@@ -54,7 +54,7 @@ def test_a_bad_checksum_names_its_position_and_nothing_is_written(api: Api):
 
 
 def test_more_ids_than_one_request_may_carry_is_400(api: Api, monkeypatch):
-    monkeypatch.setattr(exclusions, "CIDS_PER_REQUEST_MAX", 3)
+    monkeypatch.setattr(EXCLUSIONS_BODY.members["cids"], "max_items", 3)
     reply = api.exclude("welfare_card", [valid_cid(i) for i in range(4)])
     assert error_of(reply) == (400, "invalid_request", "cids")
 

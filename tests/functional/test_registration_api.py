@@ -101,6 +101,7 @@ def test_an_unknown_phase_is_404(p3):
     ({"phase_id": "p3", "consent": True, "phone": "08123"}, "phone"),
     ({"phase_id": "p3", "consent": True, "phone": 812345678}, "phone"),
     ({"phase_id": 3, "consent": True}, "phase_id"),
+    ({"phase_id": "-p3", "consent": True}, "phase_id"),  # no phase can have this id (PUT refuses it)
 ])
 def test_bad_requests_are_400_naming_the_field(p3, body, field):
     reply = p3.call("POST", "/v1/registrations", p3.citizen(CID), body)

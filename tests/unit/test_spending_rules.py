@@ -9,12 +9,12 @@ from chalicelib.payments.rules import (
     MerchantView,
     SpendingPolicy,
     WalletView,
-    check_category_shape,
     check_round1,
     check_round2,
     debit_failure,
     split_round2,
 )
+from chalicelib.validation import Category
 
 NOW = "2025-04-10T10:00:00.000000Z"
 LATER = "2025-10-07T02:00:00.000000Z"
@@ -168,8 +168,9 @@ def test_debit_failure_is_told_from_the_returned_item(item, code):
 
 @pytest.mark.parametrize("category", ["", "Food", "a" * 41, 3, None, "x-y"])
 def test_category_shape(category):
-    with pytest.raises(InvalidRequestError):
-        check_category_shape(category)
+    with pytest.raises(InvalidRequestError) as caught:
+        Category().parse(category, "category")
+    assert caught.value.field == "category"
 
 
 def test_policy_from_a_phase_definition_and_defaults():

@@ -1,0 +1,146 @@
+"""Every domain limit of the program, once, each named with its unit last.
+
+The request specs (``chalicelib.validation`` and the ``requests`` modules of
+each package), the use cases, the ledger and the OpenAPI document all take
+their bounds from here, so that what is checked and what is documented
+cannot differ. Patterns are unanchored regular expressions (the specs
+anchor them, and compile each once). Pure: no imports.
+"""
+from __future__ import annotations
+
+__all__ = [
+    "REQUEST_AMOUNT_SATANG_MAX", "TRANSFER_AMOUNT_SATANG_MAX", "PHASE_BUDGET_SATANG_MAX",
+    "PAGE_SIZE_DEFAULT", "PAGE_SIZE_MAX", "CURSOR_CHARS_MAX",
+    "PHASE_WAVES_MAX", "PHASE_TRANCHES_MAX", "PHASE_EXCLUSION_LISTS_MAX", "PHASE_RESTRICTED_CATEGORIES_MAX",
+    "PHASE_EXPIRES_AFTER_DAYS_MAX", "TRANCHE_AFTER_DAYS_MAX",
+    "EXCLUSION_CIDS_PER_REQUEST_MAX", "MERCHANT_REFERENCE_ENTRIES_MAX",
+    "PHASE_ID_CHARS_MAX", "PHASE_ID_PATTERN", "PHASE_NAME_CHARS_MAX",
+    "LIST_NAME_CHARS_MAX", "LIST_NAME_PATTERN",
+    "CATEGORY_CHARS_MAX", "CATEGORY_PATTERN",
+    "BUSINESS_TYPE_CHARS_MAX", "BUSINESS_TYPE_PATTERN",
+    "MERCHANT_NAME_CHARS_MAX", "REASON_CHARS_MAX", "MERCHANT_ID_CHARS_MAX",
+    "ACCOUNT_NO_DIGITS_MIN", "ACCOUNT_NO_DIGITS_MAX", "ACCOUNT_NO_PATTERN",
+    "BANK_CODE_PATTERN", "BANK_CODES",
+    "DISTRICT_PATTERN", "PROVINCE_DIGITS",
+    "CID_PATTERN", "PHONE_CHARS_MAX", "PHONE_PATTERN", "PIN_DIGITS", "PIN_PATTERN",
+    "CARD_CODE_CHARS_MAX", "CARD_PIN_CHARS_MAX", "QR_PAYLOAD_CHARS_MAX",
+    "SWITCH_SCOPE_PATTERN", "SWITCH_SCOPE_CHARS_MAX",
+    "LATITUDE_DEG_RANGE", "LONGITUDE_DEG_RANGE",
+    "SIZE_CLASSES", "SPENDING_SCOPES",
+]
+
+# -- money ------------------------------------------------------------------------
+
+# API.md: any amount a request names is at most 10 million baht.
+REQUEST_AMOUNT_SATANG_MAX = 1_000_000_000
+# The ledger's bound on one transfer: far above any request, because
+# saving a phase funds its whole budget (2.7e12 satang for phase 3, ~14x that
+# for the next) in one transfer from the government budget account.
+TRANSFER_AMOUNT_SATANG_MAX = 10**15
+# A phase's budget is funded by one transfer, so it is bounded by one.
+PHASE_BUDGET_SATANG_MAX = TRANSFER_AMOUNT_SATANG_MAX
+
+# -- lists and pages ---------------------------------------------------------------
+
+# API.md: ?limit= is 1..100, default 50.
+PAGE_SIZE_DEFAULT = 50
+PAGE_SIZE_MAX = 100
+# A cursor is an encoded sort key (a time and a transfer id): well under this.
+CURSOR_CHARS_MAX = 512
+# Far above any plan (phase 3 uses a handful of waves); bounds the definition
+# and the wave an operator may name when activating.
+PHASE_WAVES_MAX = 100
+PHASE_TRANCHES_MAX = 24
+PHASE_EXCLUSION_LISTS_MAX = 50
+PHASE_RESTRICTED_CATEGORIES_MAX = 100
+PHASE_EXPIRES_AFTER_DAYS_MAX = 3650
+TRANCHE_AFTER_DAYS_MAX = 3650
+# One import carries at most this many IDs (about 1.6 MB of JSON, under API
+# Gateway's 10 MB); a larger agency list is sent in several requests.
+EXCLUSION_CIDS_PER_REQUEST_MAX = 100_000
+MERCHANT_REFERENCE_ENTRIES_MAX = 1_000
+
+# -- names and codes ------------------------------------------------------------
+
+PHASE_ID_CHARS_MAX = 64
+# A phase id appears in URLs and account ids: no separator of either.
+PHASE_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
+PHASE_NAME_CHARS_MAX = 200
+# One pattern for a phase's exclusion_lists and the list an import fills: a
+# name the import refuses would make a phase that silently excludes nobody.
+LIST_NAME_CHARS_MAX = 64
+LIST_NAME_PATTERN = r"[a-z][a-z0-9_]*"
+CATEGORY_CHARS_MAX = 40
+CATEGORY_PATTERN = r"[a-z][a-z0-9_]*"
+BUSINESS_TYPE_CHARS_MAX = 40
+BUSINESS_TYPE_PATTERN = r"[a-z][a-z0-9_]*"
+MERCHANT_NAME_CHARS_MAX = 100
+MERCHANT_ID_CHARS_MAX = 64
+REASON_CHARS_MAX = 500
+
+# Thai deposit account numbers are 10 digits at most banks, 12 at a few
+# (GSB, BAAC); anything else is a typing mistake.
+ACCOUNT_NO_DIGITS_MIN = 10
+ACCOUNT_NO_DIGITS_MAX = 12
+ACCOUNT_NO_PATTERN = f"[0-9]{{{ACCOUNT_NO_DIGITS_MIN},{ACCOUNT_NO_DIGITS_MAX}}}"
+BANK_CODE_PATTERN = r"[0-9]{3}"
+# Bank of Thailand codes of the banks that take the program's payouts: the
+# retail deposit-taking banks on PromptPay, where small shops and citizens
+# hold the accounts that withdrawals and cash transfers are paid into.
+# Left out: banks without retail accounts for shops (Citibank's retail
+# business went to UOB, 024, in 2022; Standard Chartered 020, Mizuho 039,
+# BNP Paribas 045 and Bank of China 052 serve companies), the specialised
+# lenders EXIM 035 and SME D 098, and Thanachart 065, merged into ttb 011.
+BANK_CODES = frozenset({
+    "002",  # Bangkok Bank
+    "004",  # Kasikornbank
+    "006",  # Krungthai
+    "011",  # TMBThanachart (ttb)
+    "014",  # Siam Commercial Bank
+    "022",  # CIMB Thai
+    "024",  # UOB
+    "025",  # Krungsri (Bank of Ayudhya)
+    "030",  # Government Savings Bank
+    "033",  # Government Housing Bank
+    "034",  # BAAC
+    "066",  # Islamic Bank of Thailand
+    "067",  # TISCO
+    "069",  # Kiatnakin Phatra
+    "070",  # ICBC (Thai)
+    "071",  # Thai Credit Bank
+    "073",  # LH Bank
+})
+
+# DOPA district codes: 4 digits, the first two the province (API.md).
+DISTRICT_PATTERN = r"[1-9][0-9]{3}"
+PROVINCE_DIGITS = 2
+
+# -- personal identifiers --------------------------------------------------------
+
+CID_PATTERN = r"[0-9]{13}"
+# A Thai mobile number 0[689]xxxxxxxx, also written +66..., with spaces or
+# dashes anywhere (they are taken out).
+PHONE_CHARS_MAX = 32
+PHONE_PATTERN = r"[\s-]*(?:\+(?:[\s-]*6){2}|0)[\s-]*[689](?:[\s-]*[0-9]){8}[\s-]*"
+PIN_DIGITS = 6
+PIN_PATTERN = f"[0-9]{{{PIN_DIGITS}}}"
+# A card code as typed: 12 symbols, with dashes or spaces.
+CARD_CODE_CHARS_MAX = 20
+# A PIN as typed at a shop: checked against the card's hash, never for shape
+# first (a wrong PIN counts as a wrong PIN, whatever its length).
+CARD_PIN_CHARS_MAX = 12
+# EMVCo payloads are short; a longer string is not one of ours.
+QR_PAYLOAD_CHARS_MAX = 512
+
+# -- operations ------------------------------------------------------------------
+
+SWITCH_SCOPE_PATTERN = f"(?:all|district:{DISTRICT_PATTERN}|bank:{BANK_CODE_PATTERN})"
+SWITCH_SCOPE_CHARS_MAX = 13
+# Thailand's bounding box, with a margin: a shop elsewhere is a typing mistake.
+LATITUDE_DEG_RANGE = (5.0, 21.0)
+LONGITUDE_DEG_RANGE = (97.0, 106.0)
+
+# -- vocabularies ----------------------------------------------------------------
+
+SIZE_CLASSES = ("small", "medium", "large")
+SPENDING_SCOPES = ("district", "province", "nationwide")
