@@ -14,13 +14,13 @@ from chalicelib import pii
 from chalicelib.clock import iso_now
 from chalicelib.config import get_settings
 from chalicelib import db
-from chalicelib.errors import AlreadyExistsError, ConflictError, InvalidRequestError, NotFoundError
+from chalicelib.errors import AlreadyExistsError, ConflictError, NotFoundError
 from chalicelib.ledger import AccountModel, Ledger, RetriesExhaustedError, accounts
 from chalicelib.ledger.retry import with_retries
-from chalicelib.limits import PAGE_SIZE_MAX as HISTORY_PAGE_MAX
 from chalicelib.merchants.models import MerchantModel, MerchantReferenceModel, MerchantTaxModel
 from chalicelib.merchants.validation import ReferenceEntry, RegistrationRequest, mcc_of
 from chalicelib.payments.rules import MerchantView
+from chalicelib.transactions import transactions_page
 
 __all__ = [
     "PROFILE_CACHE_TTL_S",
@@ -227,28 +227,7 @@ def profile_body(merchant: MerchantModel) -> dict[str, Any]:
 def transactions_body(merchant_id: str, limit: int, cursor: str | None, ledger: Ledger | None = None
                       ) -> dict[str, Any]:
     """The shop's transfers, newest first, in the wallet list's shape."""
-    if not 1 <= limit <= HISTORY_PAGE_MAX:
-        raise InvalidRequestError("limit", f"limit must be 1..{HISTORY_PAGE_MAX}")
-    try:
-        page = (ledger or Ledger()).history(f"merchant:{merchant_id}", limit=limit, cursor=cursor)
-    except ValueError as exc:
-        raise InvalidRequestError("cursor", "cursor is not one this API returned; start without it") from exc
-    items = []
-    for record, direction in page.items:
-        if record.kind in INTERNAL_KINDS:
-            continue
-        item: dict[str, Any] = {
-            "transfer_id": record.transfer_id,
-            "type": record.kind,
-            "amount_satang": record.amount_satang,
-            "direction": direction,
-            "created_at": record.created_at,
-        }
-        counterparty = record.details.get("counterparty" if direction == "out" else "payer_name")
-        if counterparty:
-            item["counterparty"] = counterparty
-        items.append(item)
-    return {"items": items, "next_cursor": page.next_cursor}
+    return transactions_page(f"merchant:{merchant_id}", limit, cursor, ledger, hidden_kinds=INTERNAL_KINDS)
 
 
 def upsert_reference(entries: list[ReferenceEntry]) -> dict[str, int]:

@@ -340,7 +340,6 @@ class PaymentService:
             "merchant_id": merchant.merchant_id,
             "merchant_name": merchant.name,
             "balance_satang": max(balance_after, 0),
-            "counterparty": merchant.name,
             "category": category,
             "channel": channel,
         }

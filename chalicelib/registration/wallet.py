@@ -12,23 +12,20 @@ from typing import Any
 
 from chalicelib.clock import iso, parse_iso
 from chalicelib.eligibility import PhaseRules
-from chalicelib.errors import InvalidRequestError, NotFoundError
+from chalicelib.errors import NotFoundError
 from chalicelib.ledger import Ledger, TransferRecord, accounts
-from chalicelib.limits import PAGE_SIZE_MAX as HISTORY_PAGE_MAX
+from chalicelib.limits import PAGE_SIZE_MAX
 from chalicelib.registration.models import BenefitModel
+from chalicelib.transactions import transactions_page
 
 __all__ = [
     "find_wallet",
     "wallet_view",
     "wallet_transactions",
     "wallet_status",
-    "TRANSACTIONS_LIMIT_DEFAULT",
-    "TRANSACTIONS_LIMIT_MAX",
     "WALLET_HISTORY_PAGES_MAX",
 ]
 
-TRANSACTIONS_LIMIT_DEFAULT = 50
-TRANSACTIONS_LIMIT_MAX = HISTORY_PAGE_MAX
 # credited/spent are summed over the wallet's history. A wallet has one
 # credit per tranche and one transfer per purchase: 50 pages of 100 cover
 # 5,000 purchases in the 180 days a wallet lives, far above real use, and
@@ -75,7 +72,7 @@ def _totals(ledger: Ledger, history_key: str) -> tuple[int, int]:
     credited = spent = 0
     cursor = None
     for _ in range(WALLET_HISTORY_PAGES_MAX):
-        page = ledger.history(history_key, limit=HISTORY_PAGE_MAX, cursor=cursor)
+        page = ledger.history(history_key, limit=PAGE_SIZE_MAX, cursor=cursor)
         for record, direction in page.items:
             if record.state == "voided":
                 continue
@@ -115,42 +112,8 @@ def wallet_view(benefit: BenefitModel, phase: PhaseRules | None, now: datetime,
     return view
 
 
-def _parse_limit(limit: object) -> int:
-    if limit is None:
-        return TRANSACTIONS_LIMIT_DEFAULT
-    text = str(limit)
-    if not text.isdigit() or not 1 <= int(text) <= TRANSACTIONS_LIMIT_MAX:
-        raise InvalidRequestError("limit", f"limit must be a whole number 1..{TRANSACTIONS_LIMIT_MAX}")
-    return int(text)
-
-
-def _transaction(record: TransferRecord, direction: str) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "transfer_id": record.transfer_id,
-        "type": record.kind,
-        "amount_satang": record.amount_satang,
-        "direction": direction,
-        "created_at": record.created_at,
-    }
-    other = record.debit_account if direction == "in" else record.credit_account
-    if accounts.kind_of(other) in _SPEND_TARGETS:
-        item["counterparty"] = other.partition(":")[2]  # the merchant_id
-        name = record.details.get("merchant_name")
-        if name:
-            item["counterparty_name"] = name
-    return item
-
-
-def wallet_transactions(wallet_id: str, limit: object = None, cursor: object = None,
+def wallet_transactions(wallet_id: str, limit: int, cursor: str | None = None,
                         ledger: Ledger | None = None) -> dict[str, Any]:
     """The body of ``GET /v1/wallet/transactions``: newest first."""
-    size = _parse_limit(limit)
-    if cursor is not None and (not isinstance(cursor, str) or not cursor):
-        raise InvalidRequestError("cursor", "cursor must be the next_cursor of an earlier page")
     account_id = accounts.wallet_account(wallet_id)
-    try:
-        page = (ledger or Ledger()).history(accounts.history_key_of(account_id) or account_id,
-                                            limit=size, cursor=cursor)
-    except ValueError as exc:
-        raise InvalidRequestError("cursor", "cursor must be the next_cursor of an earlier page") from exc
-    return {"items": [_transaction(r, d) for r, d in page.items], "next_cursor": page.next_cursor}
+    return transactions_page(accounts.history_key_of(account_id) or account_id, limit, cursor, ledger)

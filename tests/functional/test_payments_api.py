@@ -42,6 +42,11 @@ def test_a_sale_pays_once_and_a_replay_answers_the_same(world):
     assert me["spendable_satang"] == 40_000 and me["withdrawable_satang"] == 0
     listed = world.api.call("GET", "/v1/merchants/me/transactions", world.shop_a).body
     assert [(i["type"], i["direction"], i["amount_satang"]) for i in listed["items"]] == [("payment", "in", 40_000)]
+    # As for the wallet, counterparty is the other shop; a citizen is none: nothing names or links them.
+    assert set(listed["items"][0]) == {"transfer_id", "type", "amount_satang", "direction", "created_at"}
+    assert "w1" not in str(listed)
+    mine = world.api.call("GET", "/v1/wallet/transactions", world.citizen).body["items"][0]
+    assert (mine["counterparty"], mine["counterparty_name"]) == (world.merchant_id(world.shop_a), "Som Tam Shop")
     assert balanced()
 
 

@@ -37,7 +37,7 @@ def test_a_shop_pays_a_wholesaler_spendable_first_then_withdrawable(world):
     listed = world.api.call("GET", "/v1/merchants/me/transactions", world.shop_a).body["items"]
     assert [(i["type"], i["direction"]) for i in listed][:1] == [("merchant_payment", "out")]
     assert all(i["type"] != "merchant_funding" for i in listed)
-    assert listed[0]["counterparty"] == "Big Wholesale"
+    assert (listed[0]["counterparty"], listed[0]["counterparty_name"]) == (b, "Big Wholesale")
     assert balanced()
 
 

@@ -11,12 +11,13 @@ from chalicelib import limits
 from chalicelib.activation.requests import ACTIVATE_BODY
 from chalicelib.errors import InvalidRequestError
 from chalicelib.exclusions.requests import EXCLUSIONS_BODY
-from chalicelib.ledger.core import Transfer
+from chalicelib.ledger.core import Transfer, TransferRecord
 from chalicelib.ledger import accounts
 from chalicelib.merchants.validation import MERCHANT_REFERENCE_BODY, MERCHANT_REGISTRATION_BODY
 from chalicelib.phases.definition import PHASE_BODY, parse_definition
 from chalicelib.registration.requests import ASSISTED_REGISTRATION_BODY, REGISTRATION_BODY
 from chalicelib.switches import SWITCH_BODY
+from chalicelib.transactions import transaction_item
 from chalicelib.validation import BankCode, Money
 
 pytestmark = pytest.mark.unit
@@ -161,3 +162,38 @@ def test_a_company_tax_id_is_a_tax_id_wherever_one_is_taken() -> None:
     assert _field_of(MERCHANT_REFERENCE_BODY, {"merchants": [{**entry, "tax_id": CID}]}) is None
     wrong = COMPANY_TAX_ID[:-1] + "6"
     assert _field_of(MERCHANT_REFERENCE_BODY, {"merchants": [{**entry, "tax_id": wrong}]}) == "merchants[0].tax_id"
+
+
+# -- counterparty: one meaning in both lists ---------------------------------------
+
+def _record(kind: str, debit: str, credit: str, **details: Any) -> TransferRecord:
+    return TransferRecord("t1", kind, debit, credit, 15_000, "posted", "2025-04-10T10:00:00.000000Z",
+                          details=details)
+
+
+def test_counterparty_is_the_other_shop_s_id_with_its_name_beside_it() -> None:
+    paid = _record("payment", accounts.wallet_account("w_1"), accounts.merchant_spendable("m_a"),
+                   merchant_name="Som Tam", payment_id="t1")
+    assert transaction_item(paid, "out") | {"created_at": None} == {
+        "transfer_id": "t1", "type": "payment", "amount_satang": 15_000, "direction": "out",
+        "counterparty": "m_a", "counterparty_name": "Som Tam", "created_at": None}
+    between = _record("merchant_payment", accounts.merchant_spendable("m_a"), accounts.merchant_withdrawable("m_b"),
+                      merchant_name="Big Wholesale", payer_name="Som Tam")
+    assert (transaction_item(between, "out")["counterparty"], transaction_item(between, "out")["counterparty_name"]) \
+        == ("m_b", "Big Wholesale")
+    assert (transaction_item(between, "in")["counterparty"], transaction_item(between, "in")["counterparty_name"]) \
+        == ("m_a", "Som Tam")
+
+
+def test_a_shop_never_sees_who_the_citizen_was() -> None:
+    for kind in ("payment", "card_payment"):
+        paid = _record(kind, accounts.wallet_account("w_secret"), accounts.merchant_spendable("m_a"),
+                       merchant_name="Som Tam")
+        item = transaction_item(paid, "in")
+        assert "counterparty" not in item and "counterparty_name" not in item
+        assert "w_secret" not in repr(item)
+
+
+def test_the_program_s_own_accounts_are_no_counterparty() -> None:
+    credit = _record("issuance", accounts.treasury_shard("p3", 1), accounts.wallet_account("w_1"))
+    assert "counterparty" not in transaction_item(credit, "in")
