@@ -19,7 +19,7 @@ from chalicelib.ledger import AccountModel, Ledger, RetriesExhaustedError, accou
 from chalicelib.ledger.retry import with_retries
 from chalicelib.merchants.models import MerchantModel, MerchantReferenceModel, MerchantTaxModel
 from chalicelib.merchants.validation import ReferenceEntry, RegistrationRequest, mcc_of
-from chalicelib.payments.rules import MerchantView
+from chalicelib.payments.rules import MerchantView, may_cash_out
 from chalicelib.transactions import transactions_page
 
 __all__ = [
@@ -220,7 +220,7 @@ def profile_body(merchant: MerchantModel) -> dict[str, Any]:
         "size_class": merchant.size_class,
         "spendable_satang": found.get(spendable, 0),
         "withdrawable_satang": found.get(withdrawable, 0),
-        "cash_out_eligible": merchant.status == "active" and bool(merchant.tax_compliant),
+        "cash_out_eligible": may_cash_out(merchant.status, bool(merchant.tax_compliant)),
     }
 
 
