@@ -10,7 +10,7 @@ from chalice import Blueprint
 from chalicelib import audit
 from chalicelib.activation import service
 from chalicelib.activation.requests import ACTIVATE_BODY
-from chalicelib.api.common import ERROR_RESPONSE, ApiRequest, Reply, endpoint, ok, operation
+from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.phases.definition import PHASE_ID_PATH
 
 __all__ = ["bp", "OPENAPI_PATHS"]
@@ -37,9 +37,9 @@ OPENAPI_PATHS: dict[str, Any] = {
             "runs": {"type": "array", "items": {"type": "object", "properties": {
                 "wave": {"type": "integer"}, "tranche": {"type": "integer"}, "messages": {"type": "integer"}}}},
             "note": {"type": "string"}}}),
-         "400": {**ERROR_RESPONSE, "description": "invalid_request (details.field: wave or body)"},
-         "403": {**ERROR_RESPONSE, "description": "forbidden: not an operator, or no mfa"},
-         "404": {**ERROR_RESPONSE, "description": "not_found: no such phase"}},
+         "400": error("invalid_request (details.field: wave or body)"),
+         "403": error("forbidden: not an operator, or no mfa"),
+         "404": error("not_found: no such phase")},
         body=ACTIVATE_BODY, body_required=False, path=PHASE_ID_PATH, mfa=True,
         description="Sends the crediting of every due wave and tranche (waves activate at their "
                     "activate_at, after registration has closed). Safe to call repeatedly: each "

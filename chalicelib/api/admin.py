@@ -6,7 +6,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib import audit, phases, switches
-from chalicelib.api.common import ERROR_RESPONSE, ApiRequest, Reply, endpoint, ok, operation
+from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.clock import utcnow
 from chalicelib.errors import InvalidRequestError
 from chalicelib.ledger import Ledger
@@ -80,17 +80,17 @@ OPENAPI_PATHS: dict[str, Any] = {
         "put": operation(
             "Create or update a phase; saving funds its treasury with budget_satang", OPERATOR,
             {"201": ok("created", _PHASE_VIEW), "200": ok("updated", _PHASE_VIEW),
-             "409": {**ERROR_RESPONSE, "description": "phase_frozen: a wave has started and the change "
-                     "touches kind, birth dates, amount_satang, tranches, waves, expires_after_days or "
-                     "exclusion_lists; budget_below_issued: budget_satang below what was issued; "
-                     "conflict: concurrent changes, retry"}},
+             "409": error("phase_frozen: a wave has started and the change touches kind, birth dates, "
+                          "amount_satang, tranches, waves, expires_after_days or exclusion_lists; "
+                          "budget_below_issued: budget_satang below what was issued; "
+                          "conflict: concurrent changes, retry")},
             body=PHASE_BODY, path=PHASE_ID_PATH, mfa=True,
             description="tranches default to one tranche of amount_satang after 0 days and must add up "
                         "to amount_satang; payout_bank_code is required for cash_transfer. Raising the "
                         "budget funds the difference from the government budget account; lowering it "
                         "returns the difference. A retried PUT funds once."),
         "get": operation("A phase: its definition as saved, phase_id and progress", READERS,
-                         {"200": ok("the phase", _PHASE_VIEW), "404": ERROR_RESPONSE}, path=PHASE_ID_PATH),
+                         {"200": ok("the phase", _PHASE_VIEW), "404": error("not_found")}, path=PHASE_ID_PATH),
     },
     "/v1/admin/switches": {
         "get": operation("What is paused: one entry per paused operation and scope", READERS,

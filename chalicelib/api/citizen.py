@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.api.common import ERROR_RESPONSE, ApiRequest, Reply, endpoint, ok, operation
+from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.clock import utcnow
 from chalicelib.registration import usecases
 from chalicelib.registration.phases import forget_cached_phases, phase_rules
@@ -91,10 +91,10 @@ TRANSACTIONS_SCHEMA: dict[str, Any] = {
 
 
 _REGISTRATION_ERRORS = {
-    "404": {**ERROR_RESPONSE, "description": "not_found: no such phase"},
-    "422": {**ERROR_RESPONSE, "description": "registration_closed: outside the phase's window (opens inclusive, "
-                                             "closes exclusive)"},
-    "503": {**ERROR_RESPONSE, "description": "paused (Retry-After)"},
+    "404": error("not_found: no such phase"),
+    "422": error("registration_closed: outside the phase's window (opens inclusive, "
+                                             "closes exclusive)"),
+    "503": error("paused (Retry-After)"),
 }
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/registrations": {"post": operation(
@@ -112,10 +112,10 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/v1/wallet": {"get": operation(
         "The citizen's wallet", CITIZEN,
         {"200": ok("the wallet", WALLET_SCHEMA),
-         "404": {**ERROR_RESPONSE, "description": "not_found: no accepted registration in a wallet phase"}})},
+         "404": error("not_found: no accepted registration in a wallet phase")})},
     "/v1/wallet/transactions": {"get": operation(
         "The wallet's transfers, newest first", CITIZEN,
         {"200": ok("a page", TRANSACTIONS_SCHEMA),
-         "404": {**ERROR_RESPONSE, "description": "not_found: no wallet"}},
+         "404": error("not_found: no wallet")},
         query=PAGE_QUERY)},
 }

@@ -51,7 +51,7 @@ from chalicelib.idempotency import KEY_PATTERN, parse_idempotency_key
 from chalicelib.validation import Field, Params, parse_json
 
 __all__ = ["ApiRequest", "Reply", "RequestSpec", "endpoint", "error_response", "json_response", "map_errors",
-           "operation", "ok", "ERROR_RESPONSE"]
+           "operation", "ok", "error", "ERROR_RESPONSE"]
 
 logger = Logger(service="api")
 # A 429/503 always says when to come back, even if the error did not.
@@ -199,6 +199,11 @@ def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False, **
 
 ERROR_RESPONSE = {"description": "error body (API.md)", "content": {"application/json": {"schema": {
     "$ref": "#/components/schemas/Error"}}}}
+
+
+def error(description: str) -> dict[str, Any]:
+    """An error response of the document: the contract's body, with which codes and when."""
+    return {**ERROR_RESPONSE, "description": description}
 
 
 def ok(description: str, schema: Mapping[str, Any] | None = None) -> dict[str, Any]:

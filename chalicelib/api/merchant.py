@@ -8,7 +8,7 @@ from chalice import Blueprint
 
 from chalicelib import audit
 from chalicelib.api.citizen import TRANSACTIONS_SCHEMA
-from chalicelib.api.common import ERROR_RESPONSE, ApiRequest, Reply, endpoint, ok, operation
+from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.auth import Principal
 from chalicelib.errors import ForbiddenError
 from chalicelib.merchants import service as merchants
@@ -94,28 +94,24 @@ _STATUS_SCHEMA = {"type": "object", "required": ["merchant_id", "status"], "prop
     "merchant_id": {"type": "string"}, "status": {"type": "string"}}}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {**ERROR_RESPONSE, "description": description}
-
-
 # OpenAPI path items of this blueprint, for the document served at /v1/openapi.json.
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/merchants": {"post": operation(
         "Register the caller's shop (one per owner, one per tax ID)", MERCHANT,
         {"201": ok("active when the tax ID is in the reference data, else pending_review", _STATUS_SCHEMA),
-         "409": _error("already_exists")},
+         "409": error("already_exists")},
         body=MERCHANT_REGISTRATION_BODY)},
     "/v1/merchants/me": {"get": operation(
         "The caller's shop with both balances", MERCHANT,
-        {"200": ok("the shop", _PROFILE_SCHEMA), "404": _error("not_found")})},
+        {"200": ok("the shop", _PROFILE_SCHEMA), "404": error("not_found")})},
     "/v1/merchants/me/transactions": {"get": operation(
         "The shop's transfers, newest first (as for the wallet; a citizen's payment names no citizen)",
-        MERCHANT, {"200": ok("a page", TRANSACTIONS_SCHEMA), "404": _error("not_found")}, query=PAGE_QUERY)},
+        MERCHANT, {"200": ok("a page", TRANSACTIONS_SCHEMA), "404": error("not_found")}, query=PAGE_QUERY)},
     "/v1/merchants/me/qr": {"post": operation(
         "A one-time dynamic QR (EMVCo merchant-presented) for one sale, valid 120 s", MERCHANT,
         {"201": ok("the QR", {"type": "object", "required": ["qr", "expires_at"], "properties": {
             "qr": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}}}),
-         "422": _error("merchant_not_eligible (the shop is not active)")},
+         "422": error("merchant_not_eligible (the shop is not active)")},
         body=QR_BODY, body_required=False)},
     "/v1/admin/merchant-reference": {"post": operation(
         "Upsert the operator's merchant reference data", OPERATOR,
@@ -124,7 +120,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         body=MERCHANT_REFERENCE_BODY, mfa=True)},
     "/v1/admin/merchants/{merchant_id}/review": {"post": operation(
         "Approve, reject or suspend a shop", OPERATOR,
-        {"200": ok("the shop's status now", _STATUS_SCHEMA), "404": _error("not_found"),
-         "409": _error("invalid_transition")},
+        {"200": ok("the shop's status now", _STATUS_SCHEMA), "404": error("not_found"),
+         "409": error("invalid_transition")},
         body=MERCHANT_REVIEW_BODY, path=MERCHANT_ID_PATH, mfa=True)},
 }

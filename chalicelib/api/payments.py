@@ -13,7 +13,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib import pii
-from chalicelib.api.common import ERROR_RESPONSE, ApiRequest, Reply, endpoint, ok, operation
+from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.auth import Principal
 from chalicelib.config import get_settings
 from chalicelib.errors import ForbiddenError
@@ -118,8 +118,8 @@ def _operation(summary: str, role: str, body: Obj, codes: str) -> dict[str, Any]
     return operation(
         summary, {role},
         {"201": ok("completed (a replay: the same body, header Idempotent-Replayed: true)", _PAYMENT_RESPONSE),
-         **{status: {**ERROR_RESPONSE, "description": text} for status, text in _PAYMENT_ERRORS.items()},
-         "422": {**ERROR_RESPONSE, "description": codes}},
+         **{status: error(text) for status, text in _PAYMENT_ERRORS.items()},
+         "422": error(codes)},
         body=body, idempotency_key=True)
 
 

@@ -8,7 +8,7 @@ from chalice import Blueprint
 
 from chalicelib import audit
 from chalicelib.api.citizen import REGISTRATION_SCHEMA
-from chalicelib.api.common import ERROR_RESPONSE, ApiRequest, Reply, endpoint, ok, operation
+from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.clock import utcnow
 from chalicelib.exclusions import EXCLUSIONS_BODY
 from chalicelib.registration import usecases
@@ -58,33 +58,29 @@ _ASSISTED_SCHEMA = {**REGISTRATION_SCHEMA, "properties": {
                   "description": "accepted in a wallet phase: the code to print on the wallet card"}}}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {**ERROR_RESPONSE, "description": description}
-
-
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/assisted-registrations": {"post": operation(
         "A registrar registers a citizen from the ID card and issues a wallet card", REGISTRAR,
         {"201": ok("registered now", _ASSISTED_SCHEMA),
          "200": ok("registered before: the same registration (and card)", _ASSISTED_SCHEMA),
-         "400": _error("invalid_request (details.field), e.g. a weak PIN or a wrong check digit"),
-         "403": _error("forbidden: not a registrar bound to a point (point_id)"),
-         "404": _error("not_found: no such phase"),
-         "422": _error("registration_closed"),
-         "503": _error("paused (Retry-After)")},
+         "400": error("invalid_request (details.field), e.g. a weak PIN or a wrong check digit"),
+         "403": error("forbidden: not a registrar bound to a point (point_id)"),
+         "404": error("not_found: no such phase"),
+         "422": error("registration_closed"),
+         "503": error("paused (Retry-After)")},
         body=ASSISTED_REGISTRATION_BODY)},
     "/v1/cards/{card_code}/unlock": {"post": operation(
         "Set a new PIN and unlock a card once the citizen has shown the ID card", REGISTRAR,
         {"200": ok("unlocked with the new PIN", {
             "type": "object", "properties": {"card_code": {"type": "string"}, "locked": {"type": "boolean"},
                                              "failed_attempts": {"type": "integer"}}}),
-         "404": _error("not_found: no card with this code for this ID (the same answer either way)")},
+         "404": error("not_found: no card with this code for this ID (the same answer either way)")},
         body=CARD_UNLOCK_BODY, path=CARD_CODE_PATH)},
     "/v1/admin/exclusions": {"post": operation(
         "Import an agency's exclusion list (IDs hashed on arrival)", OPERATOR,
         {"200": ok("added: IDs new to the list (a re-import adds 0)", {
             "type": "object", "required": ["added"], "properties": {"added": {"type": "integer"}}}),
-         "400": _error("invalid_request naming the entry, e.g. cids[3]"),
-         "403": _error("forbidden: operators with mfa only")},
+         "400": error("invalid_request naming the entry, e.g. cids[3]"),
+         "403": error("forbidden: operators with mfa only")},
         body=EXCLUSIONS_BODY, mfa=True)},
 }
