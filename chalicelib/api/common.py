@@ -21,8 +21,12 @@ A money route: ``key = req.idempotency_key()`` (400 if missing or malformed),
 ``transfer_id = scoped_id("pay", req.principal, key)``, fingerprint with
 ``fingerprint(req.method, req.path, body)`` and put both on the ledger Transfer
 (its record is the idempotency record; a replay returns
-``Reply(status, stored_body, {"Idempotent-Replayed": "true"})``). A non-ledger
-endpoint wraps its work in ``chalicelib.idempotency.run_idempotent``.
+``Reply(status, stored_body, {"Idempotent-Replayed": "true"})``). Every
+money route is ledger-backed; there is no other idempotency store.
+
+Every request runs under ``db.request_deadline()``: no DynamoDB call starts
+later than ``db.REQUEST_DEADLINE_S`` after it began, so it answers (429
+``rate_limited`` when DynamoDB kept it waiting) well before API Gateway's 29 s.
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ from typing import Any, Callable, Iterable, Mapping
 from aws_lambda_powertools import Logger
 from chalice import Blueprint, Response
 
+from chalicelib import db
 from chalicelib.auth import Principal, authenticate, require_mfa, require_role
 from chalicelib.errors import WalletError
 from chalicelib.idempotency import parse_idempotency_key
@@ -64,7 +69,10 @@ def json_response(status: int, body: Any, headers: Mapping[str, str] | None = No
 def error_response(exc: Exception) -> Response:
     """The contract's error body of any exception: a WalletError as it says,
     anything else a 500 ``internal_error`` without internals (logged by type
-    only: exception messages may carry personal data)."""
+    only: exception messages may carry personal data). DynamoDB throttling
+    that outlasted botocore's retries is load, not a fault: a 429."""
+    if db.is_throttling(exc):
+        exc = db.RetriesExhaustedError("throttled")
     if isinstance(exc, WalletError) and exc.status != 500:
         headers = {}
         retry_after = getattr(exc, "retry_after_s", None)
@@ -118,7 +126,8 @@ def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False) ->
                     require_role(principal, allowed)
                     if write:
                         require_mfa(principal)
-                result = view(ApiRequest(bp, principal), **path_params)
+                with db.request_deadline():
+                    result = view(ApiRequest(bp, principal), **path_params)
             except Exception as exc:  # noqa: BLE001 - the edge maps every error
                 return error_response(exc)
             if isinstance(result, Reply):
