@@ -1,27 +1,27 @@
-"""The double-entry ledger (see core.py)."""
+"""The double-entry ledger (see core.py for the whole, and a module per role)."""
 from chalicelib.ledger import accounts
 from chalicelib.ledger.audit import AuditReport, audit_ledger
-from chalicelib.ledger.core import (
+from chalicelib.ledger.core import Ledger
+from chalicelib.ledger.exceptions import (
+    ConditionFailedError,
+    CorruptRecordError,
+    InsufficientFundsError,
+    LedgerError,
+    PendingStateError,
+    TransferMismatchError,
+)
+from chalicelib.ledger.history import HISTORY_PAGE_MAX
+from chalicelib.ledger.models import AccountModel, TransferModel
+from chalicelib.ledger.records import (
     AMOUNT_SATANG_MAX,
     BatchCredit,
     BatchResult,
     ExtraWrite,
     HistoryPage,
-    Ledger,
     Posted,
     Transfer,
     TransferRecord,
 )
-from chalicelib.ledger.exceptions import (
-    BudgetExhaustedError,
-    ConditionFailedError,
-    InsufficientFundsError,
-    LedgerError,
-    PendingStateError,
-    RetriesExhaustedError,
-    TransferMismatchError,
-)
-from chalicelib.ledger.models import AccountModel, TransferModel
 
 __all__ = [
     "accounts",
@@ -31,16 +31,16 @@ __all__ = [
     "AccountModel",
     "BatchCredit",
     "BatchResult",
-    "BudgetExhaustedError",
     "ConditionFailedError",
+    "CorruptRecordError",
     "ExtraWrite",
+    "HISTORY_PAGE_MAX",
     "HistoryPage",
     "InsufficientFundsError",
     "Ledger",
     "LedgerError",
     "PendingStateError",
     "Posted",
-    "RetriesExhaustedError",
     "Transfer",
     "TransferMismatchError",
     "TransferModel",

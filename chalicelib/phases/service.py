@@ -16,11 +16,11 @@ from typing import Any, Iterator, Mapping
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
+from chalicelib import db
 from chalicelib.clock import iso
 from chalicelib.config import get_settings
 from chalicelib.errors import ConflictError, NotFoundError
-from chalicelib.ledger import accounts
-from chalicelib.ledger.core import BatchCredit, Ledger
+from chalicelib.ledger import BatchCredit, Ledger, accounts
 from chalicelib.phases.definition import check_change, parse_definition
 from chalicelib.phases.models import PhaseModel
 

@@ -13,8 +13,7 @@ from typing import Any
 from chalicelib.clock import iso, parse_iso
 from chalicelib.eligibility import PhaseRules
 from chalicelib.errors import InvalidRequestError, NotFoundError
-from chalicelib.ledger import Ledger, TransferRecord, accounts
-from chalicelib.ledger.core import HISTORY_PAGE_MAX
+from chalicelib.ledger import HISTORY_PAGE_MAX, Ledger, TransferRecord, accounts
 from chalicelib.registration.models import BenefitModel
 
 __all__ = [
