@@ -266,7 +266,8 @@ def _error_code(exc: BaseException) -> str | None:
     if isinstance(exc, PynamoDBException):
         return exc.cause_response_code
     if isinstance(exc, ClientError):
-        return exc.response.get("Error", {}).get("Code")
+        code = exc.response.get("Error", {}).get("Code")
+        return str(code) if code is not None else None
     return None
 
 
@@ -416,7 +417,7 @@ class Transaction:
         reasons = exc.response.get("CancellationReasons") or []
         if len(reasons) != len(self._tags):
             raise exc  # not an answer to what was sent
-        failed = {tag: _item_of(reason.get("Item")) for tag, reason in zip(self._tags, reasons)
+        failed = {tag: _item_of(reason.get("Item")) for tag, reason in zip(self._tags, reasons, strict=True)
                   if reason.get("Code") == "ConditionalCheckFailed"}
         if failed:
             raise ConditionsFailedError(failed) from exc

@@ -159,16 +159,17 @@ def test_the_deadline_ends_conflicts_long_before_the_attempts_would(stubbed, mon
     with db.request_deadline(0.5), pytest.raises(db.RetriesExhaustedError):
         transaction().commit()
     elapsed = time.monotonic() - start
-    # At most one backoff (0.5 s) past the deadline, and a few dozen calls, not 10,000.
-    assert elapsed < 0.5 + db.RETRY_BACKOFF_CAP_S + 0.5
+    # Ended by the deadline (10,000 attempts with backoffs would take minutes),
+    # with room for a machine busy with other work.
+    assert elapsed < 0.5 + db.RETRY_BACKOFF_CAP_S + 2
     assert 1 < stub.calls < 200
 
 
 def test_the_deadline_stops_botocores_own_retries_too(stubbed):
     # The first attempt is slow and throttled: botocore would try twice more,
     # but the deadline has passed by then, so the next attempt never starts.
-    stub = stubbed("PutItem", Stub(THROTTLED, first_s=0.1))
-    with db.request_deadline(0.05), pytest.raises(db.RetriesExhaustedError):
+    stub = stubbed("PutItem", Stub(THROTTLED, first_s=1.5))
+    with db.request_deadline(1.0), pytest.raises(db.RetriesExhaustedError):
         AccountModel("wallet:a", balance_satang=0).save()
     assert stub.calls == 1
 

@@ -137,7 +137,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.fund(treasury + sum(seeds))  # type: ignore[call-arg]  (a rule, called as a step here)
         owners = WALLETS + SPENDABLE + WITHDRAWABLE
         credits = [BatchCredit(f"seed{i}", owner, amount, credit_sets={"status": ACTIVE} if owner in WALLETS else None)
-                   for i, (owner, amount) in enumerate(zip(owners, seeds)) if amount]
+                   for i, (owner, amount) in enumerate(zip(owners, seeds, strict=True)) if amount]
         if credits:
             assert len(self.ledger.post_batch([SHARD], credits, "seed").created) == len(credits)
         for credit in credits:
