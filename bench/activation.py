@@ -202,8 +202,10 @@ def _raw(wallets: int, workers: int, item_limit: int, phase_id: str = PHASE_ID) 
     alone. Returns (seconds, credits)."""
     import boto3
 
-    from chalicelib.ledger.core import _stable_index
-    from chalicelib.ledger.retry import with_retries
+    from botocore.exceptions import ClientError
+
+    from chalicelib import db
+    from chalicelib.ledger.batch import stable_index
 
     from chalicelib.clock import iso, utcnow
     from chalicelib.config import get_settings
@@ -231,7 +233,7 @@ def _raw(wallets: int, workers: int, item_limit: int, phase_id: str = PHASE_ID) 
         done = 0
         while (chunk := take()) is not None:
             now = iso(utcnow())
-            shard = accounts.treasury_shard(source_phase, _stable_index(f"raw:{source_phase}:{chunk[0]}", shards))
+            shard = accounts.treasury_shard(source_phase, stable_index(f"raw:{source_phase}:{chunk[0]}", shards))
             tx: list[dict[str, Any]] = []
             for i in chunk:
                 tid, wallet = f"raw:{source_phase}:{i}", accounts.wallet_account(f"raw{i}")
@@ -251,7 +253,15 @@ def _raw(wallets: int, workers: int, item_limit: int, phase_id: str = PHASE_ID) 
                                   "UpdateExpression": "ADD balance_satang :neg",
                                   "ConditionExpression": "balance_satang >= :total",
                                   "ExpressionAttributeValues": {":neg": {"N": f"-{total['N']}"}, ":total": total}}})
-            with_retries("raw", lambda: client.transact_write_items(TransactItems=tx))
+            budget = db.RetryBudget("raw")
+            while True:
+                try:
+                    client.transact_write_items(TransactItems=tx)
+                    break
+                except ClientError as exc:
+                    if not db.is_transient(exc):
+                        raise
+                    budget.wait(exc)
             done += len(chunk)
         return done
 

@@ -21,7 +21,7 @@ __all__ = ["EXTRA_MODEL_MODULES", "MODEL_MODULE_NAME", "import_all_models"]
 MODEL_MODULE_NAME = "models"
 
 # Modules that define registered models under another name than models.py.
-EXTRA_MODEL_MODULES: tuple[str, ...] = ("chalicelib.idempotency",)
+EXTRA_MODEL_MODULES: tuple[str, ...] = ()
 
 
 def _model_module_names() -> list[str]:

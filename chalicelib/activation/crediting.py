@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 from aws_lambda_powertools import Logger
 from pynamodb.exceptions import UpdateError
 
+from chalicelib import db
 from chalicelib.activation import plan as planning
 from chalicelib.activation.models import RunModel, run_key
 from chalicelib.activation.progress import count, wave_counter
@@ -149,7 +150,7 @@ def stop_run(phase_id: str, key: str, reason: str, now: datetime) -> None:
             condition=RunModel.status == "running",
         )
     except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not db.condition_failed(exc):
             raise
 
 
@@ -180,7 +181,7 @@ def _finish_bucket(item: planning.WorkItem, key: str, now: datetime) -> None:
                        condition=RunModel.status == "running")
             logger.info("run done", extra={"phase_id": item.phase_id, "run": key})
         except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
+            if not db.condition_failed(exc):
                 raise
 
 
@@ -268,7 +269,7 @@ def _expire_wallet(item: planning.WorkItem, account: AccountModel, now_iso: str,
         try:
             account.update(actions=[AccountModel.status.set(EXPIRED)], condition=due)
         except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
+            if not db.condition_failed(exc):
                 raise
         return
     transfer = Transfer(planning.expiry_transfer_id(wallet_id), account.account_id,

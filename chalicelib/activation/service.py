@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from pynamodb.exceptions import PutError, UpdateError
 
+from chalicelib import db
 from chalicelib.activation import plan as planning
 from chalicelib.activation.crediting import BUDGET_EXHAUSTED, credit_bucket, expire_bucket
 from chalicelib.activation.models import RunModel, run_key
@@ -63,7 +64,7 @@ def _claim(phase_id: str, run: planning.RunRef, existing: RunModel | None, now: 
                 condition=(RunModel.dispatched_at == existing.dispatched_at) & (RunModel.status != "done"),
             )
     except (PutError, UpdateError) as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if db.condition_failed(exc):
             return False
         raise
     return True

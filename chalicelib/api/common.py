@@ -33,6 +33,10 @@ A money route: ``idempotency_key=True``,
 ``fingerprint(req.method, req.path, req.body)`` and put both on the ledger
 Transfer (its record is the idempotency record; a replay returns
 ``Reply(status, stored_body, {"Idempotent-Replayed": "true"})``).
+
+Every request runs under ``db.request_deadline()``: no DynamoDB call starts
+later than ``db.REQUEST_DEADLINE_S`` after it began, so it answers (429
+``rate_limited`` when DynamoDB kept it waiting) well before API Gateway's 29 s.
 """
 from __future__ import annotations
 
@@ -44,6 +48,7 @@ from typing import Any, Callable, Iterable, Mapping
 from aws_lambda_powertools import Logger
 from chalice import Blueprint, Response
 
+from chalicelib import db
 from chalicelib.auth import Principal, authenticate, require_mfa, require_role
 from chalicelib.errors import WalletError
 from chalicelib.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -75,7 +80,10 @@ def json_response(status: int, body: Any, headers: Mapping[str, str] | None = No
 def error_response(exc: Exception) -> Response:
     """The contract's error body of any exception: a WalletError as it says,
     anything else a 500 ``internal_error`` without internals (logged by type
-    only: exception messages may carry personal data)."""
+    only: exception messages may carry personal data). DynamoDB throttling
+    that outlasted botocore's retries is load, not a fault: a 429."""
+    if db.is_throttling(exc):
+        exc = db.RetriesExhaustedError("throttled")
     if isinstance(exc, WalletError) and exc.status != 500:
         headers = {}
         retry_after = getattr(exc, "retry_after_s", None)
@@ -180,7 +188,8 @@ def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False, **
                 req = ApiRequest(bp, principal, spec)
                 if spec.path is not None:
                     path_params = spec.path.parse(path_params, "")
-                result = view(req, **path_params)
+                with db.request_deadline():
+                    result = view(req, **path_params)
             except Exception as exc:  # noqa: BLE001 - the edge maps every error
                 return error_response(exc)
             if isinstance(result, Reply):

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 from pynamodb.exceptions import PutError
 
+from chalicelib import db
 from chalicelib.audit.models import CHAIN, AuditModel
 from chalicelib.clock import iso_now
 
@@ -51,7 +52,7 @@ def audit(principal: Any, action: str, target: str, details: Mapping[str, Any] |
         try:
             item.save(AuditModel.sort.does_not_exist())
         except PutError as exc:
-            if "ConditionalCheckFailed" in str(exc.cause_response_code):
+            if db.condition_failed(exc):
                 continue
             raise
         return {**event, "prev_hash": prev_hash, "hash": digest}

@@ -1,26 +1,25 @@
-"""The double-entry ledger (see core.py)."""
+"""The double-entry ledger (see core.py for the whole, and a module per role)."""
 from chalicelib.ledger import accounts
 from chalicelib.ledger.audit import AuditReport, audit_ledger
-from chalicelib.ledger.core import (
+from chalicelib.ledger.core import Ledger
+from chalicelib.ledger.exceptions import (
+    ConditionFailedError,
+    CorruptRecordError,
+    InsufficientFundsError,
+    LedgerError,
+    PendingStateError,
+    TransferMismatchError,
+)
+from chalicelib.ledger.models import AccountModel, TransferModel
+from chalicelib.ledger.records import (
     BatchCredit,
     BatchResult,
     ExtraWrite,
     HistoryPage,
-    Ledger,
     Posted,
     Transfer,
     TransferRecord,
 )
-from chalicelib.ledger.exceptions import (
-    BudgetExhaustedError,
-    ConditionFailedError,
-    InsufficientFundsError,
-    LedgerError,
-    PendingStateError,
-    RetriesExhaustedError,
-    TransferMismatchError,
-)
-from chalicelib.ledger.models import AccountModel, TransferModel
 
 __all__ = [
     "accounts",
@@ -29,8 +28,8 @@ __all__ = [
     "AccountModel",
     "BatchCredit",
     "BatchResult",
-    "BudgetExhaustedError",
     "ConditionFailedError",
+    "CorruptRecordError",
     "ExtraWrite",
     "HistoryPage",
     "InsufficientFundsError",
@@ -38,7 +37,6 @@ __all__ = [
     "LedgerError",
     "PendingStateError",
     "Posted",
-    "RetriesExhaustedError",
     "Transfer",
     "TransferMismatchError",
     "TransferModel",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.errors import ConflictError, RateLimitedError, RuleError, WalletError
+from chalicelib.errors import ConflictError, RuleError, WalletError
 
 __all__ = [
     "LedgerError",
@@ -11,8 +11,7 @@ __all__ = [
     "TransferMismatchError",
     "ConditionFailedError",
     "PendingStateError",
-    "RetriesExhaustedError",
-    "BudgetExhaustedError",
+    "CorruptRecordError",
 ]
 
 
@@ -30,11 +29,6 @@ class InsufficientFundsError(LedgerError, RuleError):
         )
         self.account_id = account_id
         self.item = item or {}
-
-
-class BudgetExhaustedError(LedgerError, RuleError):
-    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
-        RuleError.__init__(self, "budget_exhausted", message, details)
 
 
 class TransferMismatchError(LedgerError, ConflictError):
@@ -76,10 +70,12 @@ class PendingStateError(LedgerError, ConflictError):
         self.state = state
 
 
-class RetriesExhaustedError(LedgerError, RateLimitedError):
-    """DynamoDB kept throttling or conflicting past the retry bound: the
-    client retries the whole (idempotent) request a moment later."""
+class CorruptRecordError(LedgerError):
+    """A transfer record or balance read back breaks an invariant of the
+    ledger (a missing field, a state its kind cannot have, a negative
+    balance): never money to act on. A 500, and an alert."""
 
-    def __init__(self, operation: str) -> None:
-        RateLimitedError.__init__(self, "The ledger is busy; retry this request in a second.", 1)
-        self.operation = operation
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(f"ledger item {what} is not valid: {why}")
+        self.what = what
+        self.why = why

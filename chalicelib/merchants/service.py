@@ -7,16 +7,14 @@ import time
 from typing import Any, Callable, Iterable
 
 from pynamodb.models import Model
-from pynamodb.exceptions import TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import UpdateError
 
 from chalicelib import pii
 from chalicelib.clock import iso_now
 from chalicelib.config import get_settings
 from chalicelib import db
 from chalicelib.errors import AlreadyExistsError, ConflictError, NotFoundError
-from chalicelib.ledger import AccountModel, Ledger, RetriesExhaustedError, accounts
-from chalicelib.ledger.retry import with_retries
+from chalicelib.ledger import AccountModel, Ledger, accounts
 from chalicelib.merchants.models import MerchantModel, MerchantReferenceModel, MerchantTaxModel
 from chalicelib.merchants.validation import ReferenceEntry, RegistrationRequest, mcc_of
 from chalicelib.payments.rules import MerchantView, may_cash_out
@@ -40,8 +38,6 @@ __all__ = [
 # old, so that a busy shop's profile is not read on every sale.
 PROFILE_CACHE_TTL_S = 5.0
 PROFILE_CACHE_ENTRIES_MAX = 10_000
-BATCH_GET_ATTEMPTS_MAX = 5
-BATCH_GET_BACKOFF_S = 0.02
 MERCHANT_ID_HASH_CHARS = 24
 # Internal move of a shop's own money between its balances (round 2 funding):
 # not shown in its transaction list.
@@ -91,19 +87,15 @@ def register_merchant(owner_cid: str, request: RegistrationRequest) -> dict[str,
         created_at=now,
     )
     claim = MerchantTaxModel(tax_hash, merchant_id=merchant_id, created_at=now)
+    tx = db.Transaction("register_merchant")
+    tx.put_model("merchant", merchant, MerchantModel.merchant_id.does_not_exist())
+    tx.put_model("tax_claim", claim, MerchantTaxModel.tax_hash.does_not_exist())
     try:
-        with TransactWrite(connection=db.connection()) as tx:
-            tx.save(merchant, condition=MerchantModel.merchant_id.does_not_exist())
-            tx.save(claim, condition=MerchantTaxModel.tax_hash.does_not_exist())
-    except TransactWriteError as exc:
-        reasons = exc.cancellation_reasons or []
-        failed = [r is not None and r.code == "ConditionalCheckFailed" for r in reasons]
-        if any(failed):
-            what = "owner" if failed and failed[0] else "tax_id"
-            raise AlreadyExistsError(
-                "This owner already has a shop." if what == "owner" else "A shop with this tax_id is already registered.",
-                {"field": what}) from exc
-        raise
+        tx.commit()
+    except db.ConditionsFailedError as exc:
+        if "merchant" in exc:
+            raise AlreadyExistsError("This owner already has a shop.", {"field": "owner"}) from exc
+        raise AlreadyExistsError("A shop with this tax_id is already registered.", {"field": "tax_id"}) from exc
     return {"merchant_id": merchant_id, "status": merchant.status}
 
 
@@ -193,17 +185,16 @@ def _batch_get(keys: dict[type[Model], list[str]], consistent: bool) -> dict[typ
         key_name = model._hash_key_attribute().attr_name
         request[table] = {"Keys": [{key_name: {"S": k}} for k in hash_keys], "ConsistentRead": consistent}
     out: dict[type[Model], list[Model]] = {}
-    attempts = 0
+    # Throttling and faults are botocore's to retry (db's policy); keys left
+    # unprocessed are asked for again within the same budget.
+    budget = db.RetryBudget("batch_get")
     while request:
-        if attempts >= BATCH_GET_ATTEMPTS_MAX:
-            raise RetriesExhaustedError("batch_get")
-        if attempts:
-            time.sleep(BATCH_GET_BACKOFF_S * attempts)
-        attempts += 1
-        answer = with_retries("batch_get", lambda: db.connection().client.batch_get_item(RequestItems=request))
+        answer = db.connection().client.batch_get_item(RequestItems=request)
         for table, items in answer.get("Responses", {}).items():
             out.setdefault(by_table[table], []).extend(by_table[table].from_raw_data(i) for i in items)
         request = answer.get("UnprocessedKeys") or {}
+        if request:
+            budget.wait()
     return out
 
 
@@ -254,7 +245,7 @@ def _apply_reference(merchant_id: str, entry: ReferenceEntry, now: str) -> None:
         merchant.update(actions=actions + [MerchantModel.status.set("active")],
                         condition=MerchantModel.status == "pending_review")
     except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not db.condition_failed(exc):
             raise
         merchant.update(actions=actions, condition=MerchantModel.merchant_id.exists())
     _CACHE.clear()
@@ -270,7 +261,7 @@ def review_merchant(merchant_id: str, decision: str, reason: str, operator: str)
             condition=MerchantModel.merchant_id.exists() & MerchantModel.status.is_in(*allowed_from),
         )
     except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not db.condition_failed(exc):
             raise
         current = get_merchant(merchant_id)  # 404 if there is no such shop
         if current.status == to:

@@ -16,11 +16,11 @@ from typing import Any, Iterator, Mapping
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
+from chalicelib import db
 from chalicelib.clock import iso
 from chalicelib.config import get_settings
 from chalicelib.errors import ConflictError, NotFoundError
-from chalicelib.ledger import accounts
-from chalicelib.ledger.core import BatchCredit, Ledger
+from chalicelib.ledger import BatchCredit, Ledger, accounts
 from chalicelib.phases.definition import check_change, parse_definition
 from chalicelib.phases.models import PhaseModel
 
@@ -78,7 +78,7 @@ def _update(phase_id: str, actions: list[Any], condition: Any) -> bool:
             phase_id, actions=[*actions, PhaseModel.version.set(PhaseModel.version + 1)],
             condition=condition)
     except UpdateError as exc:
-        if "ConditionalCheckFailed" not in str(exc.cause_response_code):
+        if not db.condition_failed(exc):
             raise
         return False
     return True
@@ -136,7 +136,7 @@ def save_phase(phase_id: str, body: Any, now: datetime) -> tuple[dict[str, Any],
         try:
             model.save()  # conditional on the version read (or on not existing)
         except PutError as exc:
-            if "ConditionalCheckFailed" in str(exc.cause_response_code):
+            if db.condition_failed(exc):
                 continue  # another PUT won: read again, check again
             raise
         _post_step(model)

@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from pynamodb.exceptions import UpdateError
 
+from chalicelib import db
 from chalicelib.clock import iso_now
 from chalicelib.errors import InvalidRequestError, NotFoundError, RuleError
 from chalicelib.registration.models import CardModel
@@ -158,7 +159,7 @@ def _clear_failures(card: CardModel) -> None:
             condition=CardModel.locked == False,  # noqa: E712  (a DynamoDB condition)
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if db.condition_failed(exc):
             # Wrong PINs racing this right one locked the card meanwhile.
             raise _locked_error() from exc
         raise
@@ -181,7 +182,7 @@ def _count_wrong_pin(card: CardModel) -> None:
             condition=unlocked & below_last,
         )
     except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not db.condition_failed(exc):
             raise
     else:
         left = PIN_ATTEMPTS_MAX - int(card.failed_attempts)
@@ -193,7 +194,7 @@ def _count_wrong_pin(card: CardModel) -> None:
             condition=unlocked & (CardModel.failed_attempts == PIN_ATTEMPTS_MAX - 1),
         )
     except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not db.condition_failed(exc):
             raise
         # Already locked by a concurrent attempt: this one counts for nothing
         # more, the card is locked either way.
@@ -221,7 +222,7 @@ def reset_pin(card_code: str, citizen_hash: str, new_pin: str) -> CardModel:
             condition=CardModel.citizen_hash == citizen_hash,
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if db.condition_failed(exc):
             raise NotFoundError("No card of this citizen has this code; check the code and the ID card.") from exc
         raise
     return card

@@ -16,9 +16,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
-from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError
+from pynamodb.exceptions import PutError, PynamoDBException
+from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.activation.progress import count
 from chalicelib.clock import iso
@@ -39,7 +39,6 @@ from chalicelib.eligibility import (
 )
 from chalicelib.errors import RuleError
 from chalicelib.exclusions import lists_containing
-from chalicelib.ledger.retry import with_retries
 from chalicelib.pii import encrypt
 from chalicelib.registration.cards import hash_pin, new_card_code, validate_pin
 from chalicelib.registration.models import (
@@ -176,35 +175,32 @@ class _Outcome:
     CARD_CLASH = "card_clash"
 
 
-def _write(items: list[tuple[str, Model, Any]]) -> str:
-    """Put every item in one transaction; which condition failed, if any."""
+# Which failed condition means what, in this order: the citizen's own
+# registration first (a retry), then the benefit, then the drawn card code.
+_FAILED_MEANS = (("registration", _Outcome.EXISTS), ("benefit", _Outcome.BENEFITED), ("card", _Outcome.CARD_CLASH))
 
-    def commit() -> None:
-        with TransactWrite(connection=db.connection()) as tx:
-            for _, model, condition in items:
-                tx.save(model, condition=condition)
 
+def _write(items: list[tuple[str, Model, Condition]]) -> str:
+    """Put every item (tag, model, condition) in one transaction; which
+    condition failed, if any."""
+    tx = db.Transaction("register")
+    for tag, model, condition in items:
+        tx.put_model(tag, model, condition)
     try:
-        with_retries("register", commit)
-    except TransactWriteError as exc:
-        reasons = exc.cancellation_reasons or []
-        failed = {tag for (tag, _, _), reason in zip(items, reasons)
-                  if reason is not None and reason.code == "ConditionalCheckFailed"}
-        if not failed:
-            raise
-        for tag in ("registration", "benefit", "card"):
-            if tag in failed:
-                return {"registration": _Outcome.EXISTS, "benefit": _Outcome.BENEFITED,
-                        "card": _Outcome.CARD_CLASH}[tag]
+        tx.commit()
+    except db.ConditionsFailedError as exc:
+        for tag, outcome in _FAILED_MEANS:
+            if tag in exc:
+                return outcome
         raise
     return _Outcome.STORED
 
 
 def _put_alone(item: RegistrationModel) -> str:
     try:
-        with_retries("register", lambda: item.save(condition=RegistrationModel.registration_key.does_not_exist()))
+        item.save(condition=RegistrationModel.registration_key.does_not_exist())
     except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if db.condition_failed(exc):
             return _Outcome.EXISTS
         raise
     return _Outcome.STORED
@@ -214,7 +210,7 @@ def _store(item: RegistrationModel, assisted: Assisted | None, pin_hash: str | N
     if item.status != ACCEPTED:
         return _put_alone(item)
     for _ in range(CARD_CODE_TRIES_MAX):
-        writes: list[tuple[str, Model, Any]] = [
+        writes: list[tuple[str, Model, Condition]] = [
             ("registration", item, RegistrationModel.registration_key.does_not_exist()),
             ("benefit", _benefit(item), BenefitModel.citizen_hash.does_not_exist()),
         ]
@@ -251,24 +247,18 @@ def _issue_card(item: RegistrationModel, assisted: Assisted, now: datetime) -> R
     for _ in range(CARD_CODE_TRIES_MAX):
         card = _card(item, pin_hash, assisted.point_id)
         card.created_at = iso(now)
-
-        def commit(card: CardModel = card) -> None:
-            with TransactWrite(connection=db.connection()) as tx:
-                tx.save(card, condition=CardModel.card_code.does_not_exist())
-                tx.update(item, actions=[RegistrationModel.card_code.set(card.card_code)],
-                          condition=RegistrationModel.card_code.does_not_exist())
-
+        tx = db.Transaction("issue_card")
+        tx.put_model("card", card, CardModel.card_code.does_not_exist())
+        tx.update_model("registration", item, [RegistrationModel.card_code.set(card.card_code)],
+                        RegistrationModel.card_code.does_not_exist())
         try:
-            with_retries("issue_card", commit)
-        except TransactWriteError as exc:
-            reasons = [r.code if r is not None else None for r in exc.cancellation_reasons or []]
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            tx.commit()
+        except db.ConditionsFailedError as exc:
+            if "registration" in exc:
                 # Another submission issued the card first: that one stands.
                 found = get_registration(item.phase_id, item.citizen_hash)
                 return found if found is not None else item
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                continue  # the drawn code is taken: draw another
-            raise
+            continue  # only the drawn code is taken: draw another
         item.card_code = card.card_code
         return item
     raise RuntimeError("could not draw an unused card code; the random source is suspect")

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from pynamodb.exceptions import PutError
 
-from chalicelib import limits
+from chalicelib import db, limits
 from chalicelib.clock import iso_now
 from chalicelib.errors import PausedError
 from chalicelib.switches.models import SwitchModel
@@ -92,7 +92,7 @@ def set_switch(operation: str, state: str, scope: str, reason: str, by: str | No
         # The map must exist before a scope can be set inside it.
         SwitchModel(operation, paused={}, updated_at=now).save(condition=SwitchModel.operation.does_not_exist())
     except PutError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not db.condition_failed(exc):
             raise
     if state == "paused":
         action = SwitchModel.paused[scope].set({"reason": reason, "updated_at": now, "by": by or ""})

@@ -1,14 +1,12 @@
-"""Pure parts of the ledger: account ids, transfer checks, retries, cursors."""
+"""Pure parts of the ledger: account ids, transfer checks, records read back, cursors."""
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ClientError
-from pynamodb.exceptions import CancellationReason, TransactWriteError, VerboseClientError
 
-from chalicelib.ledger import accounts
-from chalicelib.ledger.core import Transfer, TransferRecord, _decode_cursor, _encode_cursor, _stable_index
-from chalicelib.ledger.exceptions import RetriesExhaustedError
-from chalicelib.ledger.retry import RETRY_ATTEMPTS_MAX, is_transient, with_retries
+from chalicelib.ledger import CorruptRecordError, accounts
+from chalicelib.ledger.batch import stable_index
+from chalicelib.ledger.history import decode_cursor, encode_cursor
+from chalicelib.ledger.records import Transfer, TransferRecord
 
 
 def test_kind_and_bucket_come_from_the_account_id():
@@ -70,81 +68,54 @@ def test_same_transfer_is_a_retry_and_other_fields_are_not():
     assert not _record(kind="withdrawal").same_as(transfer)
 
 
-def test_a_batched_credit_retried_from_another_shard_is_the_same_transfer():
+def test_the_same_id_from_another_debit_account_or_to_another_destination_is_not_a_retry():
+    transfer = Transfer("t1", "wallet:a", "merchant_spendable:b", 500, "payment", fingerprint="f1")
+    assert not _record(debit_account="wallet:z").same_as(transfer)
+    hold = Transfer("t1", "merchant_withdrawable:m", "in_flight:004", 500, "withdrawal")
+    held = _record(debit_account="merchant_withdrawable:m", credit_account="in_flight:004", kind="withdrawal",
+                   fingerprint=None, state="pending", post_to="paid_out:004")
+    assert held.same_as(hold, post_to="paid_out:004")
+    assert not held.same_as(hold, post_to="paid_out:006")
+    assert not held.same_as(hold)
+
+
+def test_a_batched_credit_retried_from_another_shard_of_its_batch_is_the_same_transfer():
     transfer = Transfer("iss:1", "treasury:p3:001", "wallet:a", 500, "issuance")
     record = _record(transfer_id="iss:1", kind="issuance", debit_account="treasury:p3:004",
                      credit_account="wallet:a", fingerprint=None)
-    assert record.same_as(transfer)
+    assert record.same_as(transfer, sources=["treasury:p3:001", "treasury:p3:004"])
+    assert not record.same_as(transfer, sources=["treasury:p3:001", "treasury:p3:002"])
+
+
+def _item(**overrides):
+    item = dict(transfer_id="t1", kind="payment", debit_account="wallet:a", credit_account="merchant_spendable:b",
+                amount_satang=500, state="posted", created_at="2025-04-01T00:00:00.000000Z")
+    item.update(overrides)
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def test_a_record_read_back_is_checked_against_what_its_state_implies():
+    assert TransferRecord.from_item(_item()).amount_satang == 500
+    assert TransferRecord.from_item(_item(state="pending", post_to="paid_out:004")).state == "pending"
+    assert TransferRecord.from_item(_item(state=None)).state == "posted"  # written before states existed
+    for broken in (_item(amount_satang=None), _item(created_at=""), _item(amount_satang=0),
+                   _item(amount_satang=2.5), _item(credit_account="wallet:a"), _item(debit_account="cash:1"),
+                   _item(state="lost"), _item(state="pending"), _item(state="voided"),
+                   _item(state="posted", post_to="nowhere")):
+        with pytest.raises(CorruptRecordError):
+            TransferRecord.from_item(broken)
 
 
 def test_cursor_round_trips_and_rejects_garbage():
     key = "2025-04-01T00:00:00.000000Z#pay_123"
-    assert _decode_cursor(_encode_cursor(key)) == key
+    assert decode_cursor(encode_cursor(key)) == key
     with pytest.raises(ValueError):
-        _decode_cursor("!!!not-base64!!!")
+        decode_cursor("!!!not-base64!!!")
     with pytest.raises(ValueError):
-        _decode_cursor(_encode_cursor("no-separator"))
+        decode_cursor(encode_cursor("no-separator"))
 
 
-def test_stable_index_is_stable_and_spreads():
-    picks = [_stable_index(f"iss:p3:1:w{i}", 8) for i in range(800)]
-    assert picks == [_stable_index(f"iss:p3:1:w{i}", 8) for i in range(800)]
+def teststable_index_is_stable_and_spreads():
+    picks = [stable_index(f"iss:p3:1:w{i}", 8) for i in range(800)]
+    assert picks == [stable_index(f"iss:p3:1:w{i}", 8) for i in range(800)]
     assert all(60 < picks.count(shard) < 140 for shard in range(8))
-
-
-def _cancelled(*codes):
-    reasons = [CancellationReason(code=c) if c else None for c in codes]
-    cause = VerboseClientError({"Error": {"Code": "TransactionCanceledException", "Message": "x"}},
-                               "TransactWriteItems", cancellation_reasons=reasons)
-    return TransactWriteError("Failed to write transaction items", cause)
-
-
-def _client_error(code):
-    return ClientError({"Error": {"Code": code, "Message": "x"}}, "TransactWriteItems")
-
-
-def test_conflicts_and_throttling_are_transient_but_failed_conditions_are_not():
-    assert is_transient(_cancelled("TransactionConflict", None))
-    assert is_transient(_cancelled(None, "ThrottlingError"))
-    assert is_transient(_client_error("ProvisionedThroughputExceededException"))
-    assert not is_transient(_cancelled("ConditionalCheckFailed", "TransactionConflict"))
-    assert not is_transient(_cancelled("ConditionalCheckFailed"))
-    assert not is_transient(_client_error("ValidationException"))
-
-
-def test_retries_a_conflict_with_growing_bounded_jitter():
-    calls, sleeps = [], []
-
-    def flaky():
-        calls.append(1)
-        if len(calls) < 4:
-            raise _cancelled("TransactionConflict")
-        return "ok"
-
-    assert with_retries("post", flaky, sleep=sleeps.append) == "ok"
-    assert len(calls) == 4 and len(sleeps) == 3
-    assert all(0 <= s <= 1.0 for s in sleeps)
-
-
-def test_gives_up_after_the_bound_with_a_retryable_error():
-    sleeps = []
-
-    def always_throttled():
-        raise _client_error("ThrottlingException")
-
-    with pytest.raises(RetriesExhaustedError) as caught:
-        with_retries("post", always_throttled, sleep=sleeps.append)
-    assert len(sleeps) == RETRY_ATTEMPTS_MAX - 1
-    assert caught.value.status == 429 and caught.value.retry_after_s >= 1
-
-
-def test_a_failed_condition_is_not_retried():
-    calls = []
-
-    def insufficient():
-        calls.append(1)
-        raise _cancelled("ConditionalCheckFailed")
-
-    with pytest.raises(TransactWriteError):
-        with_retries("post", insufficient, sleep=lambda s: None)
-    assert len(calls) == 1

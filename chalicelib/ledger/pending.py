@@ -1,0 +1,73 @@
+"""Two-phase transfers: hold, then settle (post) or void, once.
+
+``hold`` moves the money to a holding account (e.g. in flight at a bank) in a
+record that is ``pending`` and knows where it goes (``post_to``). Resolving
+it is one transaction: the move out of the holding account (transfer
+``<id>.post`` to ``post_to``, or ``<id>.void`` back to where it came from)
+and the mark ``pending -> posted | voided`` on condition that it is still
+pending, so of two racing resolutions exactly one moves money.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from chalicelib.ledger import accounts, reads
+from chalicelib.ledger.exceptions import PendingStateError
+from chalicelib.ledger.posting import BalanceChange, Context, Resolution, post_once
+from chalicelib.ledger.records import PENDING, POSTED, VOIDED, Posted, Transfer, TransferRecord
+
+__all__ = ["hold", "resolve", "OUTCOMES"]
+
+OUTCOMES = {POSTED: "post", VOIDED: "void"}
+
+
+def hold(ctx: Context, transfer: Transfer, post_to: str) -> Posted:
+    transfer.check()
+    accounts.kind_of(post_to)
+    record = TransferRecord.of(transfer, transfer.debit_account, ctx.clock(), state=PENDING, post_to=post_to)
+    changes = [BalanceChange(transfer.debit_account, -transfer.amount_satang),
+               BalanceChange(transfer.credit_account, transfer.amount_satang)]
+    return post_once(ctx, "hold", [record], changes, expected=transfer)
+
+
+def _move(pending: TransferRecord, outcome: str, details: Mapping[str, Any] | None) -> Transfer:
+    return Transfer(
+        transfer_id=f"{pending.transfer_id}.{OUTCOMES[outcome]}",
+        debit_account=pending.credit_account,
+        credit_account=pending.post_to if outcome == POSTED and pending.post_to else pending.debit_account,
+        amount_satang=pending.amount_satang,
+        kind=f"{pending.kind}_{outcome}",
+        details=details,
+    )
+
+
+def _done_already(move: Transfer) -> Posted | None:
+    existing = reads.get_transfer(move.transfer_id)
+    return Posted(existing, created=False) if existing is not None else None
+
+
+def resolve(ctx: Context, transfer_id: str, outcome: str, details: Mapping[str, Any] | None) -> Posted:
+    """Settle (``outcome`` posted) or void a pending transfer, once; again
+    the same way returns the first resolution, the other way PendingStateError."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"a pending transfer is resolved {' or '.join(OUTCOMES)}, not {outcome}")
+    pending = reads.get_transfer(transfer_id)
+    if pending is None or pending.post_to is None:
+        raise PendingStateError(transfer_id, None)
+    move = _move(pending, outcome, details)
+    if pending.state == outcome and (done := _done_already(move)) is not None:
+        return done
+    if pending.state != PENDING:
+        raise PendingStateError(transfer_id, pending.state)
+    move.check()
+    record = TransferRecord.of(move, move.debit_account, ctx.clock())
+    changes = [BalanceChange(move.debit_account, -move.amount_satang),
+               BalanceChange(move.credit_account, move.amount_satang)]
+    try:
+        return post_once(ctx, f"resolve_{outcome}", [record], changes, expected=move,
+                         resolves=Resolution(transfer_id, outcome))
+    except PendingStateError as exc:
+        # Another worker resolved it between our read and our write.
+        if exc.state == outcome and (done := _done_already(move)) is not None:
+            return done
+        raise

@@ -1,0 +1,146 @@
+"""Posting: one transfer (or a transfer and the transfers linked to it) as
+one conditional transaction, and the one reading of what failed.
+
+The transaction holds the records (``attribute_not_exists``: the first is
+the idempotency record), the callers' extra items, a pending transfer's
+resolution mark and one update per account with its net change (DynamoDB
+allows one operation per item in a transaction). What failed is told from
+the tags (``chalicelib.db.Transaction``), by role and never by position:
+the idempotency record first (a retry: nothing moves, the record comes
+back), then any other record (a reused id), the pending mark, the extra
+items, and last the balances.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Collection, Mapping, Sequence
+
+from pynamodb.connection import Connection
+from pynamodb.expressions.condition import Condition
+
+from chalicelib import db
+from chalicelib.ledger import accounts, items, reads
+from chalicelib.ledger.exceptions import (
+    ConditionFailedError,
+    InsufficientFundsError,
+    PendingStateError,
+    TransferMismatchError,
+)
+from chalicelib.ledger.records import ExtraWrite, Posted, Transfer, TransferRecord
+
+__all__ = ["Context", "BalanceChange", "Resolution", "post_once", "net_changes", "existing_record", "DEBIT_TAG"]
+
+# ConditionFailedError's tag for the debited account's own condition.
+DEBIT_TAG = "debit"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every posting needs: the connection, the item limit of one
+    transaction and the clock that stamps records."""
+
+    connection: Connection
+    item_limit: int
+    clock: Callable[[], str]
+
+    def transaction(self, operation: str) -> db.Transaction:
+        return db.Transaction(operation, item_limit=self.item_limit, via=self.connection)
+
+
+@dataclass(frozen=True)
+class BalanceChange:
+    account_id: str
+    delta_satang: int
+    sets: Mapping[str, str] | None = None
+    condition: Condition | None = None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The pending transfer a posting resolves (posted or voided), once."""
+
+    transfer_id: str
+    outcome: str
+
+
+def net_changes(transfers: Sequence[Transfer]) -> list[BalanceChange]:
+    """One change per account with its net delta (accounts netting to zero left out)."""
+    deltas: dict[str, int] = {}
+    for each in transfers:
+        deltas[each.debit_account] = deltas.get(each.debit_account, 0) - each.amount_satang
+        deltas[each.credit_account] = deltas.get(each.credit_account, 0) + each.amount_satang
+    return [BalanceChange(account_id, delta) for account_id, delta in deltas.items() if delta]
+
+
+def existing_record(expected: Transfer, item: Mapping[str, Any] | None, *, post_to: str | None = None,
+                    sources: Collection[str] = ()) -> TransferRecord:
+    """The record that made ``expected``'s id fail as new: a retry if it is
+    the same transfer, else TransferMismatchError (a reused id)."""
+    existing = TransferRecord.from_item(item) if item else reads.get_transfer(expected.transfer_id)
+    if existing is None or not existing.same_as(expected, post_to=post_to, sources=sources):
+        raise TransferMismatchError(expected.transfer_id, dict(item or {}))
+    return existing
+
+
+def _check_extra(extra: Sequence[ExtraWrite]) -> None:
+    tags = [e.tag for e in extra]
+    if DEBIT_TAG in tags or len(set(tags)) != len(tags):
+        raise ValueError(f"extra writes need distinct tags other than {DEBIT_TAG!r}: {tags}")
+
+
+def post_once(ctx: Context, operation: str, records: Sequence[TransferRecord], changes: Sequence[BalanceChange], *,
+              expected: Transfer, extra: Sequence[ExtraWrite] = (), resolves: Resolution | None = None) -> Posted:
+    """Write ``records``, ``extra``, the resolution mark and ``changes`` in
+    one transaction. ``records[0]`` is ``expected``'s record: when it exists
+    already, nothing moves and it comes back (``created`` False). Raises
+    TransferMismatchError, PendingStateError, ConditionFailedError or
+    InsufficientFundsError; nothing is written then."""
+    _check_extra(extra)
+    tx = ctx.transaction(operation)
+    for record in records:
+        items.put_record(tx, record)
+    if resolves is not None:
+        items.mark_resolved(tx, resolves.transfer_id, resolves.outcome)
+    for each in extra:
+        items.add_extra(tx, each)
+    for change in changes:
+        items.update_balance(tx, change.account_id, change.delta_satang, sets=change.sets, condition=change.condition)
+    try:
+        tx.commit()
+    except db.ConditionsFailedError as exc:
+        return _replayed(exc, records, expected)
+    return Posted(records[0], created=True)
+
+
+def _replayed(exc: db.ConditionsFailedError, records: Sequence[TransferRecord], expected: Transfer) -> Posted:
+    """The replay ``exc`` says this is, or the domain error it means."""
+    failed_records = exc.keys(items.RECORD)
+    if expected.transfer_id in failed_records:
+        existing = existing_record(expected, failed_records[expected.transfer_id], post_to=records[0].post_to)
+        return Posted(existing, created=False)
+    if failed_records:
+        transfer_id, item = _first(failed_records)
+        raise TransferMismatchError(transfer_id, dict(item or {})) from exc
+    if pending := exc.keys(items.PENDING_MARK):
+        transfer_id, item = _first(pending)
+        raise PendingStateError(transfer_id, (item or {}).get("state")) from exc
+    if extra := exc.keys(items.EXTRA):
+        raise ConditionFailedError(*_first(extra)) from exc
+    if balances := exc.keys(items.BALANCE):
+        raise _balance_error(records, *_first(balances)) from exc
+    raise exc
+
+
+def _first(failed: dict[str, dict[str, Any] | None]) -> tuple[str, dict[str, Any] | None]:
+    return next(iter(failed.items()))
+
+
+def _balance_error(records: Sequence[TransferRecord], account_id: str,
+                   item: dict[str, Any] | None) -> InsufficientFundsError | ConditionFailedError:
+    """A debited balance failed: not covered, or the caller's own condition."""
+    debit_satang = sum(r.amount_satang for r in records if r.debit_account == account_id) - sum(
+        r.amount_satang for r in records if r.credit_account == account_id)
+    if item is None or (int(item.get("balance_satang") or 0) < debit_satang
+                        and not accounts.may_go_negative(account_id)):
+        return InsufficientFundsError(account_id, debit_satang, item)
+    return ConditionFailedError(DEBIT_TAG, item)

@@ -1,0 +1,39 @@
+"""The ledger summary of API.md, from every balance."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from chalicelib.ledger import accounts
+from chalicelib.ledger.models import AccountModel
+
+__all__ = ["SCAN_PAGE_SIZE", "iter_accounts", "summary"]
+
+SCAN_PAGE_SIZE = 1000
+
+
+def iter_accounts() -> Iterator[AccountModel]:
+    return AccountModel.scan(page_size=SCAN_PAGE_SIZE)
+
+
+def summary() -> dict[str, Any]:
+    """``balanced`` holds when what the budget funded equals the sum of
+    every other bucket and no account that may not go below zero did."""
+    buckets = dict.fromkeys(accounts.SUMMARY_BUCKETS, 0)
+    funded = 0
+    negative = []
+    for account in iter_accounts():
+        balance = int(account.balance_satang)
+        bucket = accounts.bucket_of(account.account_id)
+        if bucket is None:
+            funded -= balance
+        else:
+            buckets[bucket] += balance
+        if balance < 0 and not accounts.may_go_negative(account.account_id):
+            negative.append(account.account_id)
+    held = sum(buckets.values())
+    return {
+        "funded_satang": funded,
+        **buckets,
+        "balanced": funded == held and not negative,
+        "negative_accounts": len(negative),
+    }
