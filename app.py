@@ -10,12 +10,15 @@ from chalice import Chalice, Rate
 
 from chalicelib import openapi, queues
 from chalicelib.activation import service as activation_jobs
-from chalicelib.api import activation, admin, citizen, merchant, payments, payouts, public, registrar
+from chalicelib.payouts import dispatch as payout_dispatch
+from chalicelib.payouts import reconciliation
+from chalicelib.payouts import statuses as payout_statuses
+from chalicelib.api import activation, admin, citizen, merchant, payments, payouts, public, registrar, settlement
 from chalicelib.api.common import map_errors
 
 app = Chalice(app_name="wallet")
 
-BLUEPRINT_MODULES = (public, admin, citizen, registrar, merchant, payments, activation, payouts)
+BLUEPRINT_MODULES = (public, admin, citizen, registrar, merchant, payments, activation, payouts, settlement)
 
 for _module in BLUEPRINT_MODULES:
     app.register_blueprint(_module.bp)
@@ -34,6 +37,21 @@ def activation_worker(event):  # type: ignore[no-untyped-def]
 @app.schedule(Rate(1, unit=Rate.MINUTES))  # locally: every settings.schedule_rate_s (the pump)
 def activation_schedule(event):  # type: ignore[no-untyped-def]
     activation_jobs.run_schedule()
+
+
+@app.on_sqs_message(queue=queues.queue_name(queues.STATUS_QUEUE), batch_size=10)
+def bank_status_worker(event):  # type: ignore[no-untyped-def]
+    return payout_statuses.handle_sqs_event(event.to_dict(), event.context)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))  # dispatch each bank's pending payouts, flag timeouts
+def payout_schedule(event):  # type: ignore[no-untyped-def]
+    payout_dispatch.run_schedule()
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS))  # reconcile yesterday's statements until each bank's is in
+def reconciliation_schedule(event):  # type: ignore[no-untyped-def]
+    reconciliation.run_schedule()
 
 
 

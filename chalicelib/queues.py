@@ -16,9 +16,13 @@ from typing import Any
 import boto3
 
 from chalicelib.config import get_settings
+from chalicelib.limits import BANK_CODES
 
 __all__ = [
     "QUEUES",
+    "STATUS_QUEUE",
+    "bank_queue",
+    "send_text",
     "DLQ_SUFFIX",
     "MAX_RECEIVE_COUNT",
     "MESSAGE_BYTES_MAX",
@@ -30,10 +34,21 @@ __all__ = [
     "reset_clients",
 ]
 
-# Short names of the work queues; per-bank queues are added as
-# "bank-<code>-instructions" style names by the code that needs them.
+# BANKS.md: the banks answer on one shared status queue.
+STATUS_QUEUE = "bank-status"
+
+
+def bank_queue(bank_code: str) -> str:
+    """A bank's own instruction queue (BANKS.md): a slow or failed bank delays only its own payouts."""
+    return f"bank-{bank_code}-instructions"
+
+
+# Short names of the work queues: activation, the status queue and one
+# instruction queue per participating bank (chalicelib/limits.py BANK_CODES).
 QUEUES: tuple[str, ...] = (
     "activation",
+    STATUS_QUEUE,
+    *(bank_queue(code) for code in sorted(BANK_CODES)),
 )
 
 DLQ_SUFFIX = "-dlq"
@@ -75,7 +90,11 @@ def queue_url(short: str) -> str:
 
 def send_json(short: str, body: Any, delay_s: int = 0) -> str:
     """Send ``body`` as JSON to the queue ``short``; returns the message id."""
-    text = json.dumps(body, separators=(",", ":"), sort_keys=True)
+    return send_text(short, json.dumps(body, separators=(",", ":"), sort_keys=True), delay_s)
+
+
+def send_text(short: str, text: str, delay_s: int = 0) -> str:
+    """Send ``text`` as it is (e.g. a message moved to a dead-letter queue)."""
     if len(text.encode()) > MESSAGE_BYTES_MAX:
         raise ValueError(f"message for queue {short!r} is {len(text.encode())} bytes; "
                          f"the limit is {MESSAGE_BYTES_MAX}: split the batch")

@@ -14,13 +14,13 @@ Sparse indexes find the work of each step without a scan:
 """
 from __future__ import annotations
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.db import register
 
-__all__ = ["PayoutModel"]
+__all__ = ["PayoutModel", "ReconciliationModel"]
 
 
 class _DispatchIndex(GlobalSecondaryIndex["PayoutModel"]):
@@ -107,3 +107,19 @@ class PayoutModel(Model):
     settled_index = _SettledIndex()
     owner_index = _OwnerIndex()
     bank_index = _BankIndex()
+
+
+@register
+class ReconciliationModel(Model):
+    """One bank's reconciliation of one business day, as it last ran."""
+
+    class Meta:
+        short_name = "reconciliations"
+
+    bank_day = UnicodeAttribute(hash_key=True)  # <bank>#<YYYY-MM-DD>
+    bank_code = UnicodeAttribute()
+    business_date = UnicodeAttribute()
+    status = UnicodeAttribute()  # matched | breaks | no_statement
+    matched_count = NumberAttribute(default=0)
+    breaks = ListAttribute(of=MapAttribute, default=list)  # type: ignore[arg-type]
+    reconciled_at = UnicodeAttribute()

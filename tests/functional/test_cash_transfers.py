@@ -1,0 +1,67 @@
+"""Cash transfers (the seam activation calls): one payout per citizen from
+the phase's treasury to their PromptPay id, held once however often it is
+called, paid or returned to the treasury by the bank's answer, shown to the
+citizen; the budget is never exceeded."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib import pii, queues
+from chalicelib.ledger import Ledger, Transfer, accounts, audit_ledger
+from chalicelib.payouts import dispatch, statuses
+from chalicelib.payouts.cash_transfers import citizen_payouts, pay_cash_transfer
+
+PHASE = "cash1"
+AMOUNT = 500_000
+
+
+@pytest.fixture
+def treasury(moto_aws: Any) -> Any:
+    ledger = Ledger()
+    for shard, amount in enumerate((2 * AMOUNT, AMOUNT)):
+        ledger.post(Transfer(f"fund-{shard}", accounts.BUDGET_ACCOUNT, accounts.treasury_shard(PHASE, shard),
+                             amount, "phase_funding"))
+    return ledger
+
+
+def pay(n: int, **extra: Any) -> Any:
+    cid = f"11017002307{n:02d}"
+    return pay_cash_transfer(phase_id=PHASE, citizen_hash=pii.hash_id(cid), promptpay_id=cid, amount_satang=AMOUNT,
+                             bank_code="006", treasury_shards=2, **extra)
+
+
+def test_one_payout_per_citizen_exactly_once_within_the_budget(treasury):
+    first = [pay(n) for n in range(3)]
+    assert [r.status for r in first] == ["held"] * 3 and all(r.created for r in first)
+    assert [pay(n).created for n in range(3)] == [False] * 3  # called again: nothing moves
+    assert pay(3).status == "budget_exhausted"  # 3 x 5,000 baht took the whole budget
+    summary = treasury.summary()
+    assert summary["in_flight_satang"] == 3 * AMOUNT and summary["treasury_satang"] == 0
+    assert audit_ledger().ok and summary["balanced"]
+
+
+def test_paid_or_returned_to_the_treasury_and_shown_to_the_citizen(treasury, call):
+    paid, back = pay(1), pay(2)
+    dispatch.dispatch_bank("006")
+    sqs = boto3.client("sqs", region_name="ap-southeast-1")
+    [message] = sqs.receive_message(QueueUrl=queues.queue_url(queues.bank_queue("006")))["Messages"]
+    body = json.loads(message["Body"])
+    assert {t["end_to_end_id"]: (t["purpose"], t["creditor"]["promptpay_id"]) for t in body["transactions"]} == {
+        paid.payout_id: ("cash_transfer", "1101700230701"), back.payout_id: ("cash_transfer", "1101700230702")}
+    statuses.handle_message(json.dumps({"message_type": "pacs.002", "msg_id": "m", "bank_code": "006", "statuses": [
+        {"original_end_to_end_id": paid.payout_id, "status": "ACSC", "reason_code": None, "settled_at": None},
+        {"original_end_to_end_id": back.payout_id, "status": "RJCT", "reason_code": "AC04", "settled_at": None}]}))
+    summary = treasury.summary()
+    assert summary["paid_out_satang"] == AMOUNT and summary["treasury_satang"] == 2 * AMOUNT
+    assert summary["in_flight_satang"] == 0 and audit_ledger().ok and summary["balanced"]
+    mine = citizen_payouts(pii.hash_id("1101700230702"))
+    assert mine == {PHASE: {"payout_id": back.payout_id, "status": "rejected", "amount_satang": AMOUNT,
+                            "reason": "AC04"}}
+    # The creditor's PromptPay id (a national ID) is never stored in clear.
+    for name in boto3.client("dynamodb", region_name="ap-southeast-1").list_tables()["TableNames"]:
+        items = boto3.client("dynamodb", region_name="ap-southeast-1").scan(TableName=name)["Items"]
+        assert "1101700230701" not in json.dumps(items), name
