@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     scenario.add_arguments(commands.add_parser(
         "scenario", help="phase 3 end to end on the running stack: register, activate, check"))
 
+    from devstack import bank
+    bank.add_bank_arguments(commands.add_parser(
+        "bank", help="the running stack's bank simulator: show | set BANK_CODE ... | statement BANK_CODE"))
+    bank.add_dlq_arguments(commands.add_parser(
+        "dlq", help="dead-letter queue depths of the running stack; --redrive QUEUE moves them back"))
+
     from devstack import clock
     clock.add_arguments(commands.add_parser(
         "clock", help="show or move the running stack's clock: show | advance 30d | set <RFC3339> | reset"))
@@ -81,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "scenario":
         from devstack import scenario
         return scenario.main(args)
+    if args.command in ("bank", "dlq"):
+        from devstack import bank
+        return bank.bank_main(args) if args.command == "bank" else bank.dlq_main(args)
     if args.command == "clock":
         from devstack import clock
         return clock.main(args)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from devstack import dynamodb_local, env, moto_server, resources, state
+from devstack import banksim, dynamodb_local, env, moto_server, resources, state
 from devstack.clock import clock_path, clock_state
 from devstack.procs import LOOPBACK, ChildProcess, StartupError, free_port, stop_with_parent
 from devstack.pump import Pump
@@ -70,6 +70,8 @@ def _banner(opts: StackOptions, api: ApiServer, children: list[ChildProcess], pu
         f"  SQS handlers      {', '.join(s.name for s in pump.sqs_sources) or 'none'}",
         f"  Schedules         {', '.join(s.name for s in pump.schedules) or 'none'}"
         f" (every {opts.schedule_rate_s}s)",
+        f"  Bank simulator    banks {', '.join(banksim.SIMULATED_BANKS)} "
+        f"(steer it: .venv/bin/python -m devstack bank show | set 004 --outage-s 60)",
         "",
         "  Mint a token:     TOKEN=$(.venv/bin/python -m devstack token --role citizen "
         "--claim cid=1101700230708 --claim birth_date=2006-05-01 --claim district=1001 "
@@ -104,6 +106,7 @@ def run(opts: StackOptions) -> int:
     children: list[ChildProcess] = []
     api: ApiServer | None = None
     pump: Pump | None = None
+    banks: banksim.BankSimulator | None = None
     status = 0
     try:
         started = time.monotonic()
@@ -133,6 +136,8 @@ def run(opts: StackOptions) -> int:
             raise StartupError(f"cannot listen on {LOOPBACK}:{opts.api_port} ({exc.strerror}); "
                                f"is another stack running? Try: make run PORT=8010") from exc
         pump = Pump(app, settings.sqs_endpoint, settings.region, opts.schedule_rate_s).start()
+        banks = banksim.BankSimulator(opts.stage, settings.sqs_endpoint, settings.s3_endpoint, settings.region,
+                                      settings.queue_name, settings.statement_bucket).start()
         log.info("stack up in %.1f s", time.monotonic() - started)
         written = state.write(state.StackState(
             api_url=api.url, stage=opts.stage, dynamodb_endpoint=ddb.url,
@@ -159,6 +164,8 @@ def run(opts: StackOptions) -> int:
         # A second signal now only logs; the cleanup below must finish.
         stop.set()
         state.remove(os.getpid())
+        if banks is not None:
+            banks.stop()
         if pump is not None:
             pump.stop()
         if api is not None:
