@@ -8,7 +8,7 @@ from rich.console import Console
 
 __all__ = ["BENCHES", "run_one"]
 
-BENCHES = ("ledger", "activation", "payments")
+BENCHES = ("ledger", "activation", "payments", "payouts")
 console = Console()
 
 
@@ -35,9 +35,16 @@ def _payments(endpoint: str, quick: bool, pid: int) -> dict[str, Any]:
                         progress=_say)
 
 
+def _payouts(endpoint: str, quick: bool, _pid: int) -> dict[str, Any]:
+    from bench import payouts
+
+    return payouts.run(endpoint, payouts=160 if quick else payouts.PAYOUTS_DEFAULT,
+                       pipeline=500 if quick else payouts.PIPELINE_DEFAULT, progress=_say)
+
+
 # (DynamoDB Local's URL, quick, its process id)
 _RUNNERS: dict[str, Callable[[str, bool, int], dict[str, Any]]] = {
-    "ledger": _ledger, "activation": _activation, "payments": _payments,
+    "ledger": _ledger, "activation": _activation, "payments": _payments, "payouts": _payouts,
 }
 
 

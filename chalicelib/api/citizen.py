@@ -6,8 +6,10 @@ from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib import pii
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.clock import utcnow
+from chalicelib.payouts.cash_transfers import citizen_payouts
 from chalicelib.registration import usecases
 from chalicelib.registration.phases import forget_cached_phases, phase_rules
 from chalicelib.registration.requests import REGISTRATION_BODY
@@ -29,7 +31,14 @@ def register(req: ApiRequest) -> Reply:
 @bp.route("/v1/me", methods=["GET"])
 @endpoint(bp, roles=CITIZEN)
 def me(req: ApiRequest) -> dict[str, Any]:
-    return usecases.me(req.principal.claims, phases=phase_rules, now=utcnow())
+    body = usecases.me(req.principal.claims, phases=phase_rules, now=utcnow())
+    if body["registrations"]:
+        # A cash_transfer phase's registration carries its payout once made.
+        payouts = citizen_payouts(pii.hash_id(str(req.principal.claims["cid"])))
+        for registration in body["registrations"]:
+            if registration["phase_id"] in payouts:
+                registration["payout"] = payouts[registration["phase_id"]]
+    return body
 
 
 @bp.route("/v1/wallet", methods=["GET"])
@@ -56,6 +65,11 @@ REGISTRATION_SCHEMA: dict[str, Any] = {
         "status": {"type": "string", "enum": ["accepted", "rejected"]},
         "reason": {"type": "string", "description": "rejected only: outside_cohort, excluded:<list>, "
                                                     "already_benefited or not_thai"},
+        "payout": {"type": "object", "description": "GET /v1/me, a cash_transfer phase: its payout once made",
+                   "required": ["payout_id", "status", "amount_satang"], "properties": {
+                       "payout_id": _STRING, "amount_satang": {"type": "integer"},
+                       "status": {"type": "string", "enum": ["pending", "sent", "settled", "rejected"]},
+                       "reason": {"type": "string", "description": "the bank's reason code of a rejection"}}},
     },
 }
 WALLET_SCHEMA: dict[str, Any] = {

@@ -65,3 +65,23 @@ def test_paid_or_returned_to_the_treasury_and_shown_to_the_citizen(treasury, cal
     for name in boto3.client("dynamodb", region_name="ap-southeast-1").list_tables()["TableNames"]:
         items = boto3.client("dynamodb", region_name="ap-southeast-1").scan(TableName=name)["Items"]
         assert "1101700230701" not in json.dumps(items), name
+
+
+def test_the_citizen_sees_the_cash_transfer_in_me(call):
+    from tests.functional.registration_fixtures import phase_body, valid_cid
+
+    assert call("PUT", "/v1/admin/phases/cashp", role="operator", mfa=True,
+                body=phase_body(kind="cash_transfer"))[0] == 201
+    cid = valid_cid(77)
+    claims = {"cid": cid, "birth_date": "2006-05-01", "district": "1001", "nationality": "TH"}
+    status, registration, _ = call("POST", "/v1/registrations", role="citizen", body={"phase_id": "cashp",
+                                                                                      "consent": True}, **claims)
+    assert status == 201 and registration["status"] == "accepted"
+    _, before, _ = call("GET", "/v1/me", role="citizen", **claims)
+    assert "payout" not in before["registrations"][0]
+    result = pay_cash_transfer(phase_id="cashp", citizen_hash=pii.hash_id(cid), promptpay_id=cid,
+                               amount_satang=1_000_000, bank_code="004")
+    _, after, _ = call("GET", "/v1/me", role="citizen", **claims)
+    assert after["registrations"][0]["payout"] == {"payout_id": result.payout_id, "status": "pending",
+                                                   "amount_satang": 1_000_000}
+    assert audit_ledger().ok and Ledger().summary()["balanced"]
