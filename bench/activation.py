@@ -33,10 +33,11 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from bench.meter import dynamodb_hooks
 
@@ -92,7 +93,7 @@ class WriteCounter:
                 self.transaction_sizes[count] += 1
 
     @contextmanager
-    def installed(self) -> Iterator["WriteCounter"]:
+    def installed(self) -> Iterator[WriteCounter]:
         with dynamodb_hooks({"before-parameter-build.dynamodb": self._on_params,
                              "after-call.dynamodb": self._on_response}):
             yield self
@@ -123,11 +124,10 @@ def _stage(endpoint: str) -> Iterator[Any]:
 def _seed(citizens: int, phase_id: str = PHASE_ID) -> list[str]:
     """Accepted registrations of one wave, as registration writes them."""
     from chalicelib.clock import iso, utcnow
+    from chalicelib.config import get_settings
     from chalicelib.eligibility import assign_bucket, wallet_id_for
     from chalicelib.ledger import BatchCredit, Ledger, accounts
-    from chalicelib.config import get_settings
-    from chalicelib.registration.models import (ACTIVATION_BUCKETS, RegistrationModel, registration_key,
-                                                wave_bucket_key)
+    from chalicelib.registration.models import ACTIVATION_BUCKETS, RegistrationModel, registration_key, wave_bucket_key
 
     now = iso(utcnow())
     wallets = []
@@ -201,15 +201,13 @@ def _raw(wallets: int, workers: int, item_limit: int, phase_id: str = PHASE_ID) 
     the ledger's jittered retries), so that the two differ by the code path
     alone. Returns (seconds, credits)."""
     import boto3
-
     from botocore.exceptions import ClientError
 
     from chalicelib import db
-    from chalicelib.ledger.batch import stable_index
-
     from chalicelib.clock import iso, utcnow
     from chalicelib.config import get_settings
     from chalicelib.ledger import BatchCredit, Ledger, accounts
+    from chalicelib.ledger.batch import stable_index
 
     settings = get_settings()
     client = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint)

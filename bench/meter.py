@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import botocore.session
 
@@ -135,7 +136,7 @@ class Meter:
             self.read_units += r
 
     @contextmanager
-    def installed(self) -> Iterator["Meter"]:
+    def installed(self) -> Iterator[Meter]:
         with dynamodb_hooks({"provide-client-params.dynamodb": self._on_call,
                              "after-call.dynamodb": self._on_response}):
             yield self

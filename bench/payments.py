@@ -30,10 +30,11 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from datetime import timedelta
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from bench.meter import Meter, add_snapshot, dynamodb_hooks, empty_snapshot
 from bench.stats import Rounds, in_turn
@@ -73,7 +74,7 @@ class _CacheRefreshes:
                 self.count += 1
 
     @contextmanager
-    def installed(self) -> Iterator["_CacheRefreshes"]:
+    def installed(self) -> Iterator[_CacheRefreshes]:
         with dynamodb_hooks({"provide-client-params.dynamodb": self._on_call}):
             yield self
 
@@ -421,7 +422,7 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
         say("setting up shops, wallets and cards")
         world = _setup(concurrency, with_cards=card_payments > 0)
         people = world["people"]
-        global _PHONES  # noqa: PLW0603 - one phones' process per run, used by _http_payments
+        global _PHONES
         with ApiServer(_app(), LOOPBACK, free_port()) as server, \
                 ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as _PHONES:
             # DynamoDB Local's JVM keeps compiling its hot paths for the first

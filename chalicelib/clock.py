@@ -1,18 +1,18 @@
 """Time, in one format: RFC 3339 UTC strings that sort as they compare."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 __all__ = ["utcnow", "iso", "iso_now", "parse_iso"]
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(moment: datetime) -> str:
     """``2025-03-18T09:00:00.000000Z``: fixed width, so string order is time order."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def iso_now() -> str:
@@ -26,4 +26,4 @@ def parse_iso(text: str) -> datetime:
     value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if value.tzinfo is None:
         raise ValueError("an RFC 3339 time needs an offset such as Z")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)

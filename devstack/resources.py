@@ -35,7 +35,7 @@ def delete_tables() -> None:
     def drop(model: Any) -> None:
         try:
             model.delete_table()
-        except Exception:  # noqa: BLE001 - best effort; stage names are unique anyway
+        except Exception:
             pass
     with ThreadPoolExecutor(TABLE_WORKERS) as pool:
         list(pool.map(drop, db.registered_models()))

@@ -144,7 +144,7 @@ def run(opts: StackOptions) -> int:
     except StartupError as exc:
         log.error("could not start the stack: %s", exc)
         status = 1
-    except Exception:  # noqa: BLE001 - e.g. app.py does not import: show why, then clean up
+    except Exception:
         log.exception("could not start the stack")
         status = 1
     finally:

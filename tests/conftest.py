@@ -21,7 +21,8 @@ import base64
 import functools
 import os
 import uuid
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -86,7 +87,7 @@ def mint_token() -> Callable[..., str]:
     return mint
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _moto_client(service: str, region: str) -> Any:
     """Clients of the fixture itself, made once: moto resets boto3's default
     session on every start, and a new client costs ~0.1 s."""

@@ -60,7 +60,7 @@ class ConflictInjector:
         # ``params`` is the serialized request here: its body is the JSON sent.
         return conflict_response(len(json.loads(params["body"])["TransactItems"]))
 
-    def __enter__(self) -> "ConflictInjector":
+    def __enter__(self) -> ConflictInjector:
         self._client = db.connection().client
         self._client.meta.events.register(_EVENT, self._answer)
         return self

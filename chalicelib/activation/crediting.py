@@ -15,9 +15,10 @@ import functools
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from pynamodb.exceptions import UpdateError

@@ -11,8 +11,9 @@ Without the optional two, the runs table is the record:
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -23,7 +24,7 @@ logger = Logger(service="activation")
 
 class StorePhaseSource:
     def __init__(self) -> None:
-        from chalicelib import phases  # noqa: PLC0415 - the edge's package, imported late
+        from chalicelib import phases
 
         self._phases = phases
 

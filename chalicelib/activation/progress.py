@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pynamodb.expressions.operand import Path
 

@@ -6,8 +6,9 @@ in-memory fake.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Protocol
 
 __all__ = ["PhaseSource", "MemoryPhaseSource", "default_source"]
 

@@ -12,7 +12,8 @@ Tags (``chalicelib.db.Transaction``): ``record:<transfer_id>``,
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pynamodb.expressions.condition import Condition
 

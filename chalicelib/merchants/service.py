@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from pynamodb.models import Model
 from pynamodb.exceptions import UpdateError
+from pynamodb.models import Model
 
-from chalicelib import pii
+from chalicelib import db, pii
 from chalicelib.clock import iso_now
 from chalicelib.config import get_settings
-from chalicelib import db
 from chalicelib.errors import AlreadyExistsError, ConflictError, NotFoundError
 from chalicelib.ledger import AccountModel, Ledger, accounts
 from chalicelib.merchants.models import MerchantModel, MerchantReferenceModel, MerchantTaxModel

@@ -8,8 +8,9 @@ a RuleError with its API code, or returns None. No clock, no I/O: callers pass
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from chalicelib.errors import InvalidRequestError, RuleError
 from chalicelib.limits import PROVINCE_DIGITS, SPENDING_SCOPES
@@ -51,7 +52,7 @@ class SpendingPolicy:
     restricted_categories: frozenset[str] = DEFAULT_RESTRICTED_CATEGORIES
 
     @classmethod
-    def from_definition(cls, definition: Mapping[str, Any] | None) -> "SpendingPolicy":
+    def from_definition(cls, definition: Mapping[str, Any] | None) -> SpendingPolicy:
         """From a saved phase definition (API.md field names); PROGRAM.md's
         defaults for whatever it leaves out, and for no definition at all."""
         definition = definition or {}
@@ -60,7 +61,7 @@ class SpendingPolicy:
 
     @classmethod
     def of(cls, spending_scope: str | None, allowed_size_classes: Iterable[str] | None,
-           restricted_categories: Iterable[str] | None) -> "SpendingPolicy":
+           restricted_categories: Iterable[str] | None) -> SpendingPolicy:
         return cls(
             spending_scope=spending_scope or "district",
             allowed_size_classes=frozenset(allowed_size_classes if allowed_size_classes is not None

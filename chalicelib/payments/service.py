@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from chalicelib.clock import iso, utcnow
 from chalicelib.config import get_settings
@@ -119,7 +120,7 @@ def _phase_policy(phase_id: str) -> SpendingPolicy:
     store is deployed, PROGRAM.md's defaults apply: district scope, small
     shops, the default negative list."""
     try:
-        from chalicelib.phases import get_definition  # noqa: PLC0415  (the edge's package, imported late)
+        from chalicelib.phases import get_definition
     except ImportError:
         return SpendingPolicy.from_definition(None)
     return SpendingPolicy.from_definition(get_definition(phase_id))
@@ -151,7 +152,7 @@ _BENEFITS = _TtlCache(None, BENEFIT_CACHE_ENTRIES_MAX)
 
 
 def _benefit_wallet(citizen_hash: str) -> _Wallet:
-    from chalicelib.registration.models import BenefitModel  # noqa: PLC0415
+    from chalicelib.registration.models import BenefitModel
 
     # Keyed by stage too: tests and the local stack switch stages in one process.
     cache_key = f"{get_settings().stage}#{citizen_hash}"
@@ -214,7 +215,7 @@ class PaymentService:
 
     def pay_by_card(self, *, merchant_id: str, transfer_id: str, fingerprint: str, card_code: str, pin: str,
                     amount_satang: int, category: str) -> PaymentResult:
-        from chalicelib.registration.cards import normalize_card_code, verify_pin  # noqa: PLC0415
+        from chalicelib.registration.cards import normalize_card_code, verify_pin
 
         now = self._now()
         try:
@@ -326,7 +327,7 @@ class PaymentService:
     def _qr_marker(claims: QrClaims, transfer_id: str) -> ExtraWrite:
         marker = QrNonceModel(claims.nonce, transfer_id=transfer_id, merchant_id=claims.merchant_id,
                               expires_ttl=datetime.fromtimestamp(claims.expires_at_s + QR_MARKER_KEEP_S,
-                                                                  tz=timezone.utc))
+                                                                  tz=UTC))
         return ExtraWrite(tag="qr", item=marker, condition=QrNonceModel.nonce.does_not_exist())
 
     @staticmethod

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from chalicelib.phases.models import PhaseModel
 from chalicelib.phases.service import (
-    get_definition, get_phase, list_definitions, mark_started, mark_stopped, save_phase,
+    get_definition,
+    get_phase,
+    list_definitions,
+    mark_started,
+    mark_stopped,
+    save_phase,
 )
 
 __all__ = ["PhaseModel", "get_definition", "get_phase", "list_definitions", "mark_started",

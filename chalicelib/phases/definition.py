@@ -2,13 +2,28 @@
 change (frozen fields once a wave started, budget not below issued)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from chalicelib import limits
 from chalicelib.errors import ConflictError, InvalidRequestError
 from chalicelib.validation import (
-    BankCode, Category, Date, DateTime, Enum, Int, ListName, ListOf, Money, Nullable, Obj, Opt, Params, PhaseId, Str,
+    BankCode,
+    Category,
+    Date,
+    DateTime,
+    Enum,
+    Int,
+    ListName,
+    ListOf,
+    Money,
+    Nullable,
+    Obj,
+    Opt,
+    Params,
+    PhaseId,
+    Str,
 )
 
 __all__ = ["PHASE_BODY", "PHASE_ID_PATH", "SHAPING_FIELDS", "parse_definition", "check_change", "started"]

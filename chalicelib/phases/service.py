@@ -11,8 +11,9 @@ changes anything.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
@@ -52,7 +53,7 @@ def issued_satang(model: PhaseModel) -> int:
     """What the phase has credited: the model's field, or activation's counters."""
     issued = int(model.issued_satang or 0)
     try:
-        from chalicelib.activation import progress  # noqa: PLC0415 - activation is optional here
+        from chalicelib.activation import progress
     except ImportError:
         return issued
     totals = getattr(progress, "totals", None)
@@ -63,7 +64,7 @@ def _started_at(model: PhaseModel) -> str | None:
     if model.started_at:
         return model.started_at
     try:
-        from chalicelib.activation import progress  # noqa: PLC0415
+        from chalicelib.activation import progress
     except ImportError:
         return None
     started = getattr(progress, "started", None)
@@ -156,7 +157,7 @@ def get_phase(phase_id: str) -> dict[str, Any]:
         raise NotFoundError(f"There is no phase {phase_id}.", {"phase_id": phase_id})
     definition = json.loads(model.definition_json)
     try:
-        from chalicelib.activation.progress import with_progress  # noqa: PLC0415
+        from chalicelib.activation.progress import with_progress
     except ImportError:
         return view(model)
     return with_progress(phase_id, definition)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from chalicelib.config import get_settings
 from chalicelib.eligibility import PhaseRules
@@ -27,7 +28,7 @@ _lock = threading.Lock()
 def _saved_definition(phase_id: str) -> Mapping[str, Any] | None:
     # Imported late: the phases package is the edge's, and registration's
     # pure parts do not need it.
-    from chalicelib.phases import get_definition  # noqa: PLC0415
+    from chalicelib.phases import get_definition
 
     return get_definition(phase_id)
 

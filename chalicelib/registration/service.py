@@ -20,9 +20,9 @@ from pynamodb.exceptions import PutError, PynamoDBException
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
+from chalicelib import db
 from chalicelib.activation.progress import count
 from chalicelib.clock import iso
-from chalicelib import db
 from chalicelib.eligibility import (
     ACCEPTED,
     REASON_ALREADY_BENEFITED,

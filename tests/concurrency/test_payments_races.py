@@ -12,8 +12,8 @@ from chalicelib.errors import WalletError
 from chalicelib.ledger import Ledger, Transfer, accounts, audit_ledger
 from chalicelib.payments.rules import SpendingPolicy
 from chalicelib.payments.service import PaymentService
-from tests.concurrency.test_payments_http import FOUR_HUNDRED_BAHT, make_shop, qr, valid_id
-from tests.functional.payments_fixtures import TEN_THOUSAND_BAHT, credit_wallet
+from tests.concurrency.test_payments_http import make_shop, qr, valid_id
+from tests.functional.payments_fixtures import credit_wallet
 
 pytestmark = pytest.mark.concurrency
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from stdnum.th import pin as thai_pin
@@ -116,13 +117,12 @@ def balance(account_id: str) -> int:
 def world(moto_aws: Any) -> Iterator[World]:
     from chalice.test import Client
 
+    from chalicelib.api.payments import forget_cached
     from chalicelib.merchants.service import forget_cached_profiles
     from chalicelib.payments import service as payment_service
     from chalicelib.registration.cards import hash_pin, new_card_code
     from chalicelib.registration.models import CardModel
     from chalicelib.switches import forget_cached_switches
-
-    from chalicelib.api.payments import forget_cached
 
     forget_cached_profiles()
     forget_cached_switches()

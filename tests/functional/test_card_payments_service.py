@@ -15,7 +15,7 @@ from chalicelib.registration.cards import hash_pin, new_card_code
 from chalicelib.registration.models import CardModel
 from chalicelib.switches import forget_cached_switches
 from tests.functional.payments_fixtures import PHASE, credit_wallet
-from tests.functional.test_merchants_service import OWNER, OTHER, TAX, TAX2, body
+from tests.functional.test_merchants_service import OTHER, OWNER, TAX, TAX2, body
 
 PIN = "482915"
 

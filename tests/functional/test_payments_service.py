@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import pytest
+from stdnum.th import pin as thai_pin
 
 from chalicelib import pii
 from chalicelib.clock import iso, utcnow
 from chalicelib.ledger import Ledger, Transfer, accounts, audit_ledger
-from chalicelib.merchants.service import forget_cached_profiles, merchant_id_of, register_merchant, upsert_reference
+from chalicelib.merchants.service import (
+    forget_cached_profiles,
+    get_merchant,
+    merchant_id_of,
+    register_merchant,
+    upsert_reference,
+)
 from chalicelib.merchants.validation import ReferenceEntry, parse_registration
 from chalicelib.payments import service as payments
 from chalicelib.payments.rules import SpendingPolicy
 from chalicelib.payments.service import PaymentService, make_qr
-from chalicelib.merchants.service import get_merchant
 from chalicelib.registration.models import BenefitModel
 from chalicelib.switches import forget_cached_switches, set_switch
 from tests.functional.payments_fixtures import PHASE, credit_wallet
-
-from stdnum.th import pin as thai_pin
 
 
 def valid_id(stem: str) -> str:

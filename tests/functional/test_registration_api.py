@@ -3,7 +3,7 @@ the Chalice test client on moto: what Tang Rat sees."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -82,7 +82,7 @@ def test_a_citizen_accepted_in_one_phase_is_rejected_already_benefited_in_anothe
 
 
 def test_registration_outside_the_window_is_422_registration_closed(api):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     api.put_phase("p5", phase_body(opens=now + timedelta(days=1), closes=now + timedelta(days=2)))
     assert error_of(api.register(CID, "p5"))[:2] == (422, "registration_closed")
 

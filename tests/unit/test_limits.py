@@ -11,8 +11,8 @@ from chalicelib import limits
 from chalicelib.activation.requests import ACTIVATE_BODY
 from chalicelib.errors import InvalidRequestError
 from chalicelib.exclusions.requests import EXCLUSIONS_BODY
-from chalicelib.ledger.core import Transfer, TransferRecord
 from chalicelib.ledger import accounts
+from chalicelib.ledger.core import Transfer, TransferRecord
 from chalicelib.merchants.validation import MERCHANT_REFERENCE_BODY, MERCHANT_REGISTRATION_BODY
 from chalicelib.phases.definition import PHASE_BODY, parse_definition
 from chalicelib.registration.requests import ASSISTED_REGISTRATION_BODY, REGISTRATION_BODY

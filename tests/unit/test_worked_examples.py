@@ -8,7 +8,7 @@ data, run here without moto, sockets or Chalice.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -41,7 +41,7 @@ pytestmark = pytest.mark.unit
 
 BAHT = 100  # satang
 TEN_THOUSAND_BAHT = 10_000 * BAHT
-UTC = timezone.utc
+UTC = UTC
 
 PHASE_3 = {
     "name": "Phase 3: ages 16-20", "kind": "wallet",
