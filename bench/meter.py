@@ -74,6 +74,7 @@ def dynamodb_hooks(handlers: dict[str, Callable[..., Any]]) -> Iterator[None]:
     app's shared connections are dropped on the way in and out, so that its
     clients are made anew with the handlers, and without them afterwards."""
     from chalicelib import db
+    from chalicelib.config import rebuild
 
     original = botocore.session.Session.create_client
 
@@ -85,12 +86,14 @@ def dynamodb_hooks(handlers: dict[str, Callable[..., Any]]) -> Iterator[None]:
         return client
 
     botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
-    db.reset_connections()
+    rebuild()
+    db.bind_models()
     try:
         yield
     finally:
         botocore.session.Session.create_client = original  # type: ignore[method-assign]
-        db.reset_connections()
+        rebuild()
+        db.bind_models()
 
 
 class Meter:

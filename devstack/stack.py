@@ -85,11 +85,9 @@ def _configure_process(opts: StackOptions, ddb: ChildProcess, aws: ChildProcess)
     os.environ.update(env.local_environment(ddb.url, aws.url.removesuffix("/moto-api/"),
                                             stage=opts.stage,
                                             schedule_rate_s=opts.schedule_rate_s))
-    from chalicelib import queues
-    from chalicelib.config import reset_settings
+    from chalicelib.config import rebuild
 
-    reset_settings()
-    queues.reset_clients()
+    rebuild()
 
 
 def run(opts: StackOptions) -> int:
