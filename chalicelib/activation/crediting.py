@@ -39,7 +39,8 @@ from chalicelib.ledger import (
     TransferModel,
     accounts,
 )
-from chalicelib.registration.models import ACTIVATION_BUCKETS, RegistrationModel, wave_bucket_key
+from chalicelib.limits import ACTIVATION_BUCKETS
+from chalicelib.registration.models import RegistrationModel, wave_bucket_key
 
 __all__ = [
     "PAGE_SIZE",

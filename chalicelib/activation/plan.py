@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.clock import iso, parse_iso
-from chalicelib.registration.models import ACTIVATION_BUCKETS
+from chalicelib.limits import ACTIVATION_BUCKETS
 
 __all__ = [
     "CREDIT",

@@ -14,13 +14,13 @@ from typing import Any
 
 from chalicelib.errors import InvalidRequestError, RuleError
 from chalicelib.limits import PROVINCE_DIGITS, SPENDING_SCOPES
+from chalicelib.merchants.rules import MerchantView
 
 __all__ = [
     "DEFAULT_ALLOWED_SIZE_CLASSES",
     "DEFAULT_RESTRICTED_CATEGORIES",
     "SpendingPolicy",
     "WalletView",
-    "MerchantView",
     "check_wallet",
     "check_merchant_round1",
     "check_scope",
@@ -29,8 +29,6 @@ __all__ = [
     "check_round1",
     "check_round2",
     "split_round2",
-    "may_cash_out",
-    "check_cash_out",
     "debit_failure",
 ]
 
@@ -78,15 +76,6 @@ class WalletView:
     status: str | None
     expires_at: str | None
     balance_satang: int
-
-
-@dataclass(frozen=True)
-class MerchantView:
-    merchant_id: str
-    name: str
-    status: str
-    size_class: str
-    district: str
 
 
 def check_wallet(wallet: WalletView, now_iso: str) -> None:
@@ -166,26 +155,7 @@ def split_round2(spendable_satang: int, withdrawable_satang: int, amount_satang:
     return from_spendable, amount_satang - from_spendable
 
 
-def may_cash_out(status: str, tax_compliant: bool) -> bool:
-    """PROGRAM.md: only an active shop in the tax system turns money into cash."""
-    return status == "active" and tax_compliant
-
-
-def check_cash_out(*, status: str, tax_compliant: bool, withdrawable_satang: int, amount_satang: int) -> None:
-    """A shop withdraws to its bank: only while it may cash out, and only
-    from ``withdrawable`` (money from other shops); ``spendable`` (money
-    from citizens) can only be spent at other shops, never withdrawn."""
-    if not may_cash_out(status, tax_compliant):
-        raise RuleError("withdrawal_not_allowed", "Only an active shop that is tax-compliant (filed the last two "
-                        "tax years) can withdraw to its bank.",
-                        {"merchant_status": status, "tax_compliant": tax_compliant})
-    if withdrawable_satang < amount_satang:
-        raise RuleError("insufficient_funds", "Only money received from other shops can be withdrawn, and it "
-                        "does not cover this amount; withdraw a smaller amount.",
-                        {"amount_satang": amount_satang, "withdrawable_satang": withdrawable_satang})
-
-
-def debit_failure(item: dict | None, amount_satang: int, now_iso: str) -> RuleError:
+def debit_failure(item: dict[str, Any] | None, amount_satang: int, now_iso: str) -> RuleError:
     """Why a wallet debit's condition failed, from the item DynamoDB returned
     with the cancellation (never from a second read)."""
     wallet = WalletView(

@@ -84,10 +84,7 @@ def started(definition: Mapping[str, Any], started_at: str | None, now: datetime
     """A wave has started: marked by activation, or its activate_at has passed."""
     if started_at:
         return True
-    for wave in definition.get("waves", []):
-        if DateTime().parse(wave["activate_at"], "waves") <= now:
-            return True
-    return False
+    return any(DateTime().parse(wave["activate_at"], "waves") <= now for wave in definition.get("waves", []))
 
 
 def check_change(old: Mapping[str, Any], new: Mapping[str, Any], *, started_at: str | None,

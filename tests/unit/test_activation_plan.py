@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.activation import plan as p
 from chalicelib.activation.progress import COUNTERS, wave_counter, wave_status
-from chalicelib.registration.models import ACTIVATION_BUCKETS
+from chalicelib.limits import ACTIVATION_BUCKETS
 
 CLOSES = datetime(2025, 3, 31, tzinfo=UTC)
 W1 = datetime(2025, 4, 1, 2, tzinfo=UTC)

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.errors import InvalidRequestError, RuleError
+from chalicelib.merchants.rules import MerchantView
 from chalicelib.payments.rules import (
-    MerchantView,
     SpendingPolicy,
     WalletView,
     check_round1,

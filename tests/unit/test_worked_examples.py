@@ -24,20 +24,16 @@ from chalicelib.activation.plan import (
 )
 from chalicelib.eligibility import Citizen, PhaseRules, assign_wave, decide, registration_open
 from chalicelib.errors import InvalidRequestError, RuleError
+from chalicelib.merchants.rules import MerchantView, check_cash_out, may_cash_out
 from chalicelib.payments.rules import (
     DEFAULT_RESTRICTED_CATEGORIES,
-    MerchantView,
     SpendingPolicy,
     WalletView,
-    check_cash_out,
     check_round1,
     check_round2,
-    may_cash_out,
     split_round2,
 )
 from chalicelib.phases.definition import parse_definition
-
-pytestmark = pytest.mark.unit
 
 BAHT = 100  # satang
 TEN_THOUSAND_BAHT = 10_000 * BAHT

@@ -1,0 +1,37 @@
+"""A shop's own rules (PROGRAM.md, Cash-out): pure functions of data, so
+that they read and test without moto; payments and withdrawals apply them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib.errors import RuleError
+
+__all__ = ["MerchantView", "may_cash_out", "check_cash_out"]
+
+
+@dataclass(frozen=True)
+class MerchantView:
+    merchant_id: str
+    name: str
+    status: str
+    size_class: str
+    district: str
+
+
+def may_cash_out(status: str, tax_compliant: bool) -> bool:
+    """PROGRAM.md: only an active shop in the tax system turns money into cash."""
+    return status == "active" and tax_compliant
+
+
+def check_cash_out(*, status: str, tax_compliant: bool, withdrawable_satang: int, amount_satang: int) -> None:
+    """A shop withdraws to its bank: only while it may cash out, and only
+    from ``withdrawable`` (money from other shops); ``spendable`` (money
+    from citizens) can only be spent at other shops, never withdrawn."""
+    if not may_cash_out(status, tax_compliant):
+        raise RuleError("withdrawal_not_allowed", "Only an active shop that is tax-compliant (filed the last two "
+                        "tax years) can withdraw to its bank.",
+                        {"merchant_status": status, "tax_compliant": tax_compliant})
+    if withdrawable_satang < amount_satang:
+        raise RuleError("insufficient_funds", "Only money received from other shops can be withdrawn, and it "
+                        "does not cover this amount; withdraw a smaller amount.",
+                        {"amount_satang": amount_satang, "withdrawable_satang": withdrawable_satang})
