@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib import db
 from chalicelib.auth import Principal, authenticate, require_mfa, require_role
