@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 from chalicelib import db
 
@@ -22,7 +22,7 @@ _EVENT = "before-call.dynamodb.TransactWriteItems"
 
 class _Http:
     status_code = 400
-    headers: dict[str, str] = {}
+    headers: ClassVar[dict[str, str]] = {}
 
 
 def conflict_response(items: int) -> tuple[Any, dict[str, Any]]:

@@ -20,8 +20,6 @@ from chalicelib.registration.cards import verify_pin
 from chalicelib.registration.models import BenefitModel, CardModel, RegistrationModel
 from chalicelib.registration.service import Assisted, register
 
-pytestmark = pytest.mark.concurrency
-
 NOW = datetime(2025, 3, 2, tzinfo=UTC)
 CIDS = ["1101700230708", "1234567890121", "3100600123455", "1409900123456", "2100100012346"]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from stdnum.th import pin as thai_pin
 
 from devstack import tokens
@@ -110,20 +110,20 @@ class Api:
 
 
 def _forget_phase_cache() -> None:
-    from chalicelib.registration.phases import forget_cached_phases
+    """A phase changed: registration must not read the few-seconds cached copy."""
+    from chalicelib.config import rebuild
 
-    forget_cached_phases()
+    rebuild()
 
 
-@pytest.fixture
-def api(moto_aws: Any) -> Iterator[Api]:
+@contextmanager
+def open_api() -> Iterator[Api]:
+    """The app on moto through the test client; the ``api`` fixture of
+    tests/functional/conftest.py (moto_aws built the runtime)."""
     from chalice.test import Client
 
-    from chalicelib.switches import forget_cached_switches
     from devstack.server import load_app
 
-    forget_cached_switches()
-    _forget_phase_cache()
     with Client(load_app()) as client:
         yield Api(client)
 

@@ -61,8 +61,6 @@ from chalicelib.ledger import (
 from chalicelib.payments.models import QrNonceModel
 from tests.faults import ConflictInjector
 
-pytestmark = pytest.mark.integration
-
 SHARD = accounts.treasury_shard("p", 0)
 WALLETS = [accounts.wallet_account(f"w{i}") for i in range(3)]
 SHOPS = ["m0", "m1"]

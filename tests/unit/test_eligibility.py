@@ -19,8 +19,6 @@ from chalicelib.eligibility import (
     wallet_id_for,
 )
 
-pytestmark = pytest.mark.unit
-
 PHASE3 = PhaseRules.from_definition("p3", {
     "kind": "wallet",
     "birth_date_from": "2004-09-16", "birth_date_to": "2008-09-16",

@@ -20,8 +20,6 @@ from chalicelib.switches import SWITCH_BODY
 from chalicelib.transactions import transaction_item
 from chalicelib.validation import BankCode, Money
 
-pytestmark = pytest.mark.unit
-
 CHALICELIB = pathlib.Path(__file__).resolve().parents[2] / "chalicelib"
 CID = "1101700230708"
 COMPANY_TAX_ID = "0105537000015"  # a juristic person's 13-digit number starts with 0
