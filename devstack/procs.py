@@ -133,7 +133,7 @@ def start_child(name: str, argv: Sequence[str], url: str, log_path: Path,
                 cwd: Path | None = None, env: dict[str, str] | None = None) -> ChildProcess:
     """Start ``argv`` with its output in ``log_path``; it does not see the
     terminal's Ctrl-C (own session): the stack stops it in order."""
-    handle = open(log_path, "wb")
+    handle = open(log_path, "wb")  # noqa: SIM115  (the child writes to it until it stops; closed by ChildProcess)
     popen = subprocess.Popen(
         list(argv), cwd=cwd, env=env if env is not None else os.environ.copy(),
         stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,

@@ -192,7 +192,8 @@ def run(url: str, citizens: int = CITIZENS_DEFAULT, waves: int = WAVES_DEFAULT, 
         ("wave counts add up", str(sum(w.get("credited_count", 0) for w in phase.get("waves", []))),
          sum(w.get("credited_count", 0) for w in phase.get("waves", [])) == len(accepted)),
         ("ledger balanced", f"funded {summary.get('funded_satang', 0):,} = treasury "
-                            f"{summary.get('treasury_satang', 0):,} + wallets {summary.get('wallets_satang', 0):,} + ...",
+                            f"{summary.get('treasury_satang', 0):,} + wallets "
+                            f"{summary.get('wallets_satang', 0):,} + ...",
          summary.get("balanced") is True),
     ]
     table = Table(title=f"Phase {phase_id}")
