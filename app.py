@@ -10,11 +10,11 @@ from chalice import Chalice, Rate
 
 from chalicelib import openapi, queues
 from chalicelib.activation import service as activation_jobs
+from chalicelib.api import activation, admin, citizen, merchant, payments, payouts, public, registrar, settlement
+from chalicelib.api.common import map_errors
 from chalicelib.payouts import dispatch as payout_dispatch
 from chalicelib.payouts import reconciliation
 from chalicelib.payouts import statuses as payout_statuses
-from chalicelib.api import activation, admin, citizen, merchant, payments, payouts, public, registrar, settlement
-from chalicelib.api.common import map_errors
 
 app = Chalice(app_name="wallet")
 

@@ -25,9 +25,10 @@ import json
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 
@@ -116,7 +117,7 @@ class _Queue:
     def __init__(self) -> None:
         self.bodies: list[str] = []
 
-    def send_message(self, QueueUrl: str, MessageBody: str) -> dict[str, str]:  # noqa: N803 - boto3's names
+    def send_message(self, QueueUrl: str, MessageBody: str) -> dict[str, str]:
         self.bodies.append(MessageBody)
         return {"MessageId": str(len(self.bodies))}
 
@@ -125,29 +126,115 @@ def _per(count: int, value: float) -> float:
     return round(value / count, 3) if count else 0.0
 
 
-def run(endpoint: str, payouts: int = PAYOUTS_DEFAULT, pipeline: int = PIPELINE_DEFAULT, workers: int = WORKERS,
-        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    import os
+def _measure(name: str, app_fn: Callable[[int], None], raw_fn: Callable[[int], None], count: int, workers: int,
+             meter: Meter, say: Callable[[str], None]) -> dict[str, Any]:
+    """One payout step, the app's and the raw path in alternating rounds."""
+    say(f"{count} {name}s, app and raw, {workers} workers, {ROUNDS} rounds")
+    cost = empty_snapshot()
+    rounds = Rounds()
+    for r in range(ROUNDS):
+        part = range(r * count // ROUNDS, (r + 1) * count // ROUNDS)
 
-    from chalicelib import db, queues
-    from chalicelib.config import get_settings, reset_settings
-    from chalicelib.ledger import Ledger, Transfer, accounts, audit_ledger
+        def app_round(part: range = part) -> float:
+            meter.reset()
+            seconds = _timed(workers, part, app_fn)
+            add_snapshot(cost, meter.snapshot())
+            return seconds
+
+        app_s, raw_s = in_turn(r, app_round, lambda part=part: _timed(workers, part, raw_fn))
+        rounds.add(len(part), app_s, len(part), raw_s)
+    return {
+        "ratio": round(rounds.median_ratio(), 3), "ratio_rounds": rounds.summary(),
+        "transact_writes_per_step": _per(count, cost["requests"].get("TransactWriteItems", 0)),
+        "items_per_step": _per(count, cost["items"].get("TransactWriteItems", 0)),
+        "reads_per_step": _per(count, cost["requests"].get("GetItem", 0)),
+        "requests_per_step": _per(count, sum(cost["requests"].values())),
+        "write_units_per_step": _per(count, cost["write_units"]),
+    }
+
+
+def _wave(settings: Any, ledger: Any, citizens: int, workers: int, now: datetime) -> dict[str, Any]:
+    """A cash-transfer wave through the simulated banks, in process."""
+    from chalicelib import queues
+    from chalicelib.ledger import Transfer, accounts
     from chalicelib.payouts import dispatch, statuses, steps
     from chalicelib.payouts.cash_transfers import pay_cash_transfer
-    from chalicelib.payouts.rules import Creditor, shard_of
     from devstack import banksim
+
+    instructions, answers = _Queue(), _Queue()
+    real_send = queues.send_json
+    queues.send_json = lambda short, body, delay_s=0: instructions.send_message(short, json.dumps(body))
+    sim = banksim.BankSimulator(settings.stage, None, None, settings.region, settings.queue_name,
+                                settings.statement_bucket, banks=PIPELINE_BANKS, seed=11)
+    sim._sqs = answers  # type: ignore[assignment]
+    per_bank = citizens // len(PIPELINE_BANKS)
+    for bank in PIPELINE_BANKS:
+        banksim.write_behaviour(settings.stage, bank, reject_share=PIPELINE_REJECT_SHARE)
+        for shard in range(settings.treasury_shards):
+            ledger.post(Transfer(f"fund-cash-{bank}-{shard}", accounts.BUDGET_ACCOUNT,
+                                 accounts.treasury_shard(f"cash-{bank}", shard), per_bank * AMOUNT_SATANG,
+                                 "phase_funding"))
+
+    def request(i: int) -> str:
+        bank = PIPELINE_BANKS[i % len(PIPELINE_BANKS)]
+        return pay_cash_transfer(phase_id=f"cash-{bank}", citizen_hash=f"bench{i}",
+                                 promptpay_id=f"{1_100_000_000_000 + i * 10 + 1:013d}",
+                                 amount_satang=AMOUNT_SATANG, bank_code=bank, now=now).payout_id
+
+    try:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            ids = list(pool.map(request, range(per_bank * len(PIPELINE_BANKS))))
+        for bank in PIPELINE_BANKS:
+            dispatch.dispatch_bank(bank, now)
+        for body in instructions.bodies:
+            sim.take(json.loads(body)["bank_code"], body)
+        for bank in PIPELINE_BANKS:
+            sim._flush(bank, "status-queue")
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(statuses.handle_message, answers.bodies))
+        seconds = time.perf_counter() - start
+    finally:
+        queues.send_json = real_send
+    final: dict[str, int] = {}
+    for payout_id in ids:
+        item = steps.get_payout(payout_id)
+        status = item.status if item else "missing"
+        final[status] = final.get(status, 0) + 1
+    floor = len(PIPELINE_BANKS) * -(-per_bank // TRANSACTIONS_PER_MESSAGE_MAX)
+    return {"citizens": len(ids), "banks": len(PIPELINE_BANKS), "settled": final.get("settled", 0),
+            "rejected": final.get("rejected", 0), "payouts_per_s": round(len(ids) / seconds, 1),
+            "instruction_messages": len(instructions.bodies), "status_messages": len(answers.bodies),
+            "floor_messages_each_way": floor,
+            "instruction_messages_per_payout": round(len(instructions.bodies) / len(ids), 4),
+            "status_messages_per_payout": round(len(answers.bodies) / len(ids), 4)}
+
+
+def run(endpoint: str, payouts: int = PAYOUTS_DEFAULT, pipeline: int = PIPELINE_DEFAULT, workers: int = WORKERS,
+        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the payouts benchmark against DynamoDB Local at ``endpoint``."""
+    import os
+
+    from chalicelib import db
+    from chalicelib.config import get_settings, rebuild
+    from chalicelib.ledger import Ledger, Transfer, accounts, audit_ledger
+    from chalicelib.payouts import steps
+    from chalicelib.payouts.rules import Creditor, shard_of
 
     say = progress or (lambda _message: None)
     saved = dict(os.environ)
-    os.environ.update({"WALLET_DYNAMODB_ENDPOINT": endpoint, "WALLET_STAGE": f"bench{uuid.uuid4().hex[:8]}"})
+    os.environ.update({"WALLET_DYNAMODB_ENDPOINT": endpoint, "WALLET_STAGE": f"bench{uuid.uuid4().hex[:8]}",
+                       # The simulated banks' books and behaviour in a folder of this run only.
+                       "WALLET_DEVSTACK_DIR": tempfile.mkdtemp(prefix="bench-banks-")})
     os.environ.setdefault("WALLET_TRANSACTION_ITEM_LIMIT", "10")
     os.environ.setdefault("WALLET_ID_PEPPER", "bench-pepper-not-a-secret-000000")
     os.environ.setdefault("WALLET_DATA_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
-    reset_settings()
+    rebuild()
     settings = get_settings()
     db.bind_models(settings)
     meter = Meter()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
+    creditor = Creditor("Shop", "account_no", "1234567890")
     try:
         with meter.installed():
             db.create_tables()
@@ -156,16 +243,15 @@ def run(endpoint: str, payouts: int = PAYOUTS_DEFAULT, pipeline: int = PIPELINE_
                        settings.table_name("payouts"))
             shops = [f"s{i}" for i in range(workers * 4)]
             for shop in shops:
-                ledger.post(Transfer(f"fund-{shop}", accounts.BUDGET_ACCOUNT, accounts.merchant_withdrawable(shop),
-                                     10**12, "bench_funding"))
-                ledger.post(Transfer(f"fund-raw-{shop}", accounts.BUDGET_ACCOUNT,
-                                     accounts.merchant_withdrawable(f"raw-{shop}"), 10**12, "bench_funding"))
+                for owner in (shop, f"raw-{shop}"):
+                    ledger.post(Transfer(f"fund-{owner}", accounts.BUDGET_ACCOUNT,
+                                         accounts.merchant_withdrawable(owner), 10**12, "bench_funding"))
 
             def app_hold(i: int) -> None:
                 shop = shops[i % len(shops)]
                 steps.hold(ledger, steps.NewPayout(f"wd_{i:016x}", "withdrawal", "004", AMOUNT_SATANG,
                                                    accounts.merchant_withdrawable(shop), f"merchant:{shop}",
-                                                   Creditor("Shop", "account_no", "1234567890"), 24), now)
+                                                   creditor, 24), now)
 
             def raw_hold(i: int) -> None:
                 pid = f"rw_{i:016x}"
@@ -179,113 +265,35 @@ def run(endpoint: str, payouts: int = PAYOUTS_DEFAULT, pipeline: int = PIPELINE_
                 pid = f"rw_{i:016x}"
                 raw.settle(pid, accounts.in_flight("004", shard_of(pid)), accounts.paid_out("004", shard_of(pid)))
 
-            results: dict[str, Any] = {}
-            for name, app_fn, raw_fn in (("hold", app_hold, raw_hold), ("settle", app_settle, raw_settle)):
-                say(f"{payouts} {name}s, app and raw, {workers} workers, {ROUNDS} rounds")
-                cost = empty_snapshot()
-                rounds = Rounds()
-                for r in range(ROUNDS):
-                    part = range(r * payouts // ROUNDS, (r + 1) * payouts // ROUNDS)
-
-                    def app_round(part: range = part, fn: Callable[[int], None] = app_fn) -> float:
-                        meter.reset()
-                        seconds = _timed(workers, part, fn)
-                        add_snapshot(cost, meter.snapshot())
-                        return seconds
-
-                    app_s, raw_s = in_turn(r, app_round, lambda part=part, fn=raw_fn: _timed(workers, part, fn))
-                    rounds.add(len(part), app_s, len(part), raw_s)
-                results[name] = {
-                    "ratio": round(rounds.median_ratio(), 3), "ratio_rounds": rounds.summary(),
-                    "transact_writes_per_step": _per(payouts, cost["requests"].get("TransactWriteItems", 0)),
-                    "items_per_step": _per(payouts, cost["items"].get("TransactWriteItems", 0)),
-                    "reads_per_step": _per(payouts, cost["requests"].get("GetItem", 0)),
-                    "requests_per_step": _per(payouts, sum(cost["requests"].values())),
-                    "write_units_per_step": _per(payouts, cost["write_units"]),
-                }
-            results["hold"]["floor_items"] = 4
-            results["settle"]["floor_items"] = 5
-
+            hold = _measure("hold", app_hold, raw_hold, payouts, workers, meter, say)
+            settle = _measure("settle", app_settle, raw_settle, payouts, workers, meter, say)
             say(f"a cash-transfer wave of {pipeline} citizens through {len(PIPELINE_BANKS)} banks, "
-                f"{PIPELINE_REJECT_SHARE:.0%} rejected, from request to settled through the simulator (in process)")
-            instructions, answers = _Queue(), _Queue()
-            real_send = queues.send_json
-            queues.send_json = lambda short, body, delay_s=0: instructions.send_message(short, json.dumps(body))
-            # The simulated banks' books and behaviour in a folder of this run only.
-            os.environ["WALLET_DEVSTACK_DIR"] = tempfile.mkdtemp(prefix="bench-banks-")
-            sim = banksim.BankSimulator(settings.stage, None, None, settings.region, settings.queue_name,
-                                        settings.statement_bucket, banks=PIPELINE_BANKS, seed=11)
-            sim._sqs = answers  # type: ignore[assignment]
-            per_bank = pipeline // len(PIPELINE_BANKS)
-            for bank in PIPELINE_BANKS:
-                banksim.write_behaviour(settings.stage, bank, reject_share=PIPELINE_REJECT_SHARE)
-                for shard in range(settings.treasury_shards):
-                    ledger.post(Transfer(f"fund-cash-{bank}-{shard}", accounts.BUDGET_ACCOUNT,
-                                         accounts.treasury_shard(f"cash-{bank}", shard), per_bank * AMOUNT_SATANG,
-                                         "phase_funding"))
-            try:
-                start = time.perf_counter()
-
-                def request(i: int) -> str:
-                    bank = PIPELINE_BANKS[i % len(PIPELINE_BANKS)]
-                    cid = f"{1_100_000_000_000 + i * 10 + 1:013d}"
-                    return pay_cash_transfer(phase_id=f"cash-{bank}", citizen_hash=f"bench{i}", promptpay_id=cid,
-                                             amount_satang=AMOUNT_SATANG, bank_code=bank, now=now).payout_id
-
-                with ThreadPoolExecutor(workers) as pool:
-                    ids = list(pool.map(request, range(per_bank * len(PIPELINE_BANKS))))
-                for bank in PIPELINE_BANKS:
-                    dispatch.dispatch_bank(bank, now)
-                for body in instructions.bodies:
-                    sim.take(json.loads(body)["bank_code"], body)
-                for bank in PIPELINE_BANKS:
-                    sim._flush(bank, "status-queue")
-                counts: dict[str, int] = {}
-                with ThreadPoolExecutor(workers) as pool:
-                    for outcome in pool.map(statuses.handle_message, answers.bodies):
-                        for key, value in outcome.items():
-                            counts[key] = counts.get(key, 0) + value
-                pipeline_s = time.perf_counter() - start
-                final: dict[str, int] = {}
-                for payout_id in ids:
-                    item = steps.get_payout(payout_id)
-                    final[item.status if item else "missing"] = final.get(item.status if item else "missing", 0) + 1
-            finally:
-                queues.send_json = real_send
+                f"{PIPELINE_REJECT_SHARE:.0%} rejected, request to settled through the simulator (in process)")
+            wave = _wave(settings, ledger, pipeline, workers, now)
             report = audit_ledger()
             summary = ledger.summary()
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        reset_settings()
+        rebuild()
         db.bind_models()
-
-    pipeline = len(ids)
-    floor_messages = len(PIPELINE_BANKS) * -(-(pipeline // len(PIPELINE_BANKS)) // TRANSACTIONS_PER_MESSAGE_MAX)
-    instruction_per = len(instructions.bodies) / pipeline
-    status_per = len(answers.bodies) / pipeline
     return {
         "payouts": payouts, "workers": workers, "item_limit": settings.transaction_item_limit,
-        **results,
-        "cash_transfer_wave": {"citizens": pipeline, "banks": len(PIPELINE_BANKS),
-                     "settled": final.get("settled", 0), "rejected": final.get("rejected", 0),
-                     "payouts_per_s": round(pipeline / pipeline_s, 1),
-                     "instruction_messages": len(instructions.bodies), "status_messages": len(answers.bodies),
-                     "floor_messages_each_way": floor_messages,
-                     "instruction_messages_per_payout": round(instruction_per, 4),
-                     "status_messages_per_payout": round(status_per, 4)},
+        "hold": {**hold, "floor_items": 4}, "settle": {**settle, "floor_items": 5},
+        "cash_transfer_wave": wave,
         "targets_met": {
-            "hold_ratio": results["hold"]["ratio"] >= TARGET_RATIO,
-            "settle_ratio": results["settle"]["ratio"] >= TARGET_RATIO,
-            "hold_one_transaction": results["hold"]["transact_writes_per_step"] == 1.0,
-            "settle_one_transaction": results["settle"]["transact_writes_per_step"] == 1.0,
-            "hold_items": results["hold"]["items_per_step"] <= 4,
-            "settle_items": results["settle"]["items_per_step"] <= 5,
-            # Per bank ceil(n / 500) messages each way: 1/500 a payout, but for each bank's last, partial one.
-            "messages_per_payout": len(instructions.bodies) <= floor_messages and len(answers.bodies) <= floor_messages,
-            "every_citizen_paid_or_returned": final.get("settled", 0) + final.get("rejected", 0) == pipeline,
+            "hold_ratio": hold["ratio"] >= TARGET_RATIO,
+            "settle_ratio": settle["ratio"] >= TARGET_RATIO,
+            "hold_one_transaction": hold["transact_writes_per_step"] == 1.0,
+            "settle_one_transaction": settle["transact_writes_per_step"] == 1.0,
+            "hold_items": hold["items_per_step"] <= 4,
+            "settle_items": settle["items_per_step"] <= 5,
+            # Per bank ceil(n / 500) messages each way: 1/500 a payout but for each bank's last, partial one.
+            "messages_per_payout": max(wave["instruction_messages"], wave["status_messages"])
+            <= wave["floor_messages_each_way"],
+            "every_citizen_paid_or_returned": wave["settled"] + wave["rejected"] == wave["citizens"],
             "nothing_left_in_flight": summary["in_flight_satang"] == 0,
-            "paid_out_is_what_settled": summary["paid_out_satang"] == (payouts + final.get("settled", 0)) * AMOUNT_SATANG,
+            "paid_out_is_what_settled": summary["paid_out_satang"] == (payouts + wave["settled"]) * AMOUNT_SATANG,
         },
         "ledger_balanced": summary["balanced"] and report.ok,
     }

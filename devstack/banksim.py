@@ -25,10 +25,11 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import boto3
 
@@ -191,7 +192,7 @@ class BankSimulator:
 
     # -- lifecycle -----------------------------------------------------------------
 
-    def start(self) -> "BankSimulator":
+    def start(self) -> BankSimulator:
         status_url = self._sqs.get_queue_url(QueueName=self._queue_name("bank-status"))["QueueUrl"]
         for bank in self.banks:
             url = self._sqs.get_queue_url(QueueName=self._queue_name(f"bank-{bank}-instructions"))["QueueUrl"]
@@ -246,7 +247,7 @@ class BankSimulator:
                     self.take(bank, message["Body"])
                     self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
                 self._flush(bank, status_url)
-            except Exception:  # noqa: BLE001 - a simulated bank outlives a bad poll
+            except Exception:
                 log.exception("bank %s: poll failed; retrying", bank)
                 self._stop.wait(POLL_WAIT_S)
 
@@ -266,7 +267,8 @@ class BankSimulator:
         behaviour = self.behaviour(bank)
         answers = []
         for tx in message.get("transactions", []):
-            entry, _new = self.books[bank].answer(tx["end_to_end_id"], lambda: self._decide(bank, tx, behaviour))
+            entry, _new = self.books[bank].answer(
+                tx["end_to_end_id"], lambda tx=tx: self._decide(bank, tx, behaviour))  # type: ignore[misc]
             answers.append({"original_end_to_end_id": entry["end_to_end_id"], "status": entry["status"],
                             "reason_code": entry.get("reason_code"), "settled_at": entry.get("booked_at")})
         answers += [a for a in answers if self._chance(behaviour.duplicate_share)]
@@ -315,7 +317,7 @@ class BankSimulator:
             for bank in self.banks:
                 try:
                     self.statement(bank, finished)
-                except Exception:  # noqa: BLE001 - the next day tries again
+                except Exception:
                     log.exception("bank %s: statement of %s failed", bank, finished)
 
     def statement(self, bank: str, business_date: str, break_kind: str | None = None) -> str:

@@ -13,8 +13,9 @@ each ``end_to_end_id`` once (BANKS.md), so that is harmless.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -85,7 +86,7 @@ def run_schedule(now: datetime | None = None, banks: Iterable[str] = limits.BANK
         try:
             sent = dispatch_bank(bank_code, now)
             flagged = flag_timeouts(bank_code, now)
-        except Exception as exc:  # noqa: BLE001 - a bulkhead: the other banks go on
+        except Exception as exc:
             logger.error("dispatch of one bank failed; its payouts wait for the next run",
                          extra={"bank_code": bank_code, "error_type": type(exc).__name__})
             report["failed"].append(bank_code)

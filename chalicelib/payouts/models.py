@@ -121,5 +121,5 @@ class ReconciliationModel(Model):
     business_date = UnicodeAttribute()
     status = UnicodeAttribute()  # matched | breaks | no_statement
     matched_count = NumberAttribute(default=0)
-    breaks = ListAttribute(of=MapAttribute, default=list)  # type: ignore[arg-type]
+    breaks = ListAttribute(of=MapAttribute, default=list)
     reconciled_at = UnicodeAttribute()

@@ -14,10 +14,10 @@ treasury owes each bank.
 """
 from __future__ import annotations
 
-import functools
 import json
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -25,12 +25,12 @@ from pynamodb.attributes import MapAttribute
 
 from chalicelib import alerts, db, limits
 from chalicelib.clock import iso, utcnow
-from chalicelib.config import get_settings
+from chalicelib.config import get_settings, runtime
 from chalicelib.payouts.models import PayoutModel, ReconciliationModel
 from chalicelib.payouts.rules import BANGKOK
 
 __all__ = ["BREAK_KINDS", "statement_key", "reconcile", "get_reconciliation",
-           "settlement", "run_schedule", "reset_client"]
+           "settlement", "run_schedule"]
 
 BREAK_KINDS = ("missing_here", "missing_in_statement", "amount_differs")
 logger = Logger(service="payouts")
@@ -40,18 +40,16 @@ def statement_key(bank_code: str, business_date: str) -> str:
     return f"statements/{bank_code}/{business_date}.json"
 
 
-@functools.lru_cache(maxsize=4)
-def _s3(endpoint: str | None, region: str) -> Any:
-    return boto3.client("s3", endpoint_url=endpoint, region_name=region)
-
-
-def reset_client() -> None:
-    _s3.cache_clear()
+def _s3() -> Any:
+    """The runtime's S3 client (built once per container)."""
+    settings = get_settings()
+    return runtime().component("s3", lambda: boto3.client("s3", endpoint_url=settings.s3_endpoint,
+                                                         region_name=settings.region))
 
 
 def _statement(bank_code: str, business_date: str) -> dict[str, Any] | None:
     settings = get_settings()
-    client = _s3(settings.s3_endpoint, settings.region)
+    client = _s3()
     try:
         raw = client.get_object(Bucket=settings.statement_bucket, Key=statement_key(bank_code, business_date))
     except client.exceptions.NoSuchKey:
@@ -98,10 +96,16 @@ def _breaks(ours: dict[str, int], theirs: dict[str, int]) -> tuple[int, list[dic
     return matched, found
 
 
+def _plain_break(found: Any) -> dict[str, Any]:
+    """A stored break as plain values (PynamoDB gives a MapAttribute once read back)."""
+    raw = found.as_dict() if isinstance(found, MapAttribute) else dict(found)  # type: ignore[no-untyped-call]  # PynamoDB
+    return dict(db.plain(raw))
+
+
 def _body(item: ReconciliationModel) -> dict[str, Any]:
     return {"bank_code": item.bank_code, "business_date": item.business_date, "status": item.status,
             "matched_count": int(item.matched_count),
-            "breaks": [db.plain(b.as_dict() if isinstance(b, MapAttribute) else dict(b)) for b in item.breaks],
+            "breaks": [_plain_break(b) for b in item.breaks],
             "reconciled_at": item.reconciled_at}
 
 
@@ -124,7 +128,8 @@ def reconcile(bank_code: str, business_date: str, now: datetime | None = None) -
         return _body(item)
     matched, found = _breaks(_ours(bank_code, business_date), theirs)
     for each in found:
-        alerts.raise_alert("reconciliation_break", f"{bank_code}:{business_date}:{each['end_to_end_id']}:{each['kind']}",
+        key = f"{bank_code}:{business_date}:{each['end_to_end_id']}:{each['kind']}"
+        alerts.raise_alert("reconciliation_break", key,
                            {"bank_code": bank_code, "business_date": business_date, **each})
     item = ReconciliationModel(f"{bank_code}#{business_date}", bank_code=bank_code, business_date=business_date,
                                status="breaks" if found else "matched", matched_count=matched, breaks=found,

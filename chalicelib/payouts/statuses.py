@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 from chalicelib import alerts, queues
 from chalicelib.clock import utcnow
@@ -89,7 +91,7 @@ def handle_message(body: str, ledger: Ledger | None = None, now: Callable[[], da
     for status in message.statuses:
         try:
             outcome = apply_status(message.bank_code, status, ledger, now())
-        except Exception as exc:  # noqa: BLE001 - the others first; this message comes back
+        except Exception as exc:
             fault = exc
             outcome = "failed"
         counts[outcome] = counts.get(outcome, 0) + 1
@@ -99,7 +101,7 @@ def handle_message(body: str, ledger: Ledger | None = None, now: Callable[[], da
     return counts
 
 
-def handle_sqs_event(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+def handle_sqs_event(event: Mapping[str, Any], context: Any = None) -> PartialItemFailureResponse:
     """The status queue's Lambda handler (ReportBatchItemFailures, see infra/)."""
     def record_handler(record: Any) -> Any:
         return handle_message(record.body)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
@@ -32,7 +31,7 @@ class _Queue:
     def __init__(self) -> None:
         self.bodies: list[str] = []
 
-    def send_message(self, QueueUrl: str, MessageBody: str) -> dict[str, str]:  # noqa: N803 - boto3's names
+    def send_message(self, QueueUrl: str, MessageBody: str) -> dict[str, str]:
         self.bodies.append(MessageBody)
         return {"MessageId": str(len(self.bodies))}
 
@@ -49,8 +48,8 @@ def test_every_citizen_paid_once_or_rejected_with_the_money_back(ddb_local, tmp_
     for bank in BANKS:
         phase = f"cash-{bank}"
         for shard in range(SHARDS):
-            ledger.post(Transfer(f"fund-{phase}-{shard}", accounts.BUDGET_ACCOUNT, accounts.treasury_shard(phase, shard),
-                                 CITIZENS_PER_BANK * AMOUNT, "phase_funding"))
+            ledger.post(Transfer(f"fund-{phase}-{shard}", accounts.BUDGET_ACCOUNT,
+                                 accounts.treasury_shard(phase, shard), CITIZENS_PER_BANK * AMOUNT, "phase_funding"))
     citizens = [(bank, n) for bank in BANKS for n in range(CITIZENS_PER_BANK * BANKS.index(bank),
                                                              CITIZENS_PER_BANK * (BANKS.index(bank) + 1))]
 
@@ -95,7 +94,7 @@ def test_every_citizen_paid_once_or_rejected_with_the_money_back(ddb_local, tmp_
     assert summary["treasury_satang"] == (len(BANKS) * SHARDS * CITIZENS_PER_BANK - outcomes["settled"]) * AMOUNT
     for bank in BANKS:
         paid = [e for e in sim.books[bank].entries.values() if e["status"] == "ACSC"]
-        assert len(paid) == sum(1 for i, (b, _) in zip(ids, citizens) if b == bank
+        assert len(paid) == sum(1 for i, (b, _) in zip(ids, citizens, strict=True) if b == bank
                                 and steps.get_payout(i).status == "settled")  # type: ignore[union-attr]
     report = audit_ledger()
     assert report.ok and summary["balanced"], report

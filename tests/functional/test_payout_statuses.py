@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -18,16 +18,14 @@ from chalicelib.alerts.models import AlertModel
 from chalicelib.ledger import Ledger, Transfer, accounts, audit_ledger
 from chalicelib.payouts import dispatch, statuses, steps
 from chalicelib.payouts.rules import Creditor
-from chalicelib.switches import forget_cached_switches, set_switch
+from chalicelib.switches import set_switch
 
-NOW = datetime(2025, 3, 18, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 18, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def loop(moto_aws: Any) -> Any:
-    forget_cached_switches()
-    yield moto_aws
-    forget_cached_switches()
+    return moto_aws
 
 
 def payout(bank: str = "004", amount: int = 10_000, account_no: str = "1234567890", shop: str = "m1") -> str:
@@ -155,7 +153,8 @@ def test_one_bad_status_does_not_stop_the_others(loop):
 def test_an_unparseable_message_goes_to_the_dead_letter_queue_and_raises_an_alert(loop, body):
     event = {"Records": [{"messageId": "1", "receiptHandle": "r", "body": body, "attributes": {},
                           "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-                          "eventSourceARN": "arn:aws:sqs:ap-southeast-1:123456789012:q", "awsRegion": "ap-southeast-1"}]}
+                          "eventSourceARN": "arn:aws:sqs:ap-southeast-1:123456789012:q",
+                          "awsRegion": "ap-southeast-1"}]}
     assert statuses.handle_sqs_event(event) == {"batchItemFailures": []}
     sqs = boto3.client("sqs", region_name="ap-southeast-1")
     dlq = queues.queue_url(queues.dlq_short_name(queues.STATUS_QUEUE))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -16,15 +16,13 @@ from chalicelib.ledger import Ledger, Transfer, accounts, audit_ledger
 from chalicelib.payouts import reconciliation, steps
 from chalicelib.payouts.rules import Creditor
 
-NOW = datetime(2025, 3, 18, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 18, 2, 0, tzinfo=UTC)
 DAY = "2025-03-18"
 
 
 @pytest.fixture
 def banks(moto_aws: Any) -> Any:
-    reconciliation.reset_client()
-    yield moto_aws
-    reconciliation.reset_client()
+    return moto_aws
 
 
 def settled(bank: str, amount: int, at: str = "2025-03-18T09:00:00Z") -> str:
@@ -87,7 +85,7 @@ def test_exactly_the_breaks_of_the_statement_are_listed_and_alerted(banks, call)
 def test_the_schedule_reconciles_yesterday_once(banks):
     a = settled("004", 10_000)
     put_statement(banks, "004", [(a, 10_000)])
-    later = datetime(2025, 3, 19, 1, 0, tzinfo=timezone.utc)  # 08:00 on the 19th in Bangkok
+    later = datetime(2025, 3, 19, 1, 0, tzinfo=UTC)  # 08:00 on the 19th in Bangkok
     done = reconciliation.run_schedule(later, banks=("004", "002"))
     assert done == {"002": "no_statement", "004": "matched"}
     assert reconciliation.run_schedule(later, banks=("004", "002")) == {"002": "no_statement"}
