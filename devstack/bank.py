@@ -25,7 +25,7 @@ from chalicelib import queues
 from chalicelib.clock import iso
 from devstack import banksim, state
 from devstack.clock import stack_now
-from devstack.env import LOCAL_REGION
+from devstack.env import LOCAL_REGION, dummy_aws
 
 __all__ = ["add_bank_arguments", "add_dlq_arguments", "bank_main", "dlq_main"]
 
@@ -66,8 +66,17 @@ def _name(stack: state.StackState, short: str) -> str:
     return f"wallet-{stack.stage}-{short}"
 
 
+def _client(service: str, stack: state.StackState) -> Any:
+    """A client of the stack's moto server, with the dummy credentials it takes
+    (whatever the shell has configured: never a real account)."""
+    fake = dummy_aws()
+    return boto3.client(service, endpoint_url=stack.aws_endpoint, region_name=LOCAL_REGION,  # type: ignore[call-overload]
+                        aws_access_key_id=fake["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=fake["AWS_SECRET_ACCESS_KEY"])
+
+
 def _sqs(stack: state.StackState) -> Any:
-    return boto3.client("sqs", endpoint_url=stack.aws_endpoint, region_name=LOCAL_REGION)
+    return _client("sqs", stack)
 
 
 def _depth(sqs: Any, stack: state.StackState, short: str) -> int | None:
@@ -82,9 +91,10 @@ def _depth(sqs: Any, stack: state.StackState, short: str) -> int | None:
 def _show(stack: state.StackState, console: Console) -> int:
     sqs = _sqs(stack)
     behaviours = banksim.read_behaviours(stack.stage)
-    table = Table(title=f"Simulated banks of stage {stack.stage}")
-    for column in ("bank", "reject share", "delay s", "duplicate share", "reorder", "outage left s",
-                   "instructions", "instructions DLQ", "paid", "rejected"):
+    table = Table(title=f"Simulated banks of stage {stack.stage}",
+                  caption="reject/dup: shares; queue, dlq: its instructions waiting and dead; paid, rjct: its book")
+    # Short headers: the table fits 80 columns.
+    for column in ("bank", "reject", "delay s", "dup", "reorder", "down s", "queue", "dlq", "paid", "rjct"):
         table.add_column(column, justify="right")
     now_s = time.time()
     for bank, behaviour in behaviours.items():
@@ -130,7 +140,7 @@ def _statement(stack: state.StackState, args: argparse.Namespace, console: Conso
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    s3 = boto3.client("s3", endpoint_url=stack.aws_endpoint, region_name=LOCAL_REGION)
+    s3 = _client("s3", stack)
     key = banksim.write_statement(s3, f"wallet-{stack.stage}-statements", body)
     console.print(f"wrote s3://wallet-{stack.stage}-statements/{key}: {len(body['entries'])} entries, "
                   f"{sum(e['amount_satang'] for e in body['entries'])} satang"

@@ -24,7 +24,7 @@ from aws_lambda_powertools import Logger
 from pynamodb.attributes import MapAttribute
 
 from chalicelib import alerts, db, limits
-from chalicelib.clock import iso, utcnow
+from chalicelib.clock import iso, parse_iso, utcnow
 from chalicelib.config import get_settings, runtime
 from chalicelib.payouts.models import PayoutModel, ReconciliationModel
 from chalicelib.payouts.rules import BANGKOK
@@ -33,6 +33,9 @@ __all__ = ["BREAK_KINDS", "statement_key", "reconcile", "get_reconciliation",
            "settlement", "run_schedule"]
 
 BREAK_KINDS = ("missing_here", "missing_in_statement", "amount_differs")
+# A bank whose statement is not in yet is looked for again after this long
+# (the schedule fires every few seconds locally).
+NO_STATEMENT_RETRY = timedelta(minutes=15)
 logger = Logger(service="payouts")
 
 
@@ -164,7 +167,10 @@ def run_schedule(now: datetime | None = None, banks: Iterable[str] = limits.BANK
     day = (now.astimezone(BANGKOK) - timedelta(days=1)).strftime("%Y-%m-%d")
     done: dict[str, str] = {}
     for bank_code in sorted(banks):
-        if get_reconciliation(bank_code, day)["status"] in ("matched", "breaks"):
+        last = get_reconciliation(bank_code, day)
+        if last["status"] in ("matched", "breaks"):
+            continue
+        if last["status"] == "no_statement" and now - parse_iso(last["reconciled_at"]) < NO_STATEMENT_RETRY:
             continue
         done[bank_code] = reconcile(bank_code, day, now)["status"]
     return done

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -88,7 +88,9 @@ def test_the_schedule_reconciles_yesterday_once(banks):
     later = datetime(2025, 3, 19, 1, 0, tzinfo=UTC)  # 08:00 on the 19th in Bangkok
     done = reconciliation.run_schedule(later, banks=("004", "002"))
     assert done == {"002": "no_statement", "004": "matched"}
-    assert reconciliation.run_schedule(later, banks=("004", "002")) == {"002": "no_statement"}
+    assert reconciliation.run_schedule(later, banks=("004", "002")) == {}  # 002 is looked for again later
+    assert reconciliation.run_schedule(later + timedelta(minutes=20), banks=("004", "002")) == {
+        "002": "no_statement"}
 
 
 def test_bad_paths_and_roles(banks, call):
