@@ -241,3 +241,10 @@ def test_operators_see_the_alerts_and_payouts_of_the_loop(loop, call):
     assert [a["kind"] for a in body["items"]] == ["unknown_payout"]
     _, one, _ = call("GET", f"/v1/admin/payouts/{known}", role="auditor")
     assert one["status"] == "pending" and one["inquiry"] is False and "account_no" not in json.dumps(one)
+
+
+def test_a_payout_named_twice_in_one_message_is_settled_once(loop):
+    a, b = payout("004", 1_000), payout("004", 2_000)
+    body = status_message("004", (a, "ACSC", None), (b, "ACSC", None), (a, "ACSC", None), (a, "RJCT", "AC01"))
+    assert statuses.handle_message(body) == {"settled": 2, "duplicate": 1, "contradiction": 1}
+    assert audited()["paid_out_satang"] == 3_000
