@@ -8,6 +8,7 @@ scans both tables: for tests, audits and the nightly job, not for requests.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chalicelib.ledger import accounts
@@ -35,7 +36,8 @@ class AuditReport:
         return not self.mismatches and not self.negative and self.total_satang == 0 and not self.tally_mismatches
 
 
-def audit_ledger() -> AuditReport:
+def audit_ledger(progress: Callable[[str, int], None] | None = None) -> AuditReport:
+    """The full check; ``progress(what, count)`` hears every page scanned (a long scan is not run blind)."""
     report = AuditReport()
     replayed: dict[str, int] = defaultdict(int)
     replayed_tallies: dict[tuple[str, str], int] = defaultdict(int)
@@ -48,6 +50,8 @@ def audit_ledger() -> AuditReport:
         for name, value in accounts.tallies_of(record.credit_account, "in", record.debit_account, amount).items():
             replayed_tallies[(record.credit_account, name)] += value
         report.transfers_checked += 1
+        if progress is not None and report.transfers_checked % SCAN_PAGE_SIZE == 0:
+            progress("transfers", report.transfers_checked)
     stored: dict[str, int] = {}
     stored_tallies: dict[tuple[str, str], int] = {}
     for account in AccountModel.scan(page_size=SCAN_PAGE_SIZE):
@@ -55,6 +59,8 @@ def audit_ledger() -> AuditReport:
         if accounts.kind_of(account.account_id) in accounts.TALLIED_KINDS:
             stored_tallies.update({(account.account_id, name): account.tally(name) for name in accounts.TALLIES})
         report.accounts_checked += 1
+        if progress is not None and report.accounts_checked % SCAN_PAGE_SIZE == 0:
+            progress("accounts", report.accounts_checked)
     for key in stored_tallies.keys() | replayed_tallies.keys():
         have, want = stored_tallies.get(key, 0), replayed_tallies.get(key, 0)
         if have != want:
