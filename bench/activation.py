@@ -243,7 +243,8 @@ def _raw(wallets: int, workers: int, item_limit: int, phase_id: str = PHASE_ID) 
                                             "state": {"S": "posted"}, "created_at": {"S": now},
                                             "history_sort": {"S": f"{now}#{tid}"}, "credit_history": {"S": wallet}}}})
                 tx.append({"Update": {"TableName": accounts_table, "Key": {"account_id": {"S": wallet}},
-                                      "UpdateExpression": "ADD balance_satang :amt SET #k = if_not_exists(#k, :kind), "
+                                      "UpdateExpression": "ADD balance_satang :amt, in_treasury_satang :amt "
+                                                          "SET #k = if_not_exists(#k, :kind), "
                                                           "#s = :active, expires_at = :exp",
                                       "ExpressionAttributeNames": {"#k": "kind", "#s": "status"},
                                       "ExpressionAttributeValues": {":amt": amount, ":kind": {"S": "wallet"},

@@ -71,11 +71,14 @@ class _Raw:
             "ConditionExpression": "attribute_not_exists(transfer_id)",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
 
-    def _update(self, account: str, delta: int, kind: str, covers: int | None) -> dict[str, Any]:
+    def _update(self, account: str, delta: int, kind: str, covers: int | None, tally: str | None) -> dict[str, Any]:
+        # The same attributes as the ledger's update: the balance and, for a wallet, its tally of the other side.
+        adds = "ADD balance_satang :d" + (f", {tally} :t" if tally else "")
+        values = {":d": {"N": str(delta)}, ":k": {"S": kind}} | ({":t": {"N": str(abs(delta))}} if tally else {})
         update: dict[str, Any] = {
             "TableName": self.accounts, "Key": {"account_id": {"S": account}},
-            "UpdateExpression": "ADD balance_satang :d SET kind = if_not_exists(kind, :k)",
-            "ExpressionAttributeValues": {":d": {"N": str(delta)}, ":k": {"S": kind}},
+            "UpdateExpression": f"{adds} SET kind = if_not_exists(kind, :k)",
+            "ExpressionAttributeValues": values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
         if covers is not None:
             update["ConditionExpression"] = "balance_satang >= :a"
@@ -85,15 +88,15 @@ class _Raw:
     def post(self, transfer_id: str, debit: str, credit: str, amount: int) -> None:
         self.client.transact_write_items(TransactItems=[
             self._record(transfer_id, debit, credit, amount),
-            self._update(debit, -amount, "wallet", amount),
-            self._update(credit, amount, "merchant_spendable", None),
+            self._update(debit, -amount, "wallet", amount, "out_merchant_spendable_satang"),
+            self._update(credit, amount, "merchant_spendable", None, None),
         ])
 
     def batch(self, source: str, credits: Sequence[tuple[str, str, int]]) -> None:
         items = [self._record(tid, source, wallet, amount) for tid, wallet, amount in credits]
-        items += [self._update(wallet, amount, "wallet", None) for _, wallet, amount in credits]
+        items += [self._update(wallet, amount, "wallet", None, "in_treasury_satang") for _, wallet, amount in credits]
         total = sum(amount for _, _, amount in credits)
-        items.append(self._update(source, -total, "treasury", total))
+        items.append(self._update(source, -total, "treasury", total, None))
         self.client.transact_write_items(TransactItems=items)
 
 

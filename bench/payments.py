@@ -335,7 +335,7 @@ def _raw_transactions(people: list[dict[str, Any]], count: int, items: int,
             tx: list[dict[str, Any]] = [
                 {"Update": {"TableName": accounts_table,
                             "Key": {"account_id": {"S": accounts.wallet_account(person["wallet_id"])}},
-                            "UpdateExpression": "ADD balance_satang :neg",
+                            "UpdateExpression": "ADD balance_satang :neg, out_merchant_spendable_satang :amt",
                             "ConditionExpression": "balance_satang >= :amt AND #s = :active AND expires_at > :now",
                             "ExpressionAttributeNames": {"#s": "status"},
                             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",

@@ -1,6 +1,7 @@
 """``python -m devstack run`` (the local stack), ``python -m devstack token``
 and ``python -m devstack scenario`` (phase 3 end to end on the running stack),
-``python -m devstack clock`` (the running stack's movable clock)."""
+``python -m devstack clock`` (the running stack's movable clock),
+``python -m devstack audit`` (the offline ledger audit of the running stack)."""
 from __future__ import annotations
 
 import argparse
@@ -45,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
         "bank", help="the running stack's bank simulator: show | set BANK_CODE ... | statement BANK_CODE"))
     bank.add_dlq_arguments(commands.add_parser(
         "dlq", help="dead-letter queue depths of the running stack; --redrive QUEUE moves them back"))
+
+    from devstack import audit
+    audit.add_arguments(commands.add_parser(
+        "audit", help="the auditor's offline check of the running stack's ledger (a full scan)"))
 
     from devstack import clock
     clock.add_arguments(commands.add_parser(
@@ -93,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "clock":
         from devstack import clock
         return clock.main(args)
+    if args.command == "audit":
+        from devstack import audit
+        return audit.main(args)
     return _token(args) if args.command == "token" else _run(args)
 
 
