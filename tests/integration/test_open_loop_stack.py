@@ -111,3 +111,13 @@ def test_withdrawals_settle_or_come_back_through_the_simulated_bank(simulator):
     assert body["message_type"] == "camt.053" and body["business_date"] == day
     assert sorted((e["end_to_end_id"], e["amount_satang"]) for e in body["entries"]) == sorted(
         [(paid, 30_000)] + [(p, 1_000) for p in during])
+
+    # Reconciliation finds exactly the break the simulator was told to make, and nothing else.
+    from chalicelib.payouts import reconciliation
+
+    assert reconciliation.reconcile("004", day)["status"] == "matched"
+    for kind in banksim.BREAK_KINDS:
+        simulator.statement("004", day, kind)
+        result = reconciliation.reconcile("004", day)
+        assert result["status"] == "breaks" and [b["kind"] for b in result["breaks"]] == [kind], result
+        assert result["matched_count"] == len(during) + (1 if kind == "missing_here" else 0)
