@@ -56,9 +56,11 @@ def add_dlq_arguments(parser: argparse.ArgumentParser) -> None:
                              "(a short name such as bank-status or bank-004-instructions)")
 
 
-def _stack() -> state.StackState:
-    stack = state.read()
-    print(f"# stack {stack.api_url} (stage {stack.stage}, pid {stack.pid})", file=sys.stderr)
+def _stack() -> state.StackState | None:
+    """The running stack, named on stderr (or None, after saying why there is none)."""
+    stack = state.running()
+    if stack is not None:
+        print(f"# stack {stack.api_url} (stage {stack.stage}, pid {stack.pid})", file=sys.stderr)
     return stack
 
 
@@ -150,10 +152,8 @@ def _statement(stack: state.StackState, args: argparse.Namespace, console: Conso
 
 def bank_main(args: argparse.Namespace) -> int:
     console = Console()
-    try:
-        stack = _stack()
-    except state.NoStackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    stack = _stack()
+    if stack is None:
         return 1
     if args.action == "show":
         return _show(stack, console)
@@ -179,10 +179,8 @@ def _redrive(sqs: Any, stack: state.StackState, short: str) -> int:
 
 def dlq_main(args: argparse.Namespace) -> int:
     console = Console()
-    try:
-        stack = _stack()
-    except state.NoStackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    stack = _stack()
+    if stack is None:
         return 1
     sqs = _sqs(stack)
     if args.redrive:
