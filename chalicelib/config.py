@@ -69,6 +69,9 @@ class Settings:
     # BANKS.md: a payout without the bank's word after this long is flagged
     # for inquiry (a cash_transfer phase may set its own).
     bank_timeout_hours: int = 24
+    # Statuses of one bank message applied side by side (1: one after the
+    # other, as moto needs: it does not isolate concurrent transactions).
+    status_workers: int = 8
 
     @property
     def resource_prefix(self) -> str:
@@ -111,6 +114,7 @@ def _load() -> Settings:
         statement_bucket=_env("WALLET_STATEMENT_BUCKET", f"wallet-{stage}-statements")
         or f"wallet-{stage}-statements",
         bank_timeout_hours=_env_int("WALLET_BANK_TIMEOUT_HOURS", 24),
+        status_workers=_env_int("WALLET_STATUS_WORKERS", 8),
     )
 
 

@@ -175,6 +175,9 @@ def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     _base_env(monkeypatch, "test")
     monkeypatch.delenv("WALLET_TRANSACTION_ITEM_LIMIT", raising=False)
+    # One status at a time: moto does not isolate concurrent transactions
+    # (it loses money under them, ARCHITECTURE.md); DynamoDB Local does.
+    monkeypatch.setenv("WALLET_STATUS_WORKERS", "1")
     # Emptied queues between tests: moto's documented switch off AWS's one purge a minute.
     monkeypatch.setenv("MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR", "false")
     mock = moto.mock_aws()

@@ -14,7 +14,8 @@ come twice, late or out of order:
   dead-letter queue at once and raises an alert.
 A fault (DynamoDB throttling) fails only that message, after the rest of it
 is done: SQS gives it again, and what was done is not done twice. The
-statuses of a message are applied side by side (``STATUS_WORKERS``).
+statuses of a message are applied side by side (``WALLET_STATUS_WORKERS``,
+8; each is its own payout's transactions).
 """
 from __future__ import annotations
 
@@ -31,18 +32,16 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 
 from chalicelib import alerts, queues
 from chalicelib.clock import utcnow
+from chalicelib.config import get_settings
 from chalicelib.ledger import ConditionFailedError, Ledger, PendingStateError
 from chalicelib.payouts import steps
 from chalicelib.payouts.rules import ACSC, FINAL, BankStatus, MessageError, final_status_of, parse_status_message
 
-__all__ = ["handle_sqs_event", "handle_message", "apply_status", "STATUS_ERRORS_MAX", "STATUS_WORKERS"]
+__all__ = ["handle_sqs_event", "handle_message", "apply_status", "STATUS_ERRORS_MAX"]
 
 logger = Logger(service="payouts")
 # Bytes of an unparseable message's error text kept in its alert.
 STATUS_ERRORS_MAX = 200
-# Statuses of one message settled side by side (each is its own payout's
-# transactions; the retry policy's conflicts stay rare at this width).
-STATUS_WORKERS = 8
 
 
 def _unparseable(body: str, error: str) -> None:
@@ -111,7 +110,7 @@ def handle_message(body: str, ledger: Ledger | None = None, now: Callable[[], da
         if nth == len(rounds):
             rounds.append([])
         rounds[nth].append(status)
-    with ThreadPoolExecutor(STATUS_WORKERS) as pool:
+    with ThreadPoolExecutor(get_settings().status_workers) as pool:
         for batch in rounds:
             for outcome in pool.map(one, batch):
                 counts[outcome] = counts.get(outcome, 0) + 1
