@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from chalicelib.config import get_settings
 
-__all__ = ["hash_id", "encrypt", "decrypt", "PiiConfigError"]
+__all__ = ["hash_id", "identity_hash", "encrypt", "decrypt", "PiiConfigError"]
 
 _NONCE_BYTES = 12
 _KEY_BYTES = 32
@@ -48,6 +48,14 @@ def hash_id(value: str, purpose: str = "cid") -> str:
     """Keyed hash of an identifier (hex). ``purpose`` separates domains, so the
     same number hashed as a national ID and as a tax ID gives different keys."""
     return hmac.new(_pepper(), f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def identity_hash(citizen_hash: str, birth_date: str) -> str:
+    """What the program holds of a citizen's identity besides the ID itself:
+    a keyed hash of the ID's hash and the birth date (YYYY-MM-DD), so a
+    registrar's reading of the ID card can be checked without a birth date
+    in clear."""
+    return hash_id(f"{citizen_hash}|{birth_date}", purpose="identity")
 
 
 def encrypt(text: str, context: str) -> str:

@@ -118,7 +118,7 @@ def world(moto_aws: Any) -> Iterator[World]:
 
     from chalicelib.merchants.service import forget_cached_profiles
     from chalicelib.payments import service as payment_service
-    from chalicelib.registration.cards import hash_pin, new_card_code
+    from chalicelib.registration.cards import card_key, hash_pin, new_card_code
     from chalicelib.registration.models import CardModel
     from chalicelib.switches import forget_cached_switches
 
@@ -147,7 +147,7 @@ def world(moto_aws: Any) -> Iterator[World]:
         cid = valid_id(7, "1")
         give_wallet(cid, "w1")
         code = new_card_code()
-        CardModel(code, wallet_id="w1", citizen_hash=pii.hash_id(cid), phase_id=PHASE, district="1001",
+        CardModel(card_key(code), wallet_id="w1", citizen_hash=pii.hash_id(cid), phase_id=PHASE, district="1001",
                   pin_hash=hash_pin(PIN), point_id="point-1001-01", created_at=iso(utcnow())).save()
         yield World(api, operator, shops[0], shops[1], shops[2], citizen_token(cid), code)
 

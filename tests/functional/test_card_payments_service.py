@@ -11,7 +11,7 @@ from chalicelib.merchants.service import forget_cached_profiles, merchant_id_of,
 from chalicelib.merchants.validation import ReferenceEntry, parse_registration
 from chalicelib.payments.rules import SpendingPolicy
 from chalicelib.payments.service import PaymentService
-from chalicelib.registration.cards import hash_pin, new_card_code
+from chalicelib.registration.cards import card_key, hash_pin, new_card_code
 from chalicelib.registration.models import CardModel
 from chalicelib.switches import forget_cached_switches
 from tests.functional.payments_fixtures import PHASE, credit_wallet
@@ -31,7 +31,7 @@ def card(moto_aws):
     register_merchant(OTHER, parse_registration(far))
     credit_wallet(Ledger(), "w1")
     code = new_card_code()
-    CardModel(code, wallet_id="w1", citizen_hash=pii.hash_id("x"), phase_id=PHASE, district="1001",
+    CardModel(card_key(code), wallet_id="w1", citizen_hash=pii.hash_id("x"), phase_id=PHASE, district="1001",
               pin_hash=hash_pin(PIN), point_id="pt1", created_at=iso(utcnow())).save()
     return code
 
