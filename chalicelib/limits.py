@@ -27,6 +27,9 @@ __all__ = [
     "SWITCH_SCOPE_PATTERN", "SWITCH_SCOPE_CHARS_MAX",
     "LATITUDE_DEG_RANGE", "LONGITUDE_DEG_RANGE",
     "SIZE_CLASSES", "SPENDING_SCOPES",
+    "RATE_WINDOW_S", "PAYMENTS_PER_CALLER_PER_WINDOW_MAX", "REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX",
+    "REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX", "MERCHANT_REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX",
+    "POINT_FOREIGN_WINDOW_S", "POINT_FOREIGN_ACTIONS_PER_WINDOW_MAX",
 ]
 
 # -- money ------------------------------------------------------------------------
@@ -144,3 +147,21 @@ LONGITUDE_DEG_RANGE = (97.0, 106.0)
 
 SIZE_CLASSES = ("small", "medium", "large")
 SPENDING_SCOPES = ("district", "province", "nationwide")
+
+# -- abuse limits (chalicelib.ratelimit: per caller, fixed windows in DynamoDB) ---
+
+RATE_WINDOW_S = 60
+# A shop counter takes a sale every few seconds at its busiest; a citizen or
+# shop moving money faster than one a second for a minute is a script.
+PAYMENTS_PER_CALLER_PER_WINDOW_MAX = 60
+# A citizen registers for a handful of phases; retries of one are a few more.
+REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX = 10
+MERCHANT_REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX = 10
+# A registration point serves a queue of people, one every minute or two per
+# desk; a few desks share a point id.
+REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX = 30
+# Actions of a point on citizens it did not register (a card reissued or
+# unlocked, a registration repeated, an ID card that did not match): a
+# lost card now and then; dozens an hour is a point taking over wallets.
+POINT_FOREIGN_WINDOW_S = 3600
+POINT_FOREIGN_ACTIONS_PER_WINDOW_MAX = 20

@@ -13,10 +13,10 @@ from typing import Any, Callable, Mapping
 
 from aws_lambda_powertools import Logger
 
-from chalicelib import audit
+from chalicelib import audit, limits, ratelimit
 from chalicelib.auth import Principal
 from chalicelib.eligibility import THAI_NATIONALITY, Citizen, PhaseRules
-from chalicelib.errors import ForbiddenError, InvalidRequestError, NotFoundError, RuleError
+from chalicelib.errors import ForbiddenError, InvalidRequestError, NotFoundError, RateLimitedError, RuleError
 from chalicelib.exclusions import import_list
 from chalicelib.pii import hash_id
 from chalicelib.registration.cards import card_of, reset_pin
@@ -25,6 +25,7 @@ from chalicelib.registration.service import (
     Assisted,
     check_identity,
     get_benefit,
+    get_registration,
     register,
     registration_view,
     registrations_of,
@@ -48,6 +49,11 @@ __all__ = [
 ]
 
 PhaseLookup = Callable[[str], "PhaseRules | None"]
+
+# Every assisted action of a point, and those on citizens it did not register.
+POINT_ACTIONS = ratelimit.Limit("point", limits.REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX, limits.RATE_WINDOW_S)
+POINT_FOREIGN_ACTIONS = ratelimit.Limit("point-foreign", limits.POINT_FOREIGN_ACTIONS_PER_WINDOW_MAX,
+                                        limits.POINT_FOREIGN_WINDOW_S)
 
 logger = Logger(service="registration")
 
@@ -139,6 +145,7 @@ def register_assisted(principal: Principal, body: Mapping[str, Any], *, phases: 
     point_id, registrar_sub = _point(principal.claims, principal.sub)
     phase_id, district, pin = body["phase_id"], body["district"], body["pin"]
     check_switch("registrations", district=district)
+    ratelimit.check(POINT_ACTIONS, point_id)
     # The registrar saw the Thai ID card: nationality is Thai.
     citizen = Citizen(hash_id(body["cid"]), body["birth_date"], THAI_NATIONALITY, district)
     assisted = Assisted(point_id=point_id, registrar_sub=registrar_sub, pin=pin)
@@ -147,8 +154,11 @@ def register_assisted(principal: Principal, body: Mapping[str, Any], *, phases: 
     except RuleError as exc:
         if exc.code == "identity_mismatch":
             _audit(principal, "identity_mismatch", point_id, f"phase:{phase_id}", attempted="assisted_registration")
+            _foreign(principal, point_id)
         raise
     registration = done.registration
+    if not done.created and registration.point_id != point_id:
+        _foreign(principal, point_id)
     _audit(principal, "assisted_registration", point_id, f"registration:{registration.registration_id}",
            phase_id=phase_id, status=registration.status, new_registration=done.created,
            card_issued=done.card_code is not None)
@@ -159,7 +169,12 @@ def reissue(principal: Principal, body: Mapping[str, Any], *, now: datetime) -> 
     """``POST /v1/cards/reissue`` (CARD_REISSUE_BODY): a new card for a
     registered citizen, the old one revoked at once."""
     point_id, registrar_sub = _point(principal.claims, principal.sub)
+    ratelimit.check(POINT_ACTIONS, point_id)
     citizen = Citizen(hash_id(body["cid"]), body["birth_date"], THAI_NATIONALITY, body["district"])
+    benefit = get_benefit(citizen.citizen_hash)
+    held = get_registration(benefit.phase_id, citizen.citizen_hash) if benefit is not None else None
+    if held is None or held.point_id != point_id:
+        _foreign(principal, point_id)
     try:
         code, registration = reissue_card(citizen, Assisted(point_id, registrar_sub, body["pin"]), now)
     except RuleError as exc:
@@ -176,7 +191,10 @@ def unlock_card(principal: Principal, card_code: str, body: Mapping[str, Any]) -
     a locked card of this citizen; someone else's card answers 404, as a
     missing one."""
     point_id, _ = _point(principal.claims, principal.sub)
+    ratelimit.check(POINT_ACTIONS, point_id)
     card = card_of(card_code, hash_id(body["cid"]))
+    if card.point_id != point_id:
+        _foreign(principal, point_id)
     return _unlock(principal, point_id, card, body["pin"], "path")
 
 
@@ -185,8 +203,11 @@ def unlock_card_by_body(principal: Principal, body: Mapping[str, Any]) -> dict[s
     the code in the body (URLs end up in access logs) and the birth date
     checked against what the program holds."""
     point_id, _ = _point(principal.claims, principal.sub)
+    ratelimit.check(POINT_ACTIONS, point_id)
     citizen_hash = hash_id(body["cid"])
     card = card_of(body["card_code"], citizen_hash)
+    if card.point_id != point_id:
+        _foreign(principal, point_id)
     benefit = get_benefit(citizen_hash)
     try:
         check_identity(benefit.identity_hash if benefit else None, None,
@@ -202,6 +223,21 @@ def _unlock(principal: Principal, point_id: str, card: Any, pin: str, form: str)
     # The wallet, not the printed code: a code in a log is half of what pays.
     _audit(principal, "card_unlock", point_id, f"wallet:{card.wallet_id}", form=form)
     return {"locked": False, "failed_attempts": 0}
+
+
+def _foreign(principal: Principal, point_id: str) -> None:
+    """Count an action on a citizen this point did not register: over
+    POINT_FOREIGN_ACTIONS it is refused (429) and, the first time in the
+    window, an alert goes into the operators' audit chain."""
+    found = ratelimit.hit(POINT_FOREIGN_ACTIONS, point_id)
+    if found.crossed:
+        audit.audit(audit.system(), "alert", f"point:{point_id}", {
+            "kind": "registrar_point_unusual", "point_id": point_id, "registrar": principal.sub,
+            "actions_in_window": found.count, "window_s": POINT_FOREIGN_ACTIONS.window_s})
+        logger.warning("alert", extra={"kind": "registrar_point_unusual", "point_id": point_id})
+    if not found.allowed:
+        raise RateLimitedError("This registration point acted for unusually many citizens it did not register; "
+                               "operations has been alerted. Try again later.", found.retry_after_s)
 
 
 def _audit(principal: Principal, action: str, point_id: str, target: str, **facts: Any) -> None:

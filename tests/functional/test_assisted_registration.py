@@ -278,3 +278,24 @@ def test_only_registrars_unlock(p3):
     code = assisted(p3).body["card_code"]
     reply = p3.call("POST", f"/v1/cards/{code}/unlock", p3.citizen(CID), {"cid": CID, "pin": "790135"})
     assert error_of(reply)[:2] == (403, "forbidden")
+
+
+# -- a point acting unusually often for citizens it did not register ---------------
+
+
+def test_a_point_reissuing_cards_of_others_is_stopped_and_alerted(p3, monkeypatch):
+    from chalicelib.registration import usecases
+
+    monkeypatch.setattr(usecases, "POINT_FOREIGN_ACTIONS", usecases.ratelimit.Limit("point-foreign", 3, 3600))
+    cids = [valid_cid(40 + n) for n in range(5)]
+    for cid in cids:
+        p3.register(cid)  # in the app: not this point's citizens
+    other_point = p3.registrar(point_id="point-9001-01", sub="registrar-x")
+    answers = [reissue(p3, cid=cid, token=other_point) for cid in cids]
+    assert [a.status for a in answers] == [201, 201, 201, 429, 429]
+    assert answers[3].headers["Retry-After"].isdigit() and answers[3].body["error"]["code"] == "rate_limited"
+    alerts = [e for e in audit.page(50, None)["items"] if e["action"] == "alert"]
+    assert len(alerts) == 1 and alerts[0]["details"]["point_id"] == "point-9001-01"
+    assert alerts[0]["details"]["kind"] == "registrar_point_unusual"
+    # Other points are not held back.
+    assert reissue(p3, cid=cids[0]).status == 201
