@@ -30,6 +30,7 @@ __all__ = [
     "RATE_WINDOW_S", "PAYMENTS_PER_CALLER_PER_WINDOW_MAX", "REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX",
     "REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX", "MERCHANT_REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX",
     "POINT_FOREIGN_WINDOW_S", "POINT_FOREIGN_ACTIONS_PER_WINDOW_MAX",
+    "POINT_ID_CHARS_MAX", "POINT_ID_PATTERN",
 ]
 
 # -- money ------------------------------------------------------------------------
@@ -117,6 +118,11 @@ BANK_CODES = frozenset({
 # DOPA district codes: 4 digits, the first two the province (API.md).
 DISTRICT_PATTERN = r"[1-9][0-9]{3}"
 PROVINCE_DIGITS = 2
+
+# A registration point's id, as the identity provider puts it in a
+# registrar's token; it names the point's audit chain and rate counters.
+POINT_ID_CHARS_MAX = 64
+POINT_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 
 # -- personal identifiers --------------------------------------------------------
 

@@ -449,6 +449,9 @@ def parse_json(raw: bytes | str | None) -> Any:
         return json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequestError("body", "The body is not valid UTF-8 JSON.") from exc
+    except RecursionError as exc:
+        raise InvalidRequestError("body", "The body is nested too deeply; no request of this API "
+                                          "nests more than a few levels.") from exc
 
 
 def _no_constant(name: str) -> Any:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import sys
 import threading
@@ -14,8 +15,11 @@ from chalice.local import (
     CustomLocalChalice,
     LocalChalice,
     LocalDevServer,
+    LocalGatewayException,
     ThreadedHTTPServer,
 )
+
+from chalicelib.errors import contract_body
 
 from devstack.paths import REPO_ROOT
 
@@ -67,6 +71,31 @@ class _Handler(ChaliceRequestHandler):
     Its access log line names the route, never a card code of the path."""
 
     disable_nagle_algorithm = True
+
+    def _send_error_response(self, error: LocalGatewayException) -> None:
+        """The local gateway's own answers in the contract's shape. Its 403
+        for a path no route has (API Gateway's "Missing Authentication
+        Token", which locally even echoed the caller's Authorization header)
+        is 404 ``not_found``, as infra's Gateway Responses make it on AWS."""
+        status = 404 if error.CODE == 403 else error.CODE
+        self._send_json(status, contract_body(status))
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (501 for an unknown method, 431 for large
+        headers, 400 for a bad request line, 414) as JSON instead of HTML."""
+        self.close_connection = True
+        self._send_json(code, contract_body(code))
+
+    def _send_json(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         line = f"{self.command} {redact_path(self.path)} {self.request_version}"

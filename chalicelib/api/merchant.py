@@ -10,7 +10,7 @@ from chalicelib import audit
 from chalicelib.api.citizen import TRANSACTIONS_SCHEMA
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.auth import Principal
-from chalicelib.errors import ForbiddenError
+from chalicelib.errors import UnauthenticatedError
 from chalicelib.merchants import service as merchants
 from chalicelib.merchants.validation import (
     MERCHANT_ID_PATH,
@@ -34,7 +34,7 @@ OPERATOR = {"operator"}
 def _owner(principal: Principal) -> str:
     cid = principal.claims.get("cid")
     if not isinstance(cid, str) or not cid:
-        raise ForbiddenError("A merchant token must carry the owner's cid.")
+        raise UnauthenticatedError("A merchant token must carry the owner's cid; sign in again.")
     return cid
 
 

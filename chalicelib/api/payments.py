@@ -16,7 +16,7 @@ from chalicelib import pii
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.auth import Principal
 from chalicelib.config import get_settings
-from chalicelib.errors import ForbiddenError
+from chalicelib.errors import UnauthenticatedError
 from chalicelib.idempotency import fingerprint, replay_headers, scoped_id
 from chalicelib.merchants.service import merchant_id_of
 from chalicelib.payments.requests import CARD_PAYMENT_BODY, QR_PAYMENT_BODY
@@ -53,7 +53,7 @@ def _reply(result: PaymentResult) -> Reply:
 def _cid(principal: Principal) -> str:
     cid = principal.claims.get("cid")
     if not isinstance(cid, str) or not cid:
-        raise ForbiddenError(f"A {principal.role} token must carry a cid.")
+        raise UnauthenticatedError(f"A {principal.role} token must carry a cid; sign in again.")
     return cid
 
 

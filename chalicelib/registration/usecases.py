@@ -16,7 +16,14 @@ from aws_lambda_powertools import Logger
 from chalicelib import audit, limits, ratelimit
 from chalicelib.auth import Principal
 from chalicelib.eligibility import THAI_NATIONALITY, Citizen, PhaseRules
-from chalicelib.errors import ForbiddenError, InvalidRequestError, NotFoundError, RateLimitedError, RuleError
+from chalicelib.errors import (
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitedError,
+    RuleError,
+    UnauthenticatedError,
+)
 from chalicelib.exclusions import import_list
 from chalicelib.pii import hash_id
 from chalicelib.registration.cards import card_of, reset_pin
@@ -70,12 +77,12 @@ def _phase(phases: PhaseLookup, phase_id: str) -> PhaseRules:
 
 def citizen_from_claims(claims: Mapping[str, Any]) -> Citizen:
     """The citizen a citizen token names. A token without a usable identity
-    is refused as a whole (403): the identity provider, not the caller,
-    would have to fix it."""
+    is refused as a whole (401): the identity in it is unusable, the caller
+    must sign in again."""
     try:
         identity = CITIZEN_CLAIMS.parse(dict(claims), "")
     except InvalidRequestError as exc:
-        raise ForbiddenError("The token does not carry a valid citizen identity "
+        raise UnauthenticatedError("The token does not carry a valid citizen identity "
                              f"(claim {exc.field}); sign in again through Tang Rat.") from exc
     nationality = claims.get("nationality")
     return Citizen(hash_id(identity["cid"]), identity["birth_date"],

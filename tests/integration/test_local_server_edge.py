@@ -47,3 +47,33 @@ def _contract_error(response: requests.Response) -> dict[str, Any]:
     body = json.loads(response.content)
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
     return dict(body["error"])
+
+
+def test_an_unknown_path_is_404_and_never_echoes_the_token(server: str) -> None:
+    token = tokens.mint("citizen", {"cid": "1101700230708"})
+    response = requests.get(f"{server}/v1/nothing-here", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert response.status_code == 404 and _contract_error(response)["code"] == "not_found"
+    assert token not in response.text and token.split(".")[1] not in response.text
+    response = requests.get(f"{server}/v1/nothing-here", timeout=10)
+    assert response.status_code == 404 and _contract_error(response)["code"] == "not_found"
+
+
+def test_a_method_a_path_does_not_take_is_405_in_the_contract_shape(server: str) -> None:
+    response = requests.delete(f"{server}/v1/health", timeout=10)
+    assert response.status_code == 405 and _contract_error(response)["code"] == "method_not_allowed"
+    assert "GET" in response.headers["Allow"]
+
+
+def test_a_body_that_is_not_json_is_415_in_the_contract_shape(server: str) -> None:
+    token = tokens.mint("citizen", {"cid": "1101700230708"})
+    response = requests.post(f"{server}/v1/registrations", data="phase_id=p3", timeout=10,
+                             headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"})
+    assert response.status_code == 415 and _contract_error(response)["code"] == "unsupported_media_type"
+
+
+def test_http_servers_own_errors_are_json_not_html(server: str) -> None:
+    response = requests.request("BREW", f"{server}/v1/health", timeout=10)
+    assert response.status_code == 501 and _contract_error(response)["code"] == "not_implemented"
+    response = requests.get(f"{server}/v1/health", headers={"X-Big": "a" * 70_000}, timeout=10)
+    assert response.status_code in (400, 431) and _contract_error(response)["code"] in (
+        "invalid_request", "request_too_large")
