@@ -102,13 +102,17 @@ class Principal:
         return self.claims.get("mfa") is True
 
 
+def _now() -> float:
+    return time.monotonic()
+
+
 class _UrlKeys:
     """The key set of a JWKS URL, kept at most ``JWKS_CACHE_S``; a kid not in
     it fetches again, at most once every ``JWKS_REFRESH_MIN_S``."""
 
-    def __init__(self, url: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, url: str, clock: Callable[[], float] | None = None) -> None:
         self._client = jwt.PyJWKClient(url, cache_keys=False, cache_jwk_set=False)
-        self._clock = clock
+        self._clock = clock or (lambda: _now())
         self._lock = threading.Lock()
         self._keys: jwt.PyJWKSet | None = None
         self._fetched_at = float("-inf")
@@ -264,9 +268,13 @@ def _typed(claims: Any) -> dict[str, Any]:
 
 
 def require_role(principal: Principal, roles: Iterable[str]) -> None:
+    """The caller's role is one of ``roles``; a registrar also acts only at
+    a point of its own (its token's ``point_id``), never without one."""
     allowed = set(roles)
     if principal.role not in allowed:
         raise ForbiddenError(f"This operation is for {', '.join(sorted(allowed))}; your role is {principal.role}.")
+    if principal.role == "registrar" and not principal.claims.get("point_id"):
+        raise ForbiddenError("This registrar token is not bound to a registration point (claim point_id).")
 
 
 def require_mfa(principal: Principal) -> None:
