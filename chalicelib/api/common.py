@@ -48,7 +48,7 @@ from typing import Any, Callable, Iterable, Mapping
 from aws_lambda_powertools import Logger
 from chalice import Blueprint, Response
 
-from chalicelib import db
+from chalicelib import db, ratelimit
 from chalicelib.auth import Principal, authenticate, require_mfa, require_role
 from chalicelib.errors import InvalidRequestError, WalletError, contract_body
 from chalicelib.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -183,9 +183,11 @@ class ApiRequest:
         return self.key if self.key is not None else parse_idempotency_key(self.headers)
 
 
-def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False, **request: Any) -> Callable[..., Any]:
+def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False,
+             rate: ratelimit.Limit | None = None, **request: Any) -> Callable[..., Any]:
     """Authenticate (unless ``roles`` is None: public), check the role (and
-    mfa for operator writes), parse the request by ``RequestSpec(**request)``,
+    mfa for operator writes), count the caller against ``rate`` (429 with
+    Retry-After over it), parse the request by ``RequestSpec(**request)``,
     call the view with an ApiRequest and the parsed path parameters, answer
     JSON. The spec stays on the view (``request_spec``) for the document's test."""
     allowed = None if roles is None else tuple(roles)
@@ -201,6 +203,8 @@ def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False, **
                     require_role(principal, allowed)
                     if write:
                         require_mfa(principal)
+                    if rate is not None:
+                        ratelimit.check(rate, principal.scope)
                 req = ApiRequest(bp, principal, spec)
                 if spec.path is not None:
                     path_params = _parsing("path", spec.path.parse, path_params, "")
@@ -215,6 +219,7 @@ def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False, **
             return json_response(200, result)
 
         run.request_spec = spec  # type: ignore[attr-defined]
+        run.rate_limit = rate  # type: ignore[attr-defined]
         return run
 
     return decorate
@@ -263,8 +268,9 @@ def operation(summary: str, roles: Iterable[str] | None, responses: Mapping[str,
     request_body = spec.request_body()
     if request_body is not None:
         out["requestBody"] = request_body
-    for status in ("400", "401", "403") if roles is not None else ():
+    for status in ("400", "401", "403", "429") if roles is not None else ():
         out["responses"].setdefault(status, ERROR_RESPONSE)
+    out["responses"].setdefault("500", error("internal_error: a fault on our side, without internals"))
     return out
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib import audit
+from chalicelib import audit, ratelimit
 from chalicelib.api.citizen import TRANSACTIONS_SCHEMA
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.auth import Principal
@@ -39,7 +39,7 @@ def _owner(principal: Principal) -> str:
 
 
 @bp.route("/v1/merchants", methods=["POST"])
-@endpoint(bp, roles=MERCHANT, body=MERCHANT_REGISTRATION_BODY)
+@endpoint(bp, roles=MERCHANT, body=MERCHANT_REGISTRATION_BODY, rate=ratelimit.MERCHANT_REGISTRATION)
 def register_merchant(req: ApiRequest) -> Reply:
     return Reply(201, merchants.register_merchant(_owner(req.principal), RegistrationRequest.of(req.body)))
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib import pii
+from chalicelib import pii, ratelimit
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.auth import Principal
 from chalicelib.config import get_settings
@@ -64,7 +64,7 @@ def _money_request(req: ApiRequest, prefix: str) -> tuple[dict[str, Any], str, s
 
 
 @bp.route("/v1/payments", methods=["POST"])
-@endpoint(bp, roles={"citizen"}, body=QR_PAYMENT_BODY, idempotency_key=True)
+@endpoint(bp, roles={"citizen"}, body=QR_PAYMENT_BODY, idempotency_key=True, rate=ratelimit.MONEY)
 def create_payment(req: ApiRequest) -> Reply:
     body, transfer_id, request_fingerprint = _money_request(req, "pay")
     district = req.principal.claims.get("district")
@@ -75,7 +75,7 @@ def create_payment(req: ApiRequest) -> Reply:
 
 
 @bp.route("/v1/merchant-payments", methods=["POST"])
-@endpoint(bp, roles={"merchant"}, body=QR_PAYMENT_BODY, idempotency_key=True)
+@endpoint(bp, roles={"merchant"}, body=QR_PAYMENT_BODY, idempotency_key=True, rate=ratelimit.MONEY)
 def create_merchant_payment(req: ApiRequest) -> Reply:
     body, transfer_id, request_fingerprint = _money_request(req, "mpay")
     return _reply(service().pay_merchant(
@@ -84,7 +84,7 @@ def create_merchant_payment(req: ApiRequest) -> Reply:
 
 
 @bp.route("/v1/card-payments", methods=["POST"])
-@endpoint(bp, roles={"merchant"}, body=CARD_PAYMENT_BODY, idempotency_key=True)
+@endpoint(bp, roles={"merchant"}, body=CARD_PAYMENT_BODY, idempotency_key=True, rate=ratelimit.MONEY)
 def create_card_payment(req: ApiRequest) -> Reply:
     body, transfer_id, request_fingerprint = _money_request(req, "cpay")
     return _reply(service().pay_by_card(

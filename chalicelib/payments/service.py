@@ -254,7 +254,9 @@ class PaymentService:
                 views, balances = merchant_views([payer_id, claims.merchant_id], [spendable, withdrawable])
                 payer = self._merchant(views, payer_id, own=True)
                 payee = self._merchant(views, claims.merchant_id)
+                # Paused in either shop's district: money neither leaves nor enters it.
                 check_switch("payments", district=payer.district)
+                check_switch("payments", district=payee.district)
                 check_round2(payer=payer, payee=payee, category=category, restricted=DEFAULT_RESTRICTED_CATEGORIES)
                 have = {a: int(m.balance_satang) for a, m in balances.items()}
                 from_spendable, from_withdrawable = split_round2(have.get(spendable, 0), have.get(withdrawable, 0),

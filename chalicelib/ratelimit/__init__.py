@@ -22,10 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
+from chalicelib import limits
+from chalicelib.config import get_settings
 from chalicelib.errors import RateLimitedError
 from chalicelib.ratelimit.models import RateCounterModel
 
-__all__ = ["Limit", "Hit", "hit", "check", "RateCounterModel"]
+__all__ = ["Limit", "Hit", "hit", "check", "RateCounterModel", "MONEY", "REGISTRATION", "MERCHANT_REGISTRATION",
+           "REGISTRAR"]
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,24 @@ class Hit:
     retry_after_s: int
 
 
-def hit(limit: Limit, caller: str, clock: Callable[[], float] = time.time) -> Hit:
-    """Count one request of ``caller`` against ``limit`` (one UpdateItem)."""
-    now = clock()
+# The limits of the endpoints (chalicelib.api.common ``endpoint(..., rate=)``), per caller.
+MONEY = Limit("money", limits.PAYMENTS_PER_CALLER_PER_WINDOW_MAX, limits.RATE_WINDOW_S)
+REGISTRATION = Limit("registration", limits.REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX, limits.RATE_WINDOW_S)
+MERCHANT_REGISTRATION = Limit("merchant-registration", limits.MERCHANT_REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX,
+                              limits.RATE_WINDOW_S)
+REGISTRAR = Limit("registrar", limits.REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX, limits.RATE_WINDOW_S)
+
+
+def _now() -> float:
+    return time.time()
+
+
+def hit(limit: Limit, caller: str, clock: Callable[[], float] | None = None) -> Hit:
+    """Count one request of ``caller`` against ``limit`` (one UpdateItem;
+    none when the stage runs without limits, WALLET_RATE_LIMITS=off)."""
+    now = (clock or _now)()
+    if not get_settings().rate_limits:
+        return Hit(count=0, allowed=True, crossed=False, retry_after_s=0)
     window = int(now // limit.window_s)
     ends = (window + 1) * limit.window_s
     item = RateCounterModel(f"{limit.name}#{caller}#{window}")
@@ -62,7 +80,7 @@ def hit(limit: Limit, caller: str, clock: Callable[[], float] = time.time) -> Hi
                retry_after_s=max(1, math.ceil(ends - now)))
 
 
-def check(limit: Limit, caller: str, clock: Callable[[], float] = time.time) -> Hit:
+def check(limit: Limit, caller: str, clock: Callable[[], float] | None = None) -> Hit:
     """``hit``, raising RateLimitedError (429 with Retry-After) over the limit."""
     found = hit(limit, caller, clock)
     if not found.allowed:

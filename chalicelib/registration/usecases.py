@@ -58,7 +58,7 @@ __all__ = [
 PhaseLookup = Callable[[str], "PhaseRules | None"]
 
 # Every assisted action of a point, and those on citizens it did not register.
-POINT_ACTIONS = ratelimit.Limit("point", limits.REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX, limits.RATE_WINDOW_S)
+POINT_ACTIONS = ratelimit.REGISTRAR
 POINT_FOREIGN_ACTIONS = ratelimit.Limit("point-foreign", limits.POINT_FOREIGN_ACTIONS_PER_WINDOW_MAX,
                                         limits.POINT_FOREIGN_WINDOW_S)
 
