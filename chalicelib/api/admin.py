@@ -74,6 +74,12 @@ def audit_events(req: ApiRequest) -> dict[str, Any]:
         raise InvalidRequestError("cursor", "cursor is not one this API gave; start without it.") from exc
 
 
+@bp.route("/v1/admin/audit/verify", methods=["GET"])
+@endpoint(bp, roles=READERS)
+def audit_verify(req: ApiRequest) -> dict[str, Any]:
+    return audit.verify()
+
+
 _PHASE_VIEW = {**PHASE_BODY.schema(), "additionalProperties": True}
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/admin/phases/{phase_id}": {
@@ -108,12 +114,22 @@ OPENAPI_PATHS: dict[str, Any] = {
         {"200": ok("a page", {"type": "object", "required": ["items", "next_cursor"], "properties": {
             "items": {"type": "array", "items": {"type": "object", "properties": {
                 "seq": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+                "event_id": {"type": "string", "description": "<chain>/<sequence number>"},
+                "chain": {"type": "string", "description": "point:<point_id> for a registration point's "
+                          "events; absent for the operators' chain"},
                 "actor": {"type": "string"}, "action": {"type": "string"}, "target": {"type": "string"},
                 "details": {"type": "object"}, "prev_hash": {"type": "string"},
                 "hash": {"type": "string", "description": "sha256(prev_hash + canonical JSON of the event "
                          "fields seq, at, actor, action, target, details)"}}}},
             "next_cursor": {"type": "string", "nullable": True}}})},
         query=PAGE_QUERY)},
+    "/v1/admin/audit/verify": {"get": operation(
+        "Recompute every audit chain from its first event", READERS,
+        {"200": ok("ok, or the first event whose link is broken", {
+            "type": "object", "required": ["ok", "events_checked", "first_broken"], "properties": {
+                "ok": {"type": "boolean"}, "events_checked": {"type": "integer"},
+                "first_broken": {"type": "object", "nullable": True, "required": ["event_id", "reason"],
+                                 "properties": {"event_id": {"type": "string"}, "reason": {"type": "string"}}}}})})},
     "/v1/admin/ledger/summary": {"get": operation(
         "Where the money is; balanced when funded equals the sum of the other buckets", READERS,
         {"200": ok("the summary", {"type": "object", "required": list(SUMMARY_KEYS), "properties": {
