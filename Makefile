@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench install clean-devstack
+.PHONY: run test bench install clean-devstack audit
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ run: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# pip-audit --strict on both requirements files; exit 3 (SKIPPED, never a
+# pass) when no advisory service answers (devstack/depaudit.py).
+audit: $(INSTALLED)
+	$(VPY) -m devstack.depaudit
 
 bench: $(INSTALLED)
 	$(VPY) -m bench $(BENCH_ARGS)

@@ -20,6 +20,7 @@ import re
 from datetime import date
 from typing import Any, Mapping
 
+import geothai
 from stdnum.th import pin as thai_pin
 from stdnum.th import tin as thai_tin
 
@@ -29,7 +30,7 @@ from chalicelib.errors import InvalidRequestError
 
 __all__ = [
     "Field", "Str", "Int", "Money", "Number", "Bool", "Const", "Enum", "Date", "DateTime", "Cid", "TaxId",
-    "District", "BankCode", "Phone", "Pin", "PhaseId", "ListName", "Category", "ListOf", "Obj", "Opt",
+    "District", "SwitchScope", "BankCode", "Phone", "Pin", "PhaseId", "ListName", "Category", "ListOf", "Obj", "Opt",
     "Nullable", "UrlInt", "Params", "PAGE_QUERY", "parse_json", "BODY_BYTES_MAX",
 ]
 
@@ -266,8 +267,37 @@ class TaxId(Cid):
 
 
 class District(Str):
+    """A DOPA district code that exists: the shape from limits, the list
+    from ``geothai`` (DOPA's 928 districts, kept by its maintainers), not a
+    pattern alone (9,000 codes of which most name no district, and a shop
+    with a mistyped district could never be paid)."""
+
     def __init__(self) -> None:
         super().__init__(4, 4, limits.DISTRICT_PATTERN, "a 4-digit DOPA district code such as 1001")
+
+    def parse(self, value: Any, path: str) -> Any:
+        code = super().parse(value, path)
+        if geothai.district(code) is None:
+            raise _fail(path, f"{path} {code} is not a DOPA district code; check it against the ID card or "
+                              "the district office (1001 is Phra Nakhon, Bangkok).")
+        return code
+
+
+class SwitchScope(Str):
+    """``all``, ``district:<a DOPA district>`` or ``bank:<a participating bank>``."""
+
+    def __init__(self) -> None:
+        super().__init__(3, limits.SWITCH_SCOPE_CHARS_MAX, limits.SWITCH_SCOPE_PATTERN,
+                         "'all', 'district:<4-digit district code>' or 'bank:<3-digit bank code>'")
+
+    def parse(self, value: Any, path: str) -> Any:
+        scope = super().parse(value, path)
+        kind, _, code = scope.partition(":")
+        if kind == "district":
+            District().parse(code, path)
+        elif kind == "bank":
+            BankCode().parse(code, path)
+        return scope
 
 
 class BankCode(Field):

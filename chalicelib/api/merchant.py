@@ -111,6 +111,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         "A one-time dynamic QR (EMVCo merchant-presented) for one sale, valid 120 s", MERCHANT,
         {"201": ok("the QR", {"type": "object", "required": ["qr", "expires_at"], "properties": {
             "qr": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}}}),
+         "404": error("not_found: no shop is registered for this owner"),
          "422": error("merchant_not_eligible (the shop is not active)")},
         body=QR_BODY, body_required=False)},
     "/v1/admin/merchant-reference": {"post": operation(
