@@ -54,6 +54,9 @@ class Settings:
     # Per-caller abuse limits (chalicelib.ratelimit); off only for the
     # benchmarks, whose few synthetic callers pay thousands of times a minute.
     rate_limits: bool = True
+    # KMS key (id or ARN) that wraps the data keys of personal data on AWS;
+    # unset locally, where WALLET_DATA_KEY wraps them (chalicelib.pii).
+    kms_key_id: str | None = None
 
     @property
     def resource_prefix(self) -> str:
@@ -96,6 +99,7 @@ def _load() -> Settings:
         statement_bucket=_env("WALLET_STATEMENT_BUCKET", f"wallet-{stage}-statements")
         or f"wallet-{stage}-statements",
         rate_limits=(_env("WALLET_RATE_LIMITS", "on") or "on") != "off",
+        kms_key_id=_env("WALLET_KMS_KEY_ID"),
     )
 
 

@@ -71,7 +71,10 @@ def _apply_settings() -> Any:
     from chalicelib.config import get_settings, reset_settings
     from chalicelib.models_index import import_all_models
 
+    from chalicelib.pii import forget_data_keys
+
     reset_settings()
+    forget_data_keys()
     queues.reset_clients()
     import_all_models()
     db.bind_models()
