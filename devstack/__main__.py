@@ -1,5 +1,6 @@
 """``python -m devstack run`` (the local stack), ``python -m devstack token``,
-``python -m devstack scenario`` (phase 3 end to end on the running stack) and
+``python -m devstack scenario`` (phase 3 end to end on the running stack),
+``python -m devstack clock`` (the running stack's movable clock) and
 ``python -m devstack audit-verify`` (the audit chains, recomputed offline)."""
 from __future__ import annotations
 
@@ -41,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
         "scenario", help="phase 3 end to end on the running stack: register, activate, check"))
     auditcheck.add_arguments(commands.add_parser(
         "audit-verify", help="recompute the audit chains from the stack's DynamoDB, offline"))
+
+    from devstack import clock
+    clock.add_arguments(commands.add_parser(
+        "clock", help="show or move the running stack's clock: show | advance 30d | set <RFC3339> | reset"))
     return parser
 
 
@@ -82,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "audit-verify":
         from devstack import auditcheck
         return auditcheck.main(args)
+    if args.command == "clock":
+        from devstack import clock
+        return clock.main(args)
     return _token(args) if args.command == "token" else _run(args)
 
 

@@ -9,7 +9,8 @@ from typing import Any, Callable, Iterable
 from pynamodb.models import Model
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import audit, pii
+from chalicelib import pii
+from chalicelib.alerts import raise_alert
 from chalicelib.clock import iso_now
 from chalicelib.config import get_settings
 from chalicelib import db
@@ -64,9 +65,9 @@ def _reference(tax_hash: str) -> MerchantReferenceModel | None:
 
 
 def _tax_alert(kind: str, merchant_id: str, **facts: Any) -> None:
-    """A shop that names a tax ID of another owner: an alert in the
-    operators' audit chain (no tax ID, no national ID: the shop's id)."""
-    audit.audit(audit.system(), "alert", f"merchant:{merchant_id}", {"kind": kind, **facts})
+    """A shop that names a tax ID of another owner: an alert (listed, and in
+    the operators' audit chain; no tax ID, no national ID: the shop's id)."""
+    raise_alert(kind, merchant_id, {"merchant_id": merchant_id, **facts})
 
 
 def _claim_holder(tax_hash: str) -> MerchantTaxModel | None:

@@ -50,6 +50,7 @@ class Hit:
     allowed: bool
     crossed: bool  # this request is the first one over the limit in its window
     retry_after_s: int
+    window: int = 0  # the window's number (epoch seconds // window_s)
 
 
 # The limits of the endpoints (chalicelib.api.common ``endpoint(..., rate=)``), per caller.
@@ -69,7 +70,7 @@ def hit(limit: Limit, caller: str, clock: Callable[[], float] | None = None) -> 
     none when the stage runs without limits, WALLET_RATE_LIMITS=off)."""
     now = (clock or _now)()
     if not get_settings().rate_limits:
-        return Hit(count=0, allowed=True, crossed=False, retry_after_s=0)
+        return Hit(count=0, allowed=True, crossed=False, retry_after_s=0, window=0)
     window = int(now // limit.window_s)
     ends = (window + 1) * limit.window_s
     item = RateCounterModel(f"{limit.name}#{caller}#{window}")
@@ -77,7 +78,7 @@ def hit(limit: Limit, caller: str, clock: Callable[[], float] | None = None) -> 
         datetime.fromtimestamp(ends + limit.window_s, tz=timezone.utc))])
     count = int(item.hits)
     return Hit(count=count, allowed=count <= limit.per_window, crossed=count == limit.per_window + 1,
-               retry_after_s=max(1, math.ceil(ends - now)))
+               retry_after_s=max(1, math.ceil(ends - now)), window=window)
 
 
 def check(limit: Limit, caller: str, clock: Callable[[], float] | None = None) -> Hit:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 from aws_lambda_powertools import Logger
 
 from chalicelib import audit, limits, ratelimit
+from chalicelib.alerts import raise_alert
 from chalicelib.auth import Principal
 from chalicelib.eligibility import THAI_NATIONALITY, Citizen, PhaseRules
 from chalicelib.errors import (
@@ -238,10 +239,9 @@ def _foreign(principal: Principal, point_id: str) -> None:
     window, an alert goes into the operators' audit chain."""
     found = ratelimit.hit(POINT_FOREIGN_ACTIONS, point_id)
     if found.crossed:
-        audit.audit(audit.system(), "alert", f"point:{point_id}", {
-            "kind": "registrar_point_unusual", "point_id": point_id, "registrar": principal.sub,
-            "actions_in_window": found.count, "window_s": POINT_FOREIGN_ACTIONS.window_s})
-        logger.warning("alert", extra={"kind": "registrar_point_unusual", "point_id": point_id})
+        raise_alert("registrar_point_unusual", f"{point_id}#{found.window}", {
+            "point_id": point_id, "registrar": principal.sub, "actions_in_window": found.count,
+            "window_s": POINT_FOREIGN_ACTIONS.window_s})
     if not found.allowed:
         raise RateLimitedError("This registration point acted for unusually many citizens it did not register; "
                                "operations has been alerted. Try again later.", found.retry_after_s)

@@ -19,6 +19,7 @@ CITIZEN = {"cid": "1101700230708", "birth_date": "2006-05-01", "district": "1001
     ("/v1/payments", "citizen", CITIZEN, limits.PAYMENTS_PER_CALLER_PER_WINDOW_MAX),
     ("/v1/merchant-payments", "merchant", {"cid": "3101700203456"}, limits.PAYMENTS_PER_CALLER_PER_WINDOW_MAX),
     ("/v1/card-payments", "merchant", {"cid": "3101700203456"}, limits.PAYMENTS_PER_CALLER_PER_WINDOW_MAX),
+    ("/v1/withdrawals", "merchant", {"cid": "3101700203456"}, limits.PAYMENTS_PER_CALLER_PER_WINDOW_MAX),
     ("/v1/registrations", "citizen", CITIZEN, limits.REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX),
     ("/v1/merchants", "merchant", {"cid": "3101700203456"}, limits.MERCHANT_REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX),
 ])
