@@ -60,6 +60,9 @@ class Settings:
     # KMS key (id or ARN) that wraps the data keys of personal data on AWS;
     # unset locally, where WALLET_DATA_KEY wraps them (chalicelib.pii).
     kms_key_id: str | None = None
+    # The QR signing key before the last rotation: its QRs still verify
+    # (a QR lives 2 minutes; drop it once the rotation is a few minutes old).
+    qr_previous_signing_key: str = ""
 
     @property
     def resource_prefix(self) -> str:
@@ -104,6 +107,7 @@ def _load() -> Settings:
         bank_timeout_hours=_env_int("WALLET_BANK_TIMEOUT_HOURS", 24),
         rate_limits=(_env("WALLET_RATE_LIMITS", "on") or "on") != "off",
         kms_key_id=_env("WALLET_KMS_KEY_ID"),
+        qr_previous_signing_key=_env("WALLET_QR_PREVIOUS_SIGNING_KEY", "") or "",
     )
 
 

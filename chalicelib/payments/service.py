@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+import geothai
+
 from chalicelib.clock import iso, utcnow
 from chalicelib.config import get_settings
 from chalicelib.errors import InvalidRequestError, RuleError, WalletError
@@ -87,6 +89,18 @@ def qr_signing_key() -> bytes:
     return key
 
 
+def qr_verifying_keys() -> tuple[bytes, ...]:
+    """The signing key, and during a rotation the one before it."""
+    previous = get_settings().qr_previous_signing_key.encode()
+    return (qr_signing_key(), previous) if len(previous) >= 16 else (qr_signing_key(),)
+
+
+def district_city(district: str) -> str:
+    """EMVCo's merchant city of a shop: its district's name (DOPA's list)."""
+    found = geothai.district(district)
+    return found.name_en if found is not None else district
+
+
 def make_qr(merchant: Any, amount_satang: int | None, now: datetime | None = None) -> dict[str, Any]:
     """A one-time QR for one sale of ``merchant`` (a MerchantModel)."""
     if merchant.status != "active":
@@ -94,7 +108,8 @@ def make_qr(merchant: Any, amount_satang: int | None, now: datetime | None = Non
                         {"merchant_status": merchant.status})
     now = now or utcnow()
     payload, claims = issue_qr(merchant_id=merchant.merchant_id, merchant_name=merchant.name,
-                               city=merchant.district, key=qr_signing_key(), now_s=int(now.timestamp()),
+                               city=district_city(merchant.district), key=qr_signing_key(),
+                               now_s=int(now.timestamp()),
                                amount_satang=amount_satang, mcc=merchant.mcc)
     expires_at = datetime.fromtimestamp(claims.expires_at_s, tz=now.tzinfo).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"qr": payload, "expires_at": expires_at}
@@ -290,7 +305,7 @@ class PaymentService:
 
     @staticmethod
     def _claims(qr: str, now: datetime) -> QrClaims:
-        return verify_qr(qr, key=qr_signing_key(), now_s=int(now.timestamp()))
+        return verify_qr(qr, keys=qr_verifying_keys(), now_s=int(now.timestamp()))
 
     @staticmethod
     def _amount(claims: QrClaims, amount_satang: int | None) -> int:

@@ -10,6 +10,7 @@ from chalicelib.qr.codec import (
     issue_qr,
     parse_tlv,
     satang_of,
+    key_id,
     verify_qr,
 )
 
@@ -24,5 +25,6 @@ __all__ = [
     "issue_qr",
     "parse_tlv",
     "satang_of",
+    "key_id",
     "verify_qr",
 ]
