@@ -81,6 +81,17 @@ def audit_verify(req: ApiRequest) -> dict[str, Any]:
 
 
 _PHASE_VIEW = {**PHASE_BODY.schema(), "additionalProperties": True}
+_COUNT = {"type": "integer", "minimum": 0}
+# GET adds the progress at top level and, to each wave, its number, status and count (API.md).
+_PHASE_READ = {**_PHASE_VIEW, "properties": {
+    **_PHASE_VIEW["properties"], "phase_id": {"type": "string"},
+    **{name: _COUNT for name in ("registered", "accepted", "rejected", "credited_count", "credited_satang",
+                                 "spent_satang", "expired_satang")},
+    "waves": {"type": "array", "items": {"type": "object", "required": ["activate_at", "wave", "status",
+                                                                         "credited_count"], "properties": {
+        "activate_at": {"type": "string", "format": "date-time"}, "wave": {"type": "integer", "minimum": 1},
+        "status": {"type": "string", "enum": ["scheduled", "running", "done", "stopped"]},
+        "credited_count": _COUNT}}}}}
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/admin/phases/{phase_id}": {
         "put": operation(
@@ -96,7 +107,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                         "budget funds the difference from the government budget account; lowering it "
                         "returns the difference. A retried PUT funds once."),
         "get": operation("A phase: its definition as saved, phase_id and progress", READERS,
-                         {"200": ok("the phase", _PHASE_VIEW), "404": error("not_found")}, path=PHASE_ID_PATH),
+                         {"200": ok("the phase", _PHASE_READ), "404": error("not_found")}, path=PHASE_ID_PATH),
     },
     "/v1/admin/switches": {
         "get": operation("What is paused: one entry per paused operation and scope", READERS,
