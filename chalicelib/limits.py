@@ -30,7 +30,7 @@ __all__ = [
     "RATE_WINDOW_S", "PAYMENTS_PER_CALLER_PER_WINDOW_MAX", "REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX",
     "REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX", "MERCHANT_REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX",
     "POINT_FOREIGN_WINDOW_S", "POINT_FOREIGN_ACTIONS_PER_WINDOW_MAX",
-    "POINT_ID_CHARS_MAX", "POINT_ID_PATTERN",
+    "POINT_ID_CHARS_MAX", "POINT_ID_PATTERN", "REQUEST_BODY_BYTES_MAX", "BULK_BODY_BYTES_MAX",
     "PAYOUT_ID_CHARS_MAX", "PAYOUT_ID_PATTERN", "ALERT_ID_CHARS_MAX", "ALERT_ID_PATTERN",
     "BANK_MESSAGE_TRANSACTIONS_MAX",
 ]
@@ -166,6 +166,12 @@ BANK_MESSAGE_TRANSACTIONS_MAX = 500
 
 SIZE_CLASSES = ("small", "medium", "large")
 SPENDING_SCOPES = ("district", "province", "nationwide")
+
+# A request body: every request of the API is a few hundred bytes, a phase
+# definition a few KB; only the bulk imports (exclusions: 100,000 IDs, about
+# 1.6 MB; the merchant reference) declare BULK_BODY_BYTES_MAX.
+REQUEST_BODY_BYTES_MAX = 64 * 1024
+BULK_BODY_BYTES_MAX = 4 * 1024 * 1024
 
 # -- abuse limits (chalicelib.ratelimit: per caller, fixed windows in DynamoDB) ---
 

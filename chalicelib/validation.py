@@ -469,12 +469,13 @@ PAGE_QUERY = Params("query", {
 })
 
 
-def parse_json(raw: bytes | str | None) -> Any:
-    """The request body as JSON; 400 naming ``body`` if it is not JSON."""
+def parse_json(raw: bytes | str | None, bytes_max: int = BODY_BYTES_MAX) -> Any:
+    """The request body as JSON; 400 naming ``body`` if it is not JSON or
+    is larger than ``bytes_max``."""
     if raw is None or raw in (b"", ""):
         raise InvalidRequestError("body", "The request needs a JSON body.")
-    if len(raw) > BODY_BYTES_MAX:
-        raise InvalidRequestError("body", f"The body is larger than {BODY_BYTES_MAX} bytes.")
+    if len(raw) > bytes_max:
+        raise InvalidRequestError("body", f"The body is larger than this operation takes ({bytes_max} bytes).")
     try:
         return json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -48,7 +48,7 @@ from typing import Any, Callable, Iterable, Mapping
 from aws_lambda_powertools import Logger
 from chalice import Blueprint, Response
 
-from chalicelib import db, ratelimit
+from chalicelib import db, limits, ratelimit
 from chalicelib.auth import Principal, authenticate, require_mfa, require_role
 from chalicelib.errors import InvalidRequestError, WalletError, contract_body
 from chalicelib.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -108,6 +108,8 @@ class RequestSpec:
     query: Params | None = None
     path: Params | None = None
     idempotency_key: bool = False
+    # Larger only for the bulk imports (limits.BULK_BODY_BYTES_MAX).
+    body_bytes_max: int = limits.REQUEST_BODY_BYTES_MAX
 
     def __post_init__(self) -> None:
         for name, params, where in (("query", self.query, "query"), ("path", self.path, "path")):
@@ -129,7 +131,8 @@ class RequestSpec:
     def request_body(self) -> dict[str, Any] | None:
         if self.body is None:
             return None
-        return {"required": self.body_required, "content": {"application/json": {"schema": self.body.schema()}}}
+        return {"required": self.body_required, "x-body-bytes-max": self.body_bytes_max,
+                "content": {"application/json": {"schema": self.body.schema()}}}
 
 
 def _parsing(where: str, parse: Callable[..., Any], *args: Any) -> Any:
@@ -167,7 +170,7 @@ class ApiRequest:
 
     def _body(self, spec: RequestSpec) -> Any:
         raw = self._request.raw_body
-        self.sent = {} if not raw and not spec.body_required else parse_json(raw)
+        self.sent = {} if not raw and not spec.body_required else parse_json(raw, spec.body_bytes_max)
         return spec.body.parse(self.sent, "")  # type: ignore[union-attr]
 
     def json(self, spec: Field | None = None, optional: bool = False) -> Any:

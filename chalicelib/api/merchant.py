@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib import audit, ratelimit
+from chalicelib import audit, limits, ratelimit
 from chalicelib.api.citizen import TRANSACTIONS_SCHEMA
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.auth import Principal
@@ -65,7 +65,8 @@ def my_qr(req: ApiRequest) -> Reply:
 
 
 @bp.route("/v1/admin/merchant-reference", methods=["POST"])
-@endpoint(bp, roles=OPERATOR, write=True, body=MERCHANT_REFERENCE_BODY)
+@endpoint(bp, roles=OPERATOR, write=True, body=MERCHANT_REFERENCE_BODY,
+          body_bytes_max=limits.BULK_BODY_BYTES_MAX)
 def merchant_reference(req: ApiRequest) -> dict[str, Any]:
     result = merchants.upsert_reference(ReferenceEntry.all_of(req.body))
     audit.audit(req.principal, "merchant_reference_upserted", "merchant-reference", result)
@@ -118,7 +119,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         "Upsert the operator's merchant reference data", OPERATOR,
         {"200": ok("upserted: entries saved", {"type": "object", "required": ["upserted"], "properties": {
             "upserted": {"type": "integer"}}})},
-        body=MERCHANT_REFERENCE_BODY, mfa=True)},
+        body=MERCHANT_REFERENCE_BODY, body_bytes_max=limits.BULK_BODY_BYTES_MAX, mfa=True)},
     "/v1/admin/merchants/{merchant_id}/review": {"post": operation(
         "Approve, reject or suspend a shop", OPERATOR,
         {"200": ok("the shop's status now", _STATUS_SCHEMA), "404": error("not_found"),

@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib import audit
+from chalicelib import audit, limits
 from chalicelib.api.citizen import REGISTRATION_SCHEMA
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.clock import utcnow
@@ -55,7 +55,7 @@ def unlock_card(req: ApiRequest, card_code: str) -> dict[str, Any]:
 
 
 @bp.route("/v1/admin/exclusions", methods=["POST"])
-@endpoint(bp, roles=OPERATOR, write=True, body=EXCLUSIONS_BODY)
+@endpoint(bp, roles=OPERATOR, write=True, body=EXCLUSIONS_BODY, body_bytes_max=limits.BULK_BODY_BYTES_MAX)
 def import_exclusions(req: ApiRequest) -> dict[str, Any]:
     body = req.body
     result = usecases.import_exclusions(body, req.principal.sub)
@@ -117,5 +117,5 @@ OPENAPI_PATHS: dict[str, Any] = {
             "type": "object", "required": ["added"], "properties": {"added": {"type": "integer"}}}),
          "400": error("invalid_request naming the entry, e.g. cids[3]"),
          "403": error("forbidden: operators with mfa only")},
-        body=EXCLUSIONS_BODY, mfa=True)},
+        body=EXCLUSIONS_BODY, body_bytes_max=limits.BULK_BODY_BYTES_MAX, mfa=True)},
 }

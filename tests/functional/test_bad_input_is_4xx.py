@@ -92,3 +92,12 @@ def test_a_path_id_over_the_key_size_is_400(call: Any, method: str, template: st
     status, answer, _ = call(method, template.format("x" * 3000), role=role, body=body, mfa=True,
                              point_id="point-1001-01")
     _is_error(status, answer, 400, "invalid_request")
+
+
+def test_a_body_larger_than_the_operation_takes_is_400(call: Any) -> None:
+    from chalicelib import limits
+
+    raw = '{"phase_id": "p3", "consent": true, "phone": "' + "0" * limits.REQUEST_BODY_BYTES_MAX + '"}'
+    status, body, _ = call("POST", "/v1/registrations", role="citizen", raw=raw, **CITIZEN)
+    _is_error(status, body, 400, "invalid_request")
+    assert body["error"]["details"]["field"] == "body" and "bytes" in body["error"]["message"]
