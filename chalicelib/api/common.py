@@ -300,7 +300,7 @@ def in_contract_shape(response: Response) -> Response:
     binary Accept header, anything else) get the body of their status."""
     if response.status_code < 400 or _is_contract_error(response.body):
         return response
-    headers = {k: v for k, v in (response.headers or {}).items() if k in _KEPT_HEADERS}
+    headers = {k: str(v) for k, v in (response.headers or {}).items() if k in _KEPT_HEADERS}
     return json_response(response.status_code, contract_body(response.status_code), headers)
 
 

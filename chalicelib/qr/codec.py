@@ -238,6 +238,15 @@ def issue_qr(
     return payload, QrClaims(merchant_id, nonce, expires_at_s, amount_satang)
 
 
+def _accepted(key: bytes | None, keys: tuple[bytes, ...] | list[bytes]) -> list[bytes]:
+    accepted = ([key] if key is not None else []) + list(keys)
+    if not accepted:
+        raise ValueError("verify_qr needs at least one key")
+    for one in accepted:
+        _check_key(one)
+    return accepted
+
+
 def verify_qr(payload: object, *, key: bytes | None = None, keys: tuple[bytes, ...] | list[bytes] = (),
               now_s: int) -> QrClaims:
     """The claims of a QR this backend issued, or QrInvalidError / QrExpiredError.
@@ -247,11 +256,7 @@ def verify_qr(payload: object, *, key: bytes | None = None, keys: tuple[bytes, .
     shape, CRC, signature (constant time), then expiry, so that a forged QR
     never learns whether its expiry would pass.
     """
-    accepted = ([key] if key is not None else []) + list(keys)
-    if not accepted:
-        raise ValueError("verify_qr needs at least one key")
-    for one in accepted:
-        _check_key(one)
+    accepted = _accepted(key, keys)
     if not isinstance(payload, str) or not 0 < len(payload) <= QR_PAYLOAD_CHARS_MAX:
         raise QrInvalidError("not a QR payload")
     try:
