@@ -101,3 +101,25 @@ def test_a_body_larger_than_the_operation_takes_is_400(call: Any) -> None:
     status, body, _ = call("POST", "/v1/registrations", role="citizen", raw=raw, **CITIZEN)
     _is_error(status, body, 400, "invalid_request")
     assert body["error"]["details"]["field"] == "body" and "bytes" in body["error"]["message"]
+
+
+def test_a_merchant_token_with_a_bad_cid_checksum_registers_no_shop(call: Any) -> None:
+    """Finding 6: such a token used to register a shop; a citizen's was a 403."""
+    from chalicelib.merchants.models import MerchantModel
+
+    shop = {"name": "Shop", "tax_id": "0105537000015", "business_type": "food", "size_class": "small",
+            "district": "1001", "location": {"lat": 13.75, "lon": 100.5},
+            "bank": {"bank_code": "004", "account_no": "1234567890"}}
+    status, body, _ = call("POST", "/v1/merchants", role="merchant", body=shop, cid="3101700203457")
+    _is_error(status, body, 401, "unauthenticated")
+    assert MerchantModel.count() == 0
+    status, body, _ = call("GET", "/v1/wallet", role="citizen", cid="1101700230707")
+    _is_error(status, body, 401, "unauthenticated")
+
+
+def test_exp_as_a_string_is_refused(call: Any) -> None:
+    import time
+
+    token = local_tokens.mint("auditor", {"exp": str(int(time.time()) + 300)})
+    status, body, _ = call("GET", "/v1/admin/ledger/summary", headers={"Authorization": f"Bearer {token}"})
+    _is_error(status, body, 401, "unauthenticated")
