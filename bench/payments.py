@@ -168,7 +168,7 @@ def _setup(workers: int, with_cards: bool) -> dict[str, Any]:
     from chalicelib.ledger import BatchCredit, Ledger, accounts
     from chalicelib.merchants.service import merchant_id_of, register_merchant, upsert_reference
     from chalicelib.merchants.validation import ReferenceEntry, parse_registration
-    from chalicelib.registration.cards import hash_pin, new_card_code
+    from chalicelib.registration.cards import card_key, hash_pin, new_card_code
     from chalicelib.registration.models import BenefitModel, CardModel
     from devstack import tokens
 
@@ -198,7 +198,7 @@ def _setup(workers: int, with_cards: bool) -> dict[str, Any]:
         card_code = None
         if with_cards:
             card_code = new_card_code()
-            CardModel(card_code, wallet_id=wallet_id, citizen_hash=pii.hash_id(citizen), phase_id=phase_id,
+            CardModel(card_key(card_code), wallet_id=wallet_id, citizen_hash=pii.hash_id(citizen), phase_id=phase_id,
                       district=DISTRICT, pin_hash=pin_hash, point_id="bench", created_at=iso(utcnow())).save()
         people.append({
             "merchant_id": merchant_id_of(owner),
