@@ -26,13 +26,14 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import jwt
 
 from chalicelib import limits
-from chalicelib.config import Settings, get_settings
+from chalicelib.config import Settings, get_settings, runtime
 from chalicelib.errors import ForbiddenError, InvalidRequestError, UnauthenticatedError
 from chalicelib.validation import Bool, Cid, Date, District, Field, Int, ListOf, Obj, Opt, Str
 
@@ -44,7 +45,6 @@ __all__ = [
     "authenticate",
     "require_role",
     "require_mfa",
-    "forget_keys",
     "CLAIMS",
     "JWKS_CACHE_S",
     "JWKS_REFRESH_MIN_S",
@@ -171,19 +171,10 @@ class _Keys:
                 self._file_state = (path, mtime)
             return self._file_keys
 
-    def forget(self) -> None:
-        with self._lock:
-            self._file_state = None
-            self._file_keys = None
-            self._urls.clear()
 
-
-_KEYS = _Keys()
-
-
-def forget_keys() -> None:
-    """Drop cached keys (tests rotate them)."""
-    _KEYS.forget()
+def _keys() -> _Keys:
+    """The runtime's key cache (rebuilt with the runtime when keys rotate in tests)."""
+    return runtime().component("token-keys", _Keys)
 
 
 def _bearer(authorization: str | None) -> str:
@@ -209,7 +200,7 @@ def authenticate(authorization: str | None, settings: Settings | None = None) ->
         claims = _verified_claims(token, settings)
     except (UnauthenticatedError, ForbiddenError):
         raise
-    except Exception as exc:  # noqa: BLE001 - whatever a token makes the JWT library do, it is not a caller
+    except Exception as exc:
         raise UnauthenticatedError("The token could not be verified; sign in again.") from exc
     return Principal(sub=claims["sub"], role=claims["role"], claims=claims)
 
@@ -225,7 +216,7 @@ def _verified_claims(token: str, settings: Settings) -> dict[str, Any]:
     kid = header.get("kid")
     if kid is not None and not isinstance(kid, str):
         raise UnauthenticatedError("The token's kid must be a string.")
-    key = _KEYS.signing_key(kid, algorithm, settings)
+    key = _keys().signing_key(kid, algorithm, settings)
     try:
         claims = jwt.decode(
             token,

@@ -26,15 +26,14 @@ import hmac
 import os
 import threading
 import time
-from functools import lru_cache
 from typing import Any
 
 import boto3
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from chalicelib.config import get_settings
+from chalicelib.config import get_settings, runtime
 
-__all__ = ["hash_id", "identity_hash", "encrypt", "decrypt", "PiiConfigError", "forget_data_keys",
+__all__ = ["hash_id", "identity_hash", "encrypt", "decrypt", "PiiConfigError",
            "DATA_KEY_REUSE_S", "DATA_KEY_USES_MAX", "ENVELOPE_PREFIX"]
 
 _NONCE_BYTES = 12
@@ -98,9 +97,8 @@ def _aad() -> bytes:
     return ";".join(f"{k}={v}" for k, v in sorted(_WRAP_CONTEXT.items())).encode()
 
 
-@lru_cache(maxsize=4)
 def _kms(region: str) -> Any:
-    return boto3.client("kms", region_name=region)
+    return runtime().component(f"kms:{region}", lambda: boto3.client("kms", region_name=region))
 
 
 def _new_data_key() -> tuple[bytes, str]:
@@ -156,24 +154,17 @@ class _DataKeys:
             self._unwrapped[wrapped] = key
         return key
 
-    def forget(self) -> None:
-        with self._lock:
-            self._current = None
-            self._unwrapped.clear()
 
 
-_KEYS = _DataKeys()
-
-
-def forget_data_keys() -> None:
-    """Drop this process's data keys (tests switch keys and stages)."""
-    _KEYS.forget()
+def _keys() -> _DataKeys:
+    """The runtime's data keys (made again with the runtime: new settings, new keys)."""
+    return runtime().component("pii-data-keys", _DataKeys)
 
 
 def encrypt(text: str, context: str) -> str:
     """Envelope-encrypt ``text``; ``context`` (e.g. the record's key) is bound
     as associated data so a ciphertext cannot be moved to another record."""
-    key, wrapped = _KEYS.current()
+    key, wrapped = _keys().current()
     nonce = os.urandom(_NONCE_BYTES)
     sealed = AESGCM(key).encrypt(nonce, text.encode(), context.encode())
     return f"{ENVELOPE_PREFIX}{wrapped}.{_b64(nonce + sealed)}"
@@ -183,7 +174,7 @@ def decrypt(token: str, context: str) -> str:
     if token.startswith(ENVELOPE_PREFIX):
         wrapped, _, payload = token[len(ENVELOPE_PREFIX):].partition(".")
         raw = _unb64(payload)
-        key = _KEYS.unwrap(wrapped)
+        key = _keys().unwrap(wrapped)
         return AESGCM(key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context.encode()).decode()
     # Written before envelope encryption: under the local key itself.
     raw = base64.b64decode(token)

@@ -9,7 +9,8 @@ points at the first broken link. Exit 0 when every chain holds, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 from rich.console import Console

@@ -77,7 +77,7 @@ def _audit(requirements: list[str], ignored: dict[str, str]) -> tuple[int, list[
                    "-f", "json", "--progress-spinner", "off"]
         for vuln in ignored:
             command += ["--ignore-vuln", vuln]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)  # noqa: S603 - our argv
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     try:
         report = json.loads(done.stdout or "{}")
     except ValueError:

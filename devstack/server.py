@@ -20,7 +20,6 @@ from chalice.local import (
 )
 
 from chalicelib.errors import contract_body
-
 from devstack.paths import REPO_ROOT
 
 __all__ = ["ApiServer", "load_app", "redact_path"]
@@ -123,7 +122,7 @@ class ApiServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "ApiServer":
+    def start(self) -> ApiServer:
         self._thread.start()
         return self
 
@@ -133,7 +132,7 @@ class ApiServer:
             self._thread.join()
         self._server.server.server_close()
 
-    def __enter__(self) -> "ApiServer":
+    def __enter__(self) -> ApiServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -42,11 +42,12 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from aws_lambda_powertools import Logger
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib import db, limits, ratelimit
 from chalicelib.auth import Principal, authenticate, require_mfa, require_role
@@ -144,7 +145,7 @@ def _parsing(where: str, parse: Callable[..., Any], *args: Any) -> Any:
         return parse(*args)
     except WalletError:
         raise
-    except Exception as exc:  # noqa: BLE001 - bad input is the caller's, whatever it breaks
+    except Exception as exc:
         raise InvalidRequestError(where, f"The request's {where} is not one this operation takes; "
                                          "see the OpenAPI document at /v1/openapi.json.") from exc
 
@@ -213,7 +214,7 @@ def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False,
                     path_params = _parsing("path", spec.path.parse, path_params, "")
                 with db.request_deadline():
                     result = view(req, **path_params)
-            except Exception as exc:  # noqa: BLE001 - the edge maps every error
+            except Exception as exc:
                 return error_response(exc)
             if isinstance(result, Reply):
                 return json_response(result.status, result.body, result.headers)
@@ -310,7 +311,7 @@ def contract_errors(event: Any, get_response: Callable[[Any], Response]) -> Resp
     exception that got this far a 500 without internals."""
     try:
         response = get_response(event)
-    except Exception as exc:  # noqa: BLE001 - no stack trace ever leaves the API
+    except Exception as exc:
         return error_response(exc)
     return in_contract_shape(response)
 
@@ -327,7 +328,7 @@ def map_errors(app: Any) -> None:
             def guarded(*args: Any, _view: Callable[..., Any] = view, **kwargs: Any) -> Any:
                 try:
                     return _view(*args, **kwargs)
-                except Exception as exc:  # noqa: BLE001 - no stack trace ever leaves the API
+                except Exception as exc:
                     return error_response(exc)
 
             functools.update_wrapper(guarded, view)

@@ -16,7 +16,8 @@ import base64
 import binascii
 import hashlib
 import json
-from typing import Any, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from pynamodb.exceptions import PutError
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import TypeVar
 
 from chalicelib.clock import iso_now
 from chalicelib.exclusions.models import ExclusionModel, exclusion_key

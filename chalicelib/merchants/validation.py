@@ -2,12 +2,24 @@
 OpenAPI schemas, and the values the use cases take. Pure."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from chalicelib import limits
 from chalicelib.validation import (
-    BankCode, Bool, Cid, District, Enum, ListOf, Number, Obj, Opt, Params, Str, TaxId,
+    BankCode,
+    Bool,
+    Cid,
+    District,
+    Enum,
+    ListOf,
+    Number,
+    Obj,
+    Opt,
+    Params,
+    Str,
+    TaxId,
 )
 
 __all__ = [
@@ -71,7 +83,7 @@ class RegistrationRequest:
     account_no: str
 
     @classmethod
-    def of(cls, body: Mapping[str, Any]) -> "RegistrationRequest":
+    def of(cls, body: Mapping[str, Any]) -> RegistrationRequest:
         """From a body as MERCHANT_REGISTRATION_BODY parsed it."""
         return cls(name=body["name"], tax_id=body["tax_id"], business_type=body["business_type"],
                    size_class=body["size_class"], district=body["district"], lat=body["location"]["lat"],
@@ -87,7 +99,7 @@ class ReferenceEntry:
     owner_cid: str | None = None  # the owner on the Revenue Department's record
 
     @classmethod
-    def all_of(cls, body: Mapping[str, Any]) -> list["ReferenceEntry"]:
+    def all_of(cls, body: Mapping[str, Any]) -> list[ReferenceEntry]:
         """From a body as MERCHANT_REFERENCE_BODY parsed it."""
         return [cls(e["tax_id"], e["size_class"], e["tax_compliant"], e.get("owner_cid")) for e in body["merchants"]]
 

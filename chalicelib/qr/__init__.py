@@ -8,9 +8,9 @@ from chalicelib.qr.codec import (
     baht_text,
     crc16_ccitt_false,
     issue_qr,
+    key_id,
     parse_tlv,
     satang_of,
-    key_id,
     verify_qr,
 )
 

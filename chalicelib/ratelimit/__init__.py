@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from chalicelib import limits
 from chalicelib.config import get_settings
@@ -75,7 +75,7 @@ def hit(limit: Limit, caller: str, clock: Callable[[], float] | None = None) -> 
     ends = (window + 1) * limit.window_s
     item = RateCounterModel(f"{limit.name}#{caller}#{window}")
     item.update(actions=[RateCounterModel.hits.add(1), RateCounterModel.expires_at.set(
-        datetime.fromtimestamp(ends + limit.window_s, tz=timezone.utc))])
+        datetime.fromtimestamp(ends + limit.window_s, tz=UTC))])
     count = int(item.hits)
     return Hit(count=count, allowed=count <= limit.per_window, crossed=count == limit.per_window + 1,
                retry_after_s=max(1, math.ceil(ends - now)), window=window)

@@ -11,7 +11,8 @@ allowed answer. A new endpoint joins the document and with it this test.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -115,7 +116,7 @@ def test_every_role_gets_exactly_the_allowed_answer(client: Any, method: str, pa
 
 
 @pytest.mark.parametrize("method, path, op", [o for o in OPERATIONS if o[2].get("x-mfa")],
-                         ids=[i for i, o in zip(IDS, OPERATIONS) if o[2].get("x-mfa")])
+                         ids=[i for i, o in zip(IDS, OPERATIONS, strict=True) if o[2].get("x-mfa")])
 def test_operator_writes_need_mfa(client: Any, method: str, path: str, op: dict[str, Any]) -> None:
     for claims in ({}, {"mfa": False}):
         status, body = _send(client, method, path, tokens.mint("operator", claims))

@@ -14,14 +14,11 @@ from chalicelib.audit.models import AuditModel
 from chalicelib.errors import NotFoundError, RuleError
 from chalicelib.registration.cards import card_key, get_card, new_card_code, verify_pin
 from chalicelib.registration.models import CardModel, RegistrationModel
-from tests.functional.registration_fixtures import (  # noqa: F401  (fixture)
+from tests.functional.registration_fixtures import (
     Api,
-    api,
     phase_body,
     valid_cid,
 )
-
-pytestmark = pytest.mark.functional
 
 CID = valid_cid(11)
 OTHER_CID = valid_cid(12)

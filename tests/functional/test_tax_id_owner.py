@@ -8,7 +8,7 @@ import pytest
 from chalicelib import audit
 from chalicelib.audit.models import AuditModel
 from devstack import tokens
-from tests.functional.payments_api_fixtures import shop_body, valid_id, world  # noqa: F401  (fixture)
+from tests.functional.payments_api_fixtures import shop_body, valid_id
 
 pytestmark = pytest.mark.functional
 

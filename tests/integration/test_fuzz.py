@@ -8,7 +8,8 @@ the contract's body.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import hypothesis
 import moto

@@ -4,7 +4,8 @@ contract's error shape. The app runs on moto in process."""
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests

@@ -6,17 +6,18 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from chalicelib import auth
-from chalicelib.auth import authenticate, forget_keys
-from chalicelib.config import Settings, get_settings
+from chalicelib.auth import authenticate
+from chalicelib.config import Settings, get_settings, rebuild
 from chalicelib.errors import ForbiddenError, UnauthenticatedError
 from devstack.procs import LOOPBACK, free_port
 
@@ -41,7 +42,7 @@ class _Jwks:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 owner.fetches += 1
                 data = json.dumps({"keys": owner.keys}).encode()
                 self.send_response(200)
@@ -61,11 +62,11 @@ class _Jwks:
 @pytest.fixture
 def jwks() -> Iterator[_Jwks]:
     served = _Jwks()
-    forget_keys()
+    rebuild()
     yield served
     served.server.shutdown()
     served.server.server_close()
-    forget_keys()
+    rebuild()
 
 
 @pytest.fixture
