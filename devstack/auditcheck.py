@@ -45,10 +45,9 @@ def main(args: argparse.Namespace, console: Console | None = None) -> int:
     console = console or Console()
     endpoint, stage = args.endpoint, args.stage
     if endpoint is None or stage is None:
-        try:
-            running = state.read()
-        except state.NoStackError as exc:
-            console.print(f"[red]{exc}[/red] (or give --endpoint and --stage)")
+        running = state.running()  # None: it said why on stderr
+        if running is None:
+            console.print("or give --endpoint and --stage")
             return 2
         endpoint, stage = endpoint or running.dynamodb_endpoint, stage or running.stage
     table = f"wallet-{stage}-audit"
