@@ -72,6 +72,15 @@ class Settings:
     # Statuses of one bank message applied side by side (1: one after the
     # other, as moto needs: it does not isolate concurrent transactions).
     status_workers: int = 8
+    # Per-caller abuse limits (chalicelib.ratelimit); off only for the
+    # benchmarks, whose few synthetic callers pay thousands of times a minute.
+    rate_limits: bool = True
+    # KMS key (id or ARN) that wraps the data keys of personal data on AWS;
+    # unset locally, where WALLET_DATA_KEY wraps them (chalicelib.pii).
+    kms_key_id: str | None = None
+    # The QR signing key before the last rotation: its QRs still verify
+    # (a QR lives 2 minutes; drop it once the rotation is a few minutes old).
+    qr_previous_signing_key: str = ""
 
     @property
     def resource_prefix(self) -> str:
@@ -115,6 +124,9 @@ def _load() -> Settings:
         or f"wallet-{stage}-statements",
         bank_timeout_hours=_env_int("WALLET_BANK_TIMEOUT_HOURS", 24),
         status_workers=_env_int("WALLET_STATUS_WORKERS", 8),
+        rate_limits=(_env("WALLET_RATE_LIMITS", "on") or "on") != "off",
+        kms_key_id=_env("WALLET_KMS_KEY_ID"),
+        qr_previous_signing_key=_env("WALLET_QR_PREVIOUS_SIGNING_KEY", "") or "",
     )
 
 
