@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench install clean-devstack
+.PHONY: run test bench install clean-devstack chromium
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,14 @@ install: $(INSTALLED)
 run: $(INSTALLED)
 	$(VPY) -m devstack run --port $(PORT) $(if $(DB_PATH),--db-path $(DB_PATH)) $(if $(SCHEDULE_RATE_S),--schedule-rate-s $(SCHEDULE_RATE_S))
 
-test: $(INSTALLED)
+test: $(INSTALLED) chromium
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# Headless Chromium renders the simulation's HTML report in the tests
+# (tests/integration/test_simulate.py): the Debian package, installed when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "chromium missing: apt-get install chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 bench: $(INSTALLED)
 	$(VPY) -m bench $(BENCH_ARGS)

@@ -36,6 +36,9 @@ def start():
 def phase(moto_aws, start, monkeypatch) -> tuple[FakeQueue, dict[str, int], Any]:
     source = MemoryPhaseSource({PHASE: definition(start, waves=1)})
     monkeypatch.setattr(crediting, "PAGE_SIZE", 3)  # several ledger transactions per bucket
+    # Crediting keeps one ledger per process; an earlier test's holds another
+    # client than the one the faults are put on.
+    crediting._cached_ledger.cache_clear()
     wallets = seed(CITIZENS, waves=1)
     fund(100 * AMOUNT)
     return FakeQueue(source), wallets, start
@@ -71,11 +74,14 @@ def crashing(queue: FakeQueue) -> CrashingQueue:
     return crashing_queue
 
 
-def check_credited_once(wallets: dict[str, int]) -> None:
+def check_credited_once(wallets: dict[str, int], known_drift: bool = False) -> None:
     assert_invariants(AMOUNT)
     ledger = Ledger()
     assert all(ledger.balance(accounts.wallet_account(w)) == AMOUNT for w in wallets)
+    assert RunModel.get(PHASE, run_key("credit", 1, 1)).status == "done"
     shown = totals(PHASE)
+    if known_drift and shown["credited_count"] < len(wallets):
+        pytest.xfail(COUNTERS_DRIFT)
     assert shown["credited_count"] == len(wallets), shown  # the operator's count, not only the money
     assert shown["credited_satang"] == len(wallets) * AMOUNT, shown
     assert RunModel.get(PHASE, run_key("credit", 1, 1)).status == "done"
@@ -86,11 +92,12 @@ def check_credited_once(wallets: dict[str, int]) -> None:
 # process that dies between the two leaves the money right (every wallet once,
 # the audit balanced) and the operator's credited_count short of it for good.
 # The fix belongs to crediting (the counters in the ledger's transaction, or
-# counted from the records); strict, so that the fix turns this red.
-COUNTERS_DRIFT = pytest.mark.xfail(strict=True, reason="crediting's counters miss credits written before a crash")
+# counted from the records). The test xfails only on that shortfall, after
+# every other check passed; once fixed, it passes.
+COUNTERS_DRIFT = "crediting's counters miss the credits written just before a crash"
 
 
-@pytest.mark.parametrize("after_step", [pytest.param("ledger", marks=COUNTERS_DRIFT), "counters"])
+@pytest.mark.parametrize("after_step", ["ledger", "counters"])
 def test_a_crash_between_two_steps_of_a_crediting_batch_then_the_redelivery_credits_no_one_twice(phase, after_step):
     queue, wallets, start = phase
     service.run_schedule(now=start, source=queue.source, send=queue.send)
@@ -105,7 +112,7 @@ def test_a_crash_between_two_steps_of_a_crediting_batch_then_the_redelivery_cred
             faults.crash("TransactWriteItems", skip=1)
         assert queue.drain() == 1
     assert faults.fired() == 1
-    check_credited_once(wallets)
+    check_credited_once(wallets, known_drift=after_step == "ledger")
 
 
 def test_throttling_conflicts_and_lost_answers_during_crediting_credit_each_citizen_once(phase):
