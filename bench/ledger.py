@@ -16,10 +16,12 @@ configured item limit.
 """
 from __future__ import annotations
 
+import functools
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import boto3
 
@@ -36,6 +38,10 @@ MERCHANTS = 50
 AMOUNT_SATANG = 100
 WALLET_SATANG = 10_000
 TARGET_RATIO = 0.8
+
+
+def _issue(ledger: Any, shards: list[str], group: list[Any]) -> Any:
+    return ledger.post_batch(shards, group, "issuance")
 
 
 def _timed(workers: int, jobs: Sequence[Any], fn: Callable[[Any], None]) -> float:
@@ -65,11 +71,14 @@ class _Raw:
             "ConditionExpression": "attribute_not_exists(transfer_id)",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
 
-    def _update(self, account: str, delta: int, kind: str, covers: int | None) -> dict[str, Any]:
+    def _update(self, account: str, delta: int, kind: str, covers: int | None, tally: str | None) -> dict[str, Any]:
+        # The same attributes as the ledger's update: the balance and, for a wallet, its tally of the other side.
+        adds = "ADD balance_satang :d" + (f", {tally} :t" if tally else "")
+        values = {":d": {"N": str(delta)}, ":k": {"S": kind}} | ({":t": {"N": str(abs(delta))}} if tally else {})
         update: dict[str, Any] = {
             "TableName": self.accounts, "Key": {"account_id": {"S": account}},
-            "UpdateExpression": "ADD balance_satang :d SET kind = if_not_exists(kind, :k)",
-            "ExpressionAttributeValues": {":d": {"N": str(delta)}, ":k": {"S": kind}},
+            "UpdateExpression": f"{adds} SET kind = if_not_exists(kind, :k)",
+            "ExpressionAttributeValues": values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
         if covers is not None:
             update["ConditionExpression"] = "balance_satang >= :a"
@@ -79,15 +88,15 @@ class _Raw:
     def post(self, transfer_id: str, debit: str, credit: str, amount: int) -> None:
         self.client.transact_write_items(TransactItems=[
             self._record(transfer_id, debit, credit, amount),
-            self._update(debit, -amount, "wallet", amount),
-            self._update(credit, amount, "merchant_spendable", None),
+            self._update(debit, -amount, "wallet", amount, "out_merchant_spendable_satang"),
+            self._update(credit, amount, "merchant_spendable", None, None),
         ])
 
     def batch(self, source: str, credits: Sequence[tuple[str, str, int]]) -> None:
         items = [self._record(tid, source, wallet, amount) for tid, wallet, amount in credits]
-        items += [self._update(wallet, amount, "wallet", None) for _, wallet, amount in credits]
+        items += [self._update(wallet, amount, "wallet", None, "in_treasury_satang") for _, wallet, amount in credits]
         total = sum(amount for _, _, amount in credits)
-        items.append(self._update(source, -total, "treasury", total))
+        items.append(self._update(source, -total, "treasury", total, None))
         self.client.transact_write_items(TransactItems=items)
 
 
@@ -101,14 +110,14 @@ def run(endpoint: str, posts: int = POSTS_DEFAULT, wallets: int = ISSUANCE_WALLE
     import os
 
     from chalicelib import db
-    from chalicelib.config import get_settings, reset_settings
+    from chalicelib.config import get_settings, rebuild
     from chalicelib.ledger import BatchCredit, Ledger, Transfer, accounts, audit_ledger
 
     say = progress or (lambda _message: None)
     saved = dict(os.environ)
     os.environ.update({"WALLET_DYNAMODB_ENDPOINT": endpoint, "WALLET_STAGE": f"bench{uuid.uuid4().hex[:8]}"})
     os.environ.setdefault("WALLET_TRANSACTION_ITEM_LIMIT", "10")
-    reset_settings()
+    rebuild()
     settings = get_settings()
     db.bind_models(settings)
     meter = Meter()
@@ -169,7 +178,7 @@ def run(endpoint: str, posts: int = POSTS_DEFAULT, wallets: int = ISSUANCE_WALLE
 
                 def batch_round(mine: list[list[BatchCredit]] = mine) -> float:
                     meter.reset()
-                    seconds = _timed(workers, mine, lambda g: ledger.post_batch(shards, g, "issuance"))
+                    seconds = _timed(workers, mine, functools.partial(_issue, ledger, shards))
                     add_snapshot(batch_cost, meter.snapshot())
                     return seconds
 
@@ -184,7 +193,7 @@ def run(endpoint: str, posts: int = POSTS_DEFAULT, wallets: int = ISSUANCE_WALLE
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        reset_settings()
+        rebuild()
         db.bind_models()
 
     tx_requests = ledger_cost["requests"].get("TransactWriteItems", 0)

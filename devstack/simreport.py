@@ -15,13 +15,14 @@ import html
 import io
 import math
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+import matplotlib.pyplot as plt
 
 if TYPE_CHECKING:
     from devstack.simulate import Call, Outcome
@@ -96,7 +97,7 @@ def plot_latency(calls: Sequence[Call]) -> str:
     ops = _top_ops(calls)[:6]
     figure, grid = plt.subplots(len(ops) or 1, 1, figsize=(10, 2.0 * max(1, len(ops))), sharex=True, squeeze=False)
     bins = _bins(calls)
-    for axes, op in zip(grid[:, 0], ops):
+    for axes, op in zip(grid[:, 0], ops, strict=False):
         per_bin: dict[int, list[float]] = defaultdict(list)
         for c in calls:
             if c.op == op:
@@ -117,7 +118,7 @@ def plot_errors(calls: Sequence[Call]) -> str:
     errors = Counter(f"{c.status} {c.code or ''}".strip() for c in calls if c.status == 0 or c.status >= 400)
     figure, axes = plt.subplots(figsize=(10, 3.2))
     if errors:
-        labels, counts = zip(*errors.most_common(15))
+        labels, counts = zip(*errors.most_common(15), strict=True)
         axes.barh(list(labels), list(counts))
         axes.invert_yaxis()
     else:

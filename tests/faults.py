@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
@@ -26,7 +26,7 @@ _EVENT = "before-call.dynamodb.TransactWriteItems"
 
 class _Http:
     status_code = 400
-    headers: dict[str, str] = {}
+    headers: ClassVar[dict[str, str]] = {}
 
 
 def conflict_response(items: int) -> tuple[Any, dict[str, Any]]:
@@ -64,7 +64,7 @@ class ConflictInjector:
         # ``params`` is the serialized request here: its body is the JSON sent.
         return conflict_response(len(json.loads(params["body"])["TransactItems"]))
 
-    def __enter__(self) -> "ConflictInjector":
+    def __enter__(self) -> ConflictInjector:
         self._client = db.connection().client
         self._client.meta.events.register(_EVENT, self._answer)
         return self
@@ -148,29 +148,29 @@ class Faults:
         self.log: list[tuple[str, str]] = []
         self._client: Any = None
 
-    def _add(self, kind: str, operation: str, times: int, skip: int, table: str | None) -> "Faults":
+    def _add(self, kind: str, operation: str, times: int, skip: int, table: str | None) -> Faults:
         self._rules.append(_Rule(kind, operation, times, skip, table))
         return self
 
     def throttle(self, operation: str, times: int = 1, *, skip: int = 0, table: str | None = None,
-                 body: dict[str, Any] | None = None) -> "Faults":
+                 body: dict[str, Any] | None = None) -> Faults:
         rule = _Rule("throttle", operation, times, skip, table)
         rule.body = body or THROTTLED_BODY  # type: ignore[attr-defined]
         self._rules.append(rule)
         return self
 
     def cancel(self, times: int = 1, code: str = "TransactionConflict", *, skip: int = 0,
-               table: str | None = None) -> "Faults":
+               table: str | None = None) -> Faults:
         rule = _Rule("cancel", "TransactWriteItems", times, skip, table)
         rule.code = code  # type: ignore[attr-defined]
         self._rules.append(rule)
         return self
 
     def timeout_after_write(self, operation: str, times: int = 1, *, skip: int = 0,
-                            table: str | None = None) -> "Faults":
+                            table: str | None = None) -> Faults:
         return self._add("timeout_after", operation, times, skip, table)
 
-    def crash(self, operation: str, *, after: bool = False, skip: int = 0, table: str | None = None) -> "Faults":
+    def crash(self, operation: str, *, after: bool = False, skip: int = 0, table: str | None = None) -> Faults:
         return self._add("crash_after" if after else "crash_before", operation, 1, skip, table)
 
     def fired(self, kind: str | None = None) -> int:
@@ -212,7 +212,7 @@ class Faults:
                     raise Crash(f"crash after {operation}")
                 raise ReadTimeoutError(endpoint_url=request.url)
 
-    def __enter__(self) -> "Faults":
+    def __enter__(self) -> Faults:
         self._client = db.connection().client
         self._client.meta.events.register_first("before-send.dynamodb", self._first)
         # moto answers on the less specific "before-send", which botocore

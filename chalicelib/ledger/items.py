@@ -12,7 +12,8 @@ Tags (``chalicelib.db.Transaction``): ``record:<transfer_id>``,
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pynamodb.expressions.condition import Condition
 
@@ -57,7 +58,7 @@ def put_record(tx: db.Transaction, record: TransferRecord) -> None:
     if record.details:
         item["details"] = {"M": TransferModel.details.serialize(record.details)}
     tx.put(f"{RECORD}:{record.transfer_id}", {
-        "TableName": TransferModel.Meta.table_name,
+        "TableName": db.table_name(TransferModel),
         "Item": item,
         "ConditionExpression": _RECORD_IS_NEW,
         "ExpressionAttributeNames": {"#transfer_id": "transfer_id"},
@@ -65,7 +66,8 @@ def put_record(tx: db.Transaction, record: TransferRecord) -> None:
 
 
 def update_balance(tx: db.Transaction, account_id: str, delta_satang: int, *,
-                   sets: Mapping[str, str] | None = None, condition: Condition | None = None) -> None:
+                   sets: Mapping[str, str] | None = None, condition: Condition | None = None,
+                   tallies: Mapping[str, int] | None = None) -> None:
     """Add ``delta_satang`` to a balance (creating it with its kind on the
     first credit) and set ``sets`` (``status``, ``expires_at``) in the same
     write, on condition that ``condition`` holds and that a debit is covered
@@ -79,6 +81,12 @@ def update_balance(tx: db.Transaction, account_id: str, delta_satang: int, *,
             raise ValueError(f"a posting may set {' or '.join(sorted(SETTABLE))} of a balance, not {name}")
         names[f"#{name}"], values[f":{name}"] = name, {"S": value}
         assignments.append(f"#{name} = :{name}")
+    adds = ["#balance :delta_satang"]
+    for i, (name, amount) in enumerate(sorted((tallies or {}).items())):
+        if name not in accounts.TALLIES:
+            raise ValueError(f"{name} is not a tally of a balance (accounts.TALLIES)")
+        names[f"#tally{i}"], values[f":tally{i}"] = name, {"N": str(amount)}
+        adds.append(f"#tally{i} :tally{i}")
     conditions = []
     if delta_satang < 0 and not accounts.may_go_negative(account_id):
         conditions.append(_COVERS_DEBIT)
@@ -91,9 +99,9 @@ def update_balance(tx: db.Transaction, account_id: str, delta_satang: int, *,
         conditions.append(condition.serialize(placeholders, values))
         names.update({placeholder: name for name, placeholder in placeholders.items()})
     request: dict[str, Any] = {
-        "TableName": AccountModel.Meta.table_name,
+        "TableName": db.table_name(AccountModel),
         "Key": {"account_id": {"S": account_id}},
-        "UpdateExpression": f"SET {', '.join(assignments)} ADD #balance :delta_satang",
+        "UpdateExpression": f"SET {', '.join(assignments)} ADD {', '.join(adds)}",
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
     }
@@ -105,7 +113,7 @@ def update_balance(tx: db.Transaction, account_id: str, delta_satang: int, *,
 def mark_resolved(tx: db.Transaction, transfer_id: str, outcome: str) -> None:
     """A pending transfer becomes ``outcome`` (posted or voided), once."""
     tx.update(f"{PENDING_MARK}:{transfer_id}", {
-        "TableName": TransferModel.Meta.table_name,
+        "TableName": db.table_name(TransferModel),
         "Key": {"transfer_id": {"S": transfer_id}},
         "UpdateExpression": "SET #state = :outcome",
         "ConditionExpression": _STILL_PENDING,

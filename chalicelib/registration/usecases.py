@@ -8,8 +8,9 @@ comes from the token alone (citizen) or from the ID card the registrar read
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from aws_lambda_powertools import Logger
 

@@ -15,7 +15,7 @@ from chalicelib.clock import utcnow
 from chalicelib.ledger import Ledger, PendingStateError, Transfer, accounts
 from chalicelib.payouts import steps
 from tests.faults import THROTTLING_BODY, Crash, Faults
-from tests.functional.payments_api_fixtures import World, balance, world  # noqa: F401  (fixture)
+from tests.functional.payments_api_fixtures import World, balance
 from tests.invariants import assert_invariants
 
 pytestmark = pytest.mark.functional
