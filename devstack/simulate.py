@@ -377,7 +377,8 @@ class Sampler(threading.Thread):
                 t0 = time.monotonic()
                 self.summary_now()
                 took = time.monotonic() - t0
-                next_summary = time.monotonic() + max(SUMMARY_INTERVAL_S, 3 * took)
+                # A slow summary (a scan) is read less often: at most ~10% of one server thread.
+                next_summary = time.monotonic() + max(SUMMARY_INTERVAL_S, 10 * took)
             self._halt.wait(QUEUE_INTERVAL_S)
 
     def stop(self) -> None:
