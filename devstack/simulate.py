@@ -977,18 +977,20 @@ def main(args: argparse.Namespace) -> int:
         print("error: --citizens must be at least 1")
         return 2
     sqs_endpoint = stage = None
-    note = ""
-    try:
-        stack = state.read()
-        if args.url is None or args.url.rstrip("/") == stack.api_url.rstrip("/"):
-            sqs_endpoint, stage = stack.aws_endpoint, stack.stage
-            note = f" (the stack of {state.state_path()}, stage {stack.stage}, pid {stack.pid})"
-        url = args.url or stack.api_url
-    except state.NoStackError as exc:
-        if args.url is None:
-            print(f"error: {exc}; or name one with --url")
+    note = " (no local stack state for this URL: queue depths not sampled)"
+    if args.url is None:
+        stack = state.running()
+        if stack is None:
             return 2
-        url, note = args.url, " (no local stack state: queue depths not sampled)"
+    else:
+        try:
+            stack = state.read()
+        except state.NoStackError:
+            stack = None  # another stack, named by --url
+    if stack is not None and (args.url is None or args.url.rstrip("/") == stack.api_url.rstrip("/")):
+        sqs_endpoint, stage = stack.aws_endpoint, stack.stage
+        note = f" (the stack of {state.state_path()}, stage {stack.stage}, pid {stack.pid})"
+    url = args.url or (stack.api_url if stack is not None else "")
     options = Options(url=url, citizens=args.citizens, seed=args.seed, report=args.report, workers=args.workers,
                       payments_per_citizen=args.payments_per_citizen, sqs_endpoint=sqs_endpoint, stage=stage,
                       stack_note=note)
