@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench install clean-devstack chromium
+.PHONY: run test lint bench install clean-devstack audit chromium
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ test: $(INSTALLED) lint chromium
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { echo "chromium missing: apt-get install chromium"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# pip-audit --strict on both requirements files; exit 3 (SKIPPED, never a
+# pass) when no advisory service answers (devstack/depaudit.py).
+audit: $(INSTALLED)
+	$(VPY) -m devstack.depaudit
 
 bench: $(INSTALLED)
 	$(VPY) -m bench $(BENCH_ARGS)
