@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Mapping
 
 from chalicelib.clock import parse_iso
@@ -59,6 +59,7 @@ class PhaseRules:
     opens_at: datetime
     closes_at: datetime
     wave_activations: tuple[str, ...]  # activate_at of wave 1, 2, ... (RFC 3339)
+    tranche_days: tuple[int, ...] = (0,)  # after_days of tranche 1, 2, ...
 
     @property
     def is_wallet(self) -> bool:
@@ -68,6 +69,13 @@ class PhaseRules:
     def wave_count(self) -> int:
         # A phase without waves activates everyone at once: one wave.
         return max(1, len(self.wave_activations))
+
+    def due_times(self, wave: int) -> list[datetime]:
+        """When each tranche of a citizen of ``wave`` is due (none: no wave time)."""
+        start = self.activates_at(wave)
+        if start is None:
+            return []
+        return [parse_iso(start) + timedelta(days=days) for days in self.tranche_days]
 
     def activates_at(self, wave: int) -> str | None:
         if 1 <= wave <= len(self.wave_activations):
@@ -88,6 +96,7 @@ class PhaseRules:
             opens_at=_as_time(definition["registration_opens_at"]),
             closes_at=_as_time(definition["registration_closes_at"]),
             wave_activations=tuple(_wave_time(w) for w in waves),
+            tranche_days=tuple(int(t.get("after_days", 0)) for t in definition.get("tranches") or ()) or (0,),
         )
 
 

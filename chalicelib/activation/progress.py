@@ -22,6 +22,7 @@ __all__ = [
     "WAVE_STATUSES",
     "count",
     "wave_counter",
+    "tranche_counter",
     "totals",
     "wave_status",
     "progress",
@@ -45,17 +46,23 @@ COUNTERS = (
     "expired_satang",
 )
 WAVE_STATUSES = ("scheduled", "running", "done", "stopped")
-_WAVE_COUNTER = re.compile(r"^wave_(\d{1,3})_credited_count$")
+_WAVE_COUNTER = re.compile(r"^(wave|tranche)_(\d{1,3})_credited_count$")
 
 
 def wave_counter(wave: int) -> str:
-    """Name of the per-wave credited counter (wave is 1-based)."""
+    """Name of the per-wave counter of citizens credited (wave is 1-based)."""
     return f"wave_{wave}_credited_count"
+
+
+def tranche_counter(tranche: int) -> str:
+    """Name of the per-tranche counter of credits (tranche is 1-based)."""
+    return f"tranche_{tranche}_credited_count"
 
 
 def _check(name: str, value: int) -> None:
     if name not in COUNTERS and not _WAVE_COUNTER.match(name):
-        raise ValueError(f"unknown progress counter {name!r}; one of {', '.join(COUNTERS)} or wave_<n>_credited_count")
+        raise ValueError(f"unknown progress counter {name!r}; one of {', '.join(COUNTERS)}, "
+                         "wave_<n>_credited_count or tranche_<n>_credited_count")
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"counter {name} must move by an integer, got {value!r}")
 
