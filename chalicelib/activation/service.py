@@ -21,6 +21,7 @@ from chalicelib.activation import plan as planning
 from chalicelib.activation.crediting import BUDGET_EXHAUSTED, credit_bucket, expire_bucket
 from chalicelib.activation.late import credit_marked, treasury_satang
 from chalicelib.activation.models import RunModel, run_key
+from chalicelib.activation.progress import tally_spending
 from chalicelib.activation.source import PhaseSource, default_source
 from chalicelib.clock import iso, parse_iso, utcnow
 from chalicelib.config import get_settings
@@ -153,6 +154,9 @@ def run_schedule(now: datetime | None = None, source: PhaseSource | None = None,
                 sent[f"{phase_id}:{run_key(run.op, run.wave, run.tranche)}"] = count
         if credit_runs and rolling.sweeping(plan.registration_closes_at, now):
             sent[f"{phase_id}:{planning.LATE}"] = _send_late(plan, send)
+        if credit_runs:
+            # Off the payment path: the phase's payments since the last run.
+            tally_spending(phase_id, now)
     return sent
 
 

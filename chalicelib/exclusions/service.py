@@ -4,12 +4,13 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 from chalicelib.clock import iso_now
-from chalicelib.exclusions.models import ExclusionModel, exclusion_key
+from chalicelib.exclusions.models import ExclusionListModel, ExclusionModel, exclusion_key
 from chalicelib.pii import hash_id
 
 __all__ = [
     "import_list",
     "lists_containing",
+    "list_sizes",
     "BATCH_WRITE_ITEMS_MAX",
     "BATCH_GET_KEYS_MAX",
 ]
@@ -50,7 +51,25 @@ def import_list(list_name: str, cids: Sequence[str]) -> int:
             for citizen_hash in chunk:
                 batch.save(ExclusionModel(exclusion_key(list_name, citizen_hash), list_name=list_name,
                                           citizen_hash=citizen_hash, imported_at=imported_at))
+        # The list's size, after each chunk: an import cut off between the
+        # two undercounts that chunk (its re-import finds the items there).
+        ExclusionListModel(list_name).update(actions=[ExclusionListModel.size.add(len(chunk)),
+                                                      ExclusionListModel.imported_at.set(imported_at)])
+    if not new:
+        _touch(list_name)
     return len(new)
+
+
+def _touch(list_name: str) -> None:
+    """An import that added nobody still makes the list known (size 0 or more)."""
+    ExclusionListModel(list_name).update(actions=[ExclusionListModel.size.add(0)])
+
+
+def list_sizes(list_names: Sequence[str]) -> dict[str, int | None]:
+    """Citizens on each list (None: never imported), one batch read."""
+    names = list(dict.fromkeys(list_names))
+    found = {m.list_name: int(m.size or 0) for m in ExclusionListModel.batch_get(names)} if names else {}
+    return {name: found.get(name) for name in names}
 
 
 def lists_containing(list_names: Sequence[str], citizen_hash: str) -> list[str]:

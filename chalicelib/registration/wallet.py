@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from chalicelib.activation.models import RunModel, run_key
 from chalicelib.clock import iso, parse_iso
 from chalicelib.eligibility import PhaseRules
 from chalicelib.errors import NotFoundError
@@ -23,6 +24,7 @@ __all__ = [
     "wallet_view",
     "wallet_transactions",
     "wallet_status",
+    "waiting_reason",
     "WALLET_HISTORY_PAGES_MAX",
 ]
 
@@ -33,6 +35,7 @@ __all__ = [
 WALLET_HISTORY_PAGES_MAX = 50
 
 PENDING = "pending"
+WAITING_CREDITING = "crediting"
 ACTIVE = "active"
 EXPIRED = "expired"
 _CREDIT_SOURCES = {accounts.AccountKind.TREASURY}
@@ -87,6 +90,20 @@ def _totals(ledger: Ledger, history_key: str) -> tuple[int, int]:
     return credited, spent
 
 
+def waiting_reason(phase_id: str, wave: int) -> str:
+    """Why a wallet whose wave's time has come is still pending:
+    ``budget_exhausted`` (its wave stopped; a raised budget resumes it) or
+    ``crediting`` (accepted after the wave's time: credited within about a
+    minute, by the schedule)."""
+    try:
+        run = RunModel.get(phase_id, run_key("credit", wave, 1), consistent_read=True)
+    except RunModel.DoesNotExist:
+        return WAITING_CREDITING
+    if run.status == "stopped" and run.stopped_reason:
+        return str(run.stopped_reason)
+    return WAITING_CREDITING
+
+
 def wallet_view(benefit: BenefitModel, phase: PhaseRules | None, now: datetime,
                 ledger: Ledger | None = None) -> dict[str, Any]:
     """The body of ``GET /v1/wallet``."""
@@ -96,9 +113,12 @@ def wallet_view(benefit: BenefitModel, phase: PhaseRules | None, now: datetime,
     view: dict[str, Any] = {"wallet_id": benefit.wallet_id, "phase_id": benefit.phase_id}
     if account is None:
         view.update(status=PENDING, balance_satang=0, credited_satang=0, spent_satang=0)
-        activates_at = phase.activates_at(int(benefit.wave or 1)) if phase is not None else None
+        wave = int(benefit.wave or 1)
+        activates_at = phase.activates_at(wave) if phase is not None else None
         if activates_at:
             view["activates_at"] = iso(parse_iso(activates_at))
+            if parse_iso(activates_at) <= now:
+                view["waiting_reason"] = waiting_reason(benefit.phase_id, wave)
         return view
     credited, spent = _totals(ledger, accounts.history_key_of(account_id) or account_id)
     view.update(

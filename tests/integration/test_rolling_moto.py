@@ -260,3 +260,66 @@ def test_the_final_sweep_after_close_makes_the_wave_done(world, clock):
     assert progress(PHASE, 1, 1)["waves"][0]["status"] == "done"
     assert len(issuance_ids()) == 5
     assert_balanced()
+
+
+def wallet_of(wallet_id: str):
+    from chalicelib.registration.models import BenefitModel
+
+    return next(b for b in BenefitModel.scan() if b.wallet_id == wallet_id)
+
+
+def test_a_waiting_wallet_says_why(world, clock):
+    from chalicelib.registration.wallet import wallet_view
+
+    fund(AMOUNT // 2)  # not even one credit
+    world.tick()
+    waiting = world.register(cids(1, offset=800))[0]
+    shown = wallet_view(wallet_of(waiting), world.rules, clock.now())
+    assert shown["status"] == "pending" and shown["waiting_reason"] == "crediting"
+    world.tick()
+    shown = wallet_view(wallet_of(waiting), world.rules, clock.now())
+    assert shown["status"] == "pending" and shown["waiting_reason"] == "budget_exhausted"
+    assert progress(PHASE, 1, 1)["waves"][0] == {"wave": 1, "status": "stopped", "credited_count": 0,
+                                                 "stopped_reason": "budget_exhausted"}
+    assert progress(PHASE, 1, 1)["uncredited_count"] == 1
+
+
+def test_a_whole_phase_on_the_clock_credit_spend_expire_and_the_figures_agree(world, clock):
+    from chalicelib.activation.progress import spend_feed
+    from chalicelib.ledger import Transfer
+    from chalicelib.registration.wallet import wallet_view
+
+    fund(10 * AMOUNT)
+    early = world.register(cids(3, offset=900), at=clock.now() - timedelta(hours=2))
+    world.tick()
+    late_one = world.register(cids(1, offset=950))
+    world.tick()
+    wallets = early + late_one
+    assert all(balance(w) == AMOUNT for w in wallets)
+    ledger = Ledger()
+    for n, (wallet_id, spent) in enumerate([(wallets[0], 250_000), (wallets[3], 1_000_000)]):
+        ledger.post(Transfer(f"pay-{n}", accounts.wallet_account(wallet_id), accounts.merchant_spendable("m1"),
+                             spent, "payment", feed=spend_feed(PHASE, f"pay-{n}")))
+    clock.advance(timedelta(days=181))  # past the close, the final sweep and every wallet's expiry
+    sent = world.tick()
+    assert f"{PHASE}:expire#001#00" in sent
+    returned = 4 * AMOUNT - 1_250_000
+    assert ledger.balance(accounts.returned(PHASE)) == returned
+    for _ in range(2):  # the sweep again, and again: nothing returns twice
+        clock.advance(timedelta(minutes=20))
+        world.tick()
+    assert ledger.balance(accounts.returned(PHASE)) == returned
+    assert len([t for t in TransferModel.scan() if t.kind == "expiry"]) == 3  # the emptied wallet has none
+    for wallet_id in wallets:
+        shown = wallet_view(wallet_of(wallet_id), world.rules, clock.now())
+        assert shown["status"] == "expired" and shown["balance_satang"] == 0
+    shown = progress(PHASE, 1, 1)
+    summary = ledger.summary()
+    assert shown["credited_count"] == 4 and shown["credited_satang"] == 4 * AMOUNT
+    assert shown["spent_satang"] == 1_250_000 and shown["expired_satang"] == returned
+    assert shown["credited_satang"] - shown["spent_satang"] - shown["expired_satang"] == summary["wallets_satang"] == 0
+    assert shown["expired_satang"] == summary["returned_satang"]
+    assert shown["spent_satang"] == summary["merchants_spendable_satang"]
+    assert shown["credited_satang"] == 10 * AMOUNT - treasury()
+    assert shown["waves"][0]["status"] == "done"
+    assert_balanced()
