@@ -10,12 +10,12 @@ from chalice import Chalice, Rate
 
 from chalicelib import openapi, queues
 from chalicelib.activation import service as activation_jobs
-from chalicelib.api import activation, admin, citizen, merchant, payments, public, registrar
+from chalicelib.api import activation, admin, citizen, merchant, payments, payouts, public, registrar
 from chalicelib.api.common import map_errors
 
 app = Chalice(app_name="wallet")
 
-BLUEPRINT_MODULES = (public, admin, citizen, registrar, merchant, payments, activation)
+BLUEPRINT_MODULES = (public, admin, citizen, registrar, merchant, payments, activation, payouts)
 
 for _module in BLUEPRINT_MODULES:
     app.register_blueprint(_module.bp)
