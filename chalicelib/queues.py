@@ -84,6 +84,30 @@ def send_json(short: str, body: Any, delay_s: int = 0) -> str:
     return response["MessageId"]
 
 
+# SQS takes at most 10 messages per SendMessageBatch.
+SEND_BATCH_MAX = 10
+
+
+def send_json_batch(short: str, bodies: list[Any]) -> int:
+    """Send each of ``bodies`` as JSON to the queue ``short``, ten a call;
+    raises if SQS refused any (the caller's retry sends them again: every
+    consumer of these messages is idempotent). Returns how many were sent."""
+    url = queue_url(short)
+    for start in range(0, len(bodies), SEND_BATCH_MAX):
+        entries = []
+        for index, body in enumerate(bodies[start:start + SEND_BATCH_MAX]):
+            text = json.dumps(body, separators=(",", ":"), sort_keys=True)
+            if len(text.encode()) > MESSAGE_BYTES_MAX:
+                raise ValueError(f"message for queue {short!r} is {len(text.encode())} bytes; "
+                                 f"the limit is {MESSAGE_BYTES_MAX}: split the batch")
+            entries.append({"Id": str(index), "MessageBody": text})
+        response = sqs_client().send_message_batch(QueueUrl=url, Entries=entries)
+        if response.get("Failed"):
+            codes = sorted({f.get("Code", "?") for f in response["Failed"]})
+            raise RuntimeError(f"SQS refused {len(response['Failed'])} messages for {short!r}: {', '.join(codes)}")
+    return len(bodies)
+
+
 def reset_clients() -> None:
     """Forget cached clients and queue URLs (tests switch endpoints and mocks)."""
     _client.cache_clear()

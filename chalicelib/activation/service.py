@@ -9,14 +9,14 @@ lease ran out without it finishing.
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib import db, rolling
+from chalicelib import db, queues, rolling
 from chalicelib.activation import plan as planning
 from chalicelib.activation.crediting import BUDGET_EXHAUSTED, credit_bucket, expire_bucket
 from chalicelib.activation.late import credit_marked, treasury_satang
@@ -46,9 +46,17 @@ Sender = Callable[[dict[str, Any]], None]
 
 
 def _send(body: dict[str, Any]) -> None:
-    from chalicelib import queues
-
     queues.send_json(ACTIVATION_QUEUE, body)
+
+
+def _send_all(bodies: list[dict[str, Any]], send: Sender) -> None:
+    """The messages of a dispatch: ten a call to SQS (an operator's activate
+    sends a few hundred within its request), one by one to another sender."""
+    if send is _send:
+        queues.send_json_batch(ACTIVATION_QUEUE, bodies)
+        return
+    for body in bodies:
+        send(body)
 
 
 def _claim(phase_id: str, run: planning.RunRef, existing: RunModel | None, now: datetime, final: bool) -> bool:
@@ -117,8 +125,7 @@ def dispatch(source: PhaseSource, plan: planning.PhasePlan, run: planning.RunRef
         finished = existing.buckets_done if existing is not None else None
     done = set(int(b) for b in (finished or set()))
     items = planning.work_items(plan, run, done, recheck=existing is not None, final=final)
-    for item in items:
-        send(item.to_body())
+    _send_all([item.to_body() for item in items], send)
     logger.info("run dispatched", extra={"phase_id": plan.phase_id, "run": key, "messages": len(items),
                                          "forced": forced})
     return len(items)
@@ -153,19 +160,59 @@ def run_schedule(now: datetime | None = None, source: PhaseSource | None = None,
             if count:
                 sent[f"{phase_id}:{run_key(run.op, run.wave, run.tranche)}"] = count
         if credit_runs and rolling.sweeping(plan.registration_closes_at, now):
-            sent[f"{phase_id}:{planning.LATE}"] = _send_late(plan, send)
+            late = _send_late(plan, now, send)
+            if late:
+                sent[f"{phase_id}:{planning.LATE}"] = late
         if credit_runs:
             # Off the payment path: the phase's payments since the last run.
             tally_spending(phase_id, now)
     return sent
 
 
-def _send_late(plan: planning.PhasePlan, send: Sender) -> int:
+LATE_KEY = run_key(planning.LATE, 0)
+# A new round of late messages goes out once every shard of the last round
+# finished, or this long after it was sent (a message lost with a crash).
+LATE_LEASE_S = 60
+
+
+def _claim_late(phase_id: str, now: datetime, forced: bool) -> bool:
+    """One round of late messages in flight per phase: the schedule (every
+    second locally) never piles them up faster than workers take them."""
+    try:
+        existing: RunModel | None = RunModel.get(phase_id, LATE_KEY, consistent_read=True)
+    except RunModel.DoesNotExist:
+        existing = None
+    stamp = iso(now)
+    try:
+        if existing is None:
+            RunModel(phase_id, LATE_KEY, op=planning.LATE, wave=0, tranche=0, status="running", started_at=stamp,
+                     dispatched_at=stamp).save(condition=RunModel.run_key.does_not_exist())
+            return True
+        finished = len(existing.buckets_done or set()) >= rolling.SHARDS
+        lease_over = now >= parse_iso(existing.dispatched_at) + timedelta(seconds=LATE_LEASE_S)
+        if not (forced or finished or lease_over):
+            return False
+        existing.update(actions=[RunModel.dispatched_at.set(stamp), RunModel.buckets_done.remove()],
+                        condition=RunModel.dispatched_at == existing.dispatched_at)
+    except (PutError, UpdateError) as exc:
+        if db.condition_failed(exc):
+            return False
+        raise
+    return True
+
+
+def _send_late(plan: planning.PhasePlan, now: datetime, send: Sender, forced: bool = False) -> int:
     """The marked citizens of every shard, credited by the next messages."""
+    if not _claim_late(plan.phase_id, now, forced):
+        return 0
     items = planning.late_items(plan)
-    for item in items:
-        send(item.to_body())
+    _send_all([item.to_body() for item in items], send)
     return len(items)
+
+
+def finish_late(item: planning.WorkItem) -> None:
+    """A late message's shard is done: the next round may go out."""
+    RunModel(item.phase_id, LATE_KEY).update(actions=[RunModel.buckets_done.add({item.bucket})])
 
 
 def activate(phase_id: str, wave: int | None = None, now: datetime | None = None,
@@ -189,7 +236,7 @@ def activate(phase_id: str, wave: int | None = None, now: datetime | None = None
         dispatched.append({"wave": run.wave, "tranche": run.tranche, "messages": count})
     body: dict[str, Any] = {"phase_id": phase_id, "status": "accepted", "runs": dispatched}
     if runs:
-        body["late_messages"] = _send_late(plan, send)
+        body["late_messages"] = _send_late(plan, now, send, forced=True)
     if not plan.is_wallet:
         body["note"] = "cash_transfer phases are paid out through the banks, not activated"
     elif not runs:
@@ -208,6 +255,7 @@ def handle_work_item(item: planning.WorkItem, source: PhaseSource | None = None,
         phases = source or default_source()
         outcome = credit_marked(item, phases.definition(item.phase_id),
                                 on_stopped=lambda reason: phases.mark_stopped(item.phase_id, reason, utcnow()))
+        finish_late(item)
     elif item.op == planning.CREDIT:
         outcome = credit_bucket(item)
         if outcome.stopped:
