@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench install clean-devstack check-port
+.PHONY: run test lint bench install clean-devstack check-port
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,13 @@ check-port:
 run: check-port $(INSTALLED)
 	$(VPY) -m devstack run --port $(PORT) $(if $(DB_PATH),--db-path $(DB_PATH)) $(if $(SCHEDULE_RATE_S),--schedule-rate-s $(SCHEDULE_RATE_S))
 
-test: $(INSTALLED)
+# The gates first (ruff: ruff.toml; mypy --strict on chalicelib: mypy.ini),
+# then every test tier; any finding or failure exits non-zero.
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: $(INSTALLED) lint
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
 bench: $(INSTALLED)

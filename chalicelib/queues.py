@@ -9,13 +9,16 @@ from this list. Add a queue by adding its short name here.
 """
 from __future__ import annotations
 
-import functools
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from chalicelib.config import get_settings
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
+    from types_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+from chalicelib.config import get_settings, runtime
 
 __all__ = [
     "QUEUES",
@@ -27,7 +30,6 @@ __all__ = [
     "queue_url",
     "sqs_client",
     "send_json",
-    "reset_clients",
 ]
 
 # Short names of the work queues; per-bank queues are added as
@@ -52,25 +54,24 @@ def queue_name(short: str) -> str:
     return get_settings().queue_name(short)
 
 
-@functools.lru_cache(maxsize=8)
-def _client(endpoint: str | None, region: str) -> Any:
-    # Built once per container (and per endpoint, which changes only in tests).
-    return boto3.client("sqs", endpoint_url=endpoint, region_name=region)
+# Queue URLs do not change for the life of a runtime; a bound all the same.
+QUEUE_URLS_MAX = 256
 
 
-def sqs_client() -> Any:
+def sqs_client() -> SQSClient:
+    """The runtime's SQS client (built once per container)."""
     settings = get_settings()
-    return _client(settings.sqs_endpoint, settings.region)
-
-
-@functools.lru_cache(maxsize=256)
-def _queue_url(endpoint: str | None, region: str, name: str) -> str:
-    return _client(endpoint, region).get_queue_url(QueueName=name)["QueueUrl"]
+    return runtime().component("sqs", lambda: boto3.client("sqs", endpoint_url=settings.sqs_endpoint,
+                                                           region_name=settings.region))
 
 
 def queue_url(short: str) -> str:
-    settings = get_settings()
-    return _queue_url(settings.sqs_endpoint, settings.region, settings.queue_name(short))
+    name = queue_name(short)
+    urls = runtime().cache("queue-urls", None, QUEUE_URLS_MAX)
+    found: str | None = urls.get_or_load(name, lambda: sqs_client().get_queue_url(QueueName=name)["QueueUrl"])
+    if found is None:
+        raise ValueError(f"SQS gave no URL for queue {name}")
+    return found
 
 
 def send_json(short: str, body: Any, delay_s: int = 0) -> str:
@@ -94,7 +95,7 @@ def send_json_batch(short: str, bodies: list[Any]) -> int:
     consumer of these messages is idempotent). Returns how many were sent."""
     url = queue_url(short)
     for start in range(0, len(bodies), SEND_BATCH_MAX):
-        entries = []
+        entries: list[SendMessageBatchRequestEntryTypeDef] = []
         for index, body in enumerate(bodies[start:start + SEND_BATCH_MAX]):
             text = json.dumps(body, separators=(",", ":"), sort_keys=True)
             if len(text.encode()) > MESSAGE_BYTES_MAX:
@@ -107,8 +108,3 @@ def send_json_batch(short: str, bodies: list[Any]) -> int:
             raise RuntimeError(f"SQS refused {len(response['Failed'])} messages for {short!r}: {', '.join(codes)}")
     return len(bodies)
 
-
-def reset_clients() -> None:
-    """Forget cached clients and queue URLs (tests switch endpoints and mocks)."""
-    _client.cache_clear()
-    _queue_url.cache_clear()

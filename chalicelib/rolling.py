@@ -19,8 +19,8 @@ when a mark may go.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Sequence
 
 __all__ = [
     "MARGIN_S",

@@ -84,10 +84,10 @@ def template(stage: str) -> dict[str, Any]:
     os.environ["WALLET_STAGE"] = stage
     os.environ.pop("WALLET_DYNAMODB_ENDPOINT", None)
     from chalicelib import db, queues
-    from chalicelib.config import get_settings, reset_settings
+    from chalicelib.config import get_settings, rebuild
     from chalicelib.models_index import import_all_models
 
-    reset_settings()
+    rebuild()
     import_all_models()
     settings = get_settings()
     db.bind_models(settings)

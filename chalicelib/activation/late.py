@@ -18,9 +18,10 @@ mark; a treasury read per (wave, tranche) stopped for budget.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterator, Mapping, Protocol
+from typing import Protocol
 
 from aws_lambda_powertools import Logger
 from pynamodb.exceptions import UpdateError
@@ -116,7 +117,7 @@ def _runs(phase_id: str) -> Mapping[tuple[int, int], RunModel]:
 
 
 def _fundable(plan: planning.PhasePlan, run: RunModel, tranche: int, shards: int,
-              cache: dict[int, int]) -> bool:
+              cache: dict[str, int]) -> bool:
     """A run stopped for budget is tried again only when the treasury
     covers one more credit (an operator raised the budget)."""
     if run.status != "stopped":
@@ -144,7 +145,7 @@ def credit_marked(
     shards = treasury_shards or get_settings().treasury_shards
     clock = clock or utcnow
     runs = _runs(item.phase_id)
-    treasury: dict[int, int] = {}
+    treasury: dict[str, int] = {}
     for page in _marks(item.phase_id, item.bucket):
         outcome.pages += 1
         now = clock()

@@ -9,23 +9,27 @@ lease ran out without it finishing.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib import db, queues, rolling
 from chalicelib.activation import plan as planning
 from chalicelib.activation.crediting import BUDGET_EXHAUSTED, credit_bucket, expire_bucket
 from chalicelib.activation.late import credit_marked, treasury_satang
 from chalicelib.activation.models import RunModel, run_key
-from chalicelib.activation.progress import tally_spending
-from chalicelib.activation.source import PhaseSource, default_source
+from chalicelib.activation.phase_store import default_source
+from chalicelib.activation.source import PhaseSource
 from chalicelib.clock import iso, parse_iso, utcnow
 from chalicelib.config import get_settings
 from chalicelib.errors import InvalidRequestError, NotFoundError
+from chalicelib.phases.counters import tally_spending
 
 __all__ = [
     "ACTIVATION_QUEUE",
@@ -70,8 +74,8 @@ def _claim(phase_id: str, run: planning.RunRef, existing: RunModel | None, now: 
                      started_at=stamp, dispatched_at=stamp,
                      final=final or None).save(condition=RunModel.run_key.does_not_exist())
         else:
-            actions = [RunModel.status.set("running"), RunModel.dispatched_at.set(stamp),
-                       RunModel.stopped_reason.remove()]
+            actions: list[Action] = [RunModel.status.set("running"), RunModel.dispatched_at.set(stamp),
+                                     RunModel.stopped_reason.remove()]
             if final:
                 actions.append(RunModel.final.set(True))
             existing.update(
@@ -269,7 +273,7 @@ def handle_work_item(item: planning.WorkItem, source: PhaseSource | None = None,
 
 
 def handle_sqs_event(event: Mapping[str, Any], context: Any = None,
-                     handle: Callable[[planning.WorkItem], Any] | None = None) -> dict[str, Any]:
+                     handle: Callable[[planning.WorkItem], Any] | None = None) -> PartialItemFailureResponse:
     """The activation queue's Lambda handler: each record is one work item;
     the records that failed come back in ``batchItemFailures`` so SQS
     redelivers only those (the event source needs ReportBatchItemFailures,

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
+from chalicelib.activation.progress import waiting_reason
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.clock import utcnow
 from chalicelib.registration import usecases
-from chalicelib.registration.phases import forget_cached_phases, phase_rules
+from chalicelib.registration.phases import phase_rules
 from chalicelib.registration.requests import REGISTRATION_BODY
 from chalicelib.validation import PAGE_QUERY
 
-__all__ = ["bp", "forget_cached_phases", "OPENAPI_PATHS", "REGISTRATION_SCHEMA", "TRANSACTIONS_SCHEMA"]
+__all__ = ["bp", "OPENAPI_PATHS", "REGISTRATION_SCHEMA", "TRANSACTIONS_SCHEMA"]
 
 bp = Blueprint(__name__)
 CITIZEN = {"citizen"}
@@ -29,13 +30,13 @@ def register(req: ApiRequest) -> Reply:
 @bp.route("/v1/me", methods=["GET"])
 @endpoint(bp, roles=CITIZEN)
 def me(req: ApiRequest) -> dict[str, Any]:
-    return usecases.me(req.principal.claims, phases=phase_rules, now=utcnow())
+    return usecases.me(req.principal.claims, phases=phase_rules, now=utcnow(), waiting=waiting_reason)
 
 
 @bp.route("/v1/wallet", methods=["GET"])
 @endpoint(bp, roles=CITIZEN)
 def wallet(req: ApiRequest) -> dict[str, Any]:
-    return usecases.wallet(req.principal.claims, phases=phase_rules, now=utcnow())
+    return usecases.wallet(req.principal.claims, phases=phase_rules, now=utcnow(), waiting=waiting_reason)
 
 
 @bp.route("/v1/wallet/transactions", methods=["GET"])
@@ -68,6 +69,9 @@ WALLET_SCHEMA: dict[str, Any] = {
         "credited_satang": {"type": "integer", "description": "credited by the program (all tranches so far)"},
         "spent_satang": {"type": "integer", "description": "paid to shops"},
         "activates_at": {**_TIME, "description": "pending only: when the citizen's wave is credited"},
+        "waiting_reason": {"type": "string", "enum": ["crediting", "budget_exhausted"],
+                           "description": "pending past activates_at only: crediting (accepted after the "
+                                          "wave's time: credited within about a minute) or why the wave stopped"},
         "expires_at": {**_TIME, "description": "once credited: unspent money returns to the treasury then"},
     },
 }

@@ -20,7 +20,6 @@ from pynamodb.exceptions import PutError, PynamoDBException
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
-from chalicelib.activation.progress import count
 from chalicelib import db, rolling
 from chalicelib.clock import iso, parse_iso
 from chalicelib.eligibility import (
@@ -39,10 +38,11 @@ from chalicelib.eligibility import (
 )
 from chalicelib.errors import RuleError
 from chalicelib.exclusions import lists_containing
+from chalicelib.limits import ACTIVATION_BUCKETS
+from chalicelib.phases.counters import count
 from chalicelib.pii import encrypt
 from chalicelib.registration.cards import hash_pin, new_card_code, validate_pin
 from chalicelib.registration.models import (
-    ACTIVATION_BUCKETS,
     BenefitModel,
     CardModel,
     RegistrationModel,

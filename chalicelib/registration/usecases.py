@@ -8,8 +8,9 @@ comes from the token alone (citizen) or from the ID card the registrar read
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -25,7 +26,7 @@ from chalicelib.registration.service import (
     registration_view,
     registrations_of,
 )
-from chalicelib.registration.wallet import find_wallet, wallet_transactions, wallet_view
+from chalicelib.registration.wallet import WaitingReason, find_wallet, wallet_transactions, wallet_view
 from chalicelib.switches import check_switch
 
 __all__ = [
@@ -92,25 +93,29 @@ def register_citizen(claims: Mapping[str, Any], body: Mapping[str, Any], *, phas
     return (201 if done.created else 200), registration_view(done.registration)
 
 
-def me(claims: Mapping[str, Any], *, phases: PhaseLookup, now: datetime) -> dict[str, Any]:
+def me(claims: Mapping[str, Any], *, phases: PhaseLookup, now: datetime,
+       waiting: WaitingReason | None = None) -> dict[str, Any]:
     """``GET /v1/me``."""
     citizen = citizen_from_claims(claims)
     registrations = [registration_view(r) for r in registrations_of(citizen.citizen_hash)]
     try:
-        view: dict[str, Any] | None = _wallet(citizen.citizen_hash, phases, now)
+        view: dict[str, Any] | None = _wallet(citizen.citizen_hash, phases, now, waiting)
     except NotFoundError:
         view = None
     return {"district": citizen.district, "registrations": registrations, "wallet": view}
 
 
-def _wallet(citizen_hash: str, phases: PhaseLookup, now: datetime) -> dict[str, Any]:
+def _wallet(citizen_hash: str, phases: PhaseLookup, now: datetime,
+            waiting: WaitingReason | None = None) -> dict[str, Any]:
     benefit = find_wallet(citizen_hash)
-    return wallet_view(benefit, phases(benefit.phase_id), now)
+    return wallet_view(benefit, phases(benefit.phase_id), now, waiting=waiting)
 
 
-def wallet(claims: Mapping[str, Any], *, phases: PhaseLookup, now: datetime) -> dict[str, Any]:
-    """``GET /v1/wallet``: 404 before an accepted registration."""
-    return _wallet(_citizen_hash(claims), phases, now)
+def wallet(claims: Mapping[str, Any], *, phases: PhaseLookup, now: datetime,
+           waiting: WaitingReason | None = None) -> dict[str, Any]:
+    """``GET /v1/wallet``: 404 before an accepted registration; ``waiting``
+    says why a wallet past its wave's time is still pending."""
+    return _wallet(_citizen_hash(claims), phases, now, waiting)
 
 
 def transactions(claims: Mapping[str, Any], query: Mapping[str, Any]) -> dict[str, Any]:

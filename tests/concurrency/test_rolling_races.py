@@ -50,7 +50,7 @@ class Pump:
         def run():
             try:
                 target()
-            except BaseException as exc:  # noqa: BLE001 - reported by the test
+            except BaseException as exc:
                 self.errors.append(exc)
         return run
 
@@ -79,7 +79,7 @@ class Pump:
                 if response["batchItemFailures"]:
                     self.queue.send(body)
 
-    def __enter__(self) -> "Pump":
+    def __enter__(self) -> Pump:
         for thread in self.threads:
             thread.start()
         return self

@@ -269,15 +269,16 @@ def wallet_of(wallet_id: str):
 
 
 def test_a_waiting_wallet_says_why(world, clock):
+    from chalicelib.activation.progress import waiting_reason
     from chalicelib.registration.wallet import wallet_view
 
     fund(AMOUNT // 2)  # not even one credit
     world.tick()
     waiting = world.register(cids(1, offset=800))[0]
-    shown = wallet_view(wallet_of(waiting), world.rules, clock.now())
+    shown = wallet_view(wallet_of(waiting), world.rules, clock.now(), waiting=waiting_reason)
     assert shown["status"] == "pending" and shown["waiting_reason"] == "crediting"
     world.tick()
-    shown = wallet_view(wallet_of(waiting), world.rules, clock.now())
+    shown = wallet_view(wallet_of(waiting), world.rules, clock.now(), waiting=waiting_reason)
     assert shown["status"] == "pending" and shown["waiting_reason"] == "budget_exhausted"
     assert progress(PHASE, 1, 1)["waves"][0] == {"wave": 1, "status": "stopped", "credited_count": 0,
                                                  "stopped_reason": "budget_exhausted"}
@@ -285,8 +286,8 @@ def test_a_waiting_wallet_says_why(world, clock):
 
 
 def test_a_whole_phase_on_the_clock_credit_spend_expire_and_the_figures_agree(world, clock):
-    from chalicelib.activation.progress import spend_feed
     from chalicelib.ledger import Transfer
+    from chalicelib.phases.counters import spend_feed
     from chalicelib.registration.wallet import wallet_view
 
     fund(10 * AMOUNT)

@@ -13,9 +13,9 @@ def resources(tmp_path_factory):
         mp.setenv("WALLET_STAGE", "prod")
         out = template("prod")["Resources"]
     from chalicelib import db
-    from chalicelib.config import reset_settings
+    from chalicelib.config import rebuild
 
-    reset_settings()
+    rebuild()
     db.bind_models()
     return out
 

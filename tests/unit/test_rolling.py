@@ -2,12 +2,12 @@
 accepted, which tranches a mark gets and when the mark may go."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from chalicelib import rolling
 from chalicelib.eligibility import PhaseRules
 
-WAVE = datetime(2025, 4, 1, 2, tzinfo=timezone.utc)
+WAVE = datetime(2025, 4, 1, 2, tzinfo=UTC)
 TWO = [WAVE, WAVE + timedelta(days=30)]  # tranche 1 at the wave, tranche 2 thirty days later
 MARGIN = timedelta(seconds=rolling.MARGIN_S)
 
