@@ -30,6 +30,7 @@ __all__ = [
     "registration_settled",
     "INDEX_SETTLE_S",
     "DISPATCH_LEASE_S",
+    "FORCED_RESEND_S",
     "EXPIRES_AFTER_DAYS_DEFAULT",
     "Tranche",
     "PhasePlan",
@@ -58,6 +59,9 @@ INDEX_SETTLE_S = 10
 # (only its unfinished buckets): SQS redelivery covers a crashed handler, the
 # lease covers a planner that died half-way through sending.
 DISPATCH_LEASE_S = 15 * 60
+# An operator's activate sends a running run's unfinished buckets again only
+# this long after its last send.
+FORCED_RESEND_S = 10
 EXPIRES_AFTER_DAYS_DEFAULT = 180
 
 
@@ -217,15 +221,21 @@ def should_dispatch(status: str | None, dispatched_at: datetime | None, now: dat
     New run: yes. Done: never (safe to ask again). Stopped (budget
     exhausted): when an operator asks, or (``final_due``, which the caller
     sets when the treasury covers a credit again) the budget was raised.
-    Running: when an operator asks, when its final sweep is due and was not
-    sent (``final_due``), or the lease since the last send ran out.
+    Running: when an operator asks (at most every ``FORCED_RESEND_S``), when
+    its final sweep is due and was not sent (``final_due``), or the lease
+    since the last send ran out.
     """
     if status is None:
         return True
     if status == "done":
         return False
-    if forced or final_due:
+    if final_due:
         return True
+    if forced:
+        # An operator asking again while the last messages are barely out
+        # (activate called repeatedly) sends nothing more for a running run.
+        return status == "stopped" or dispatched_at is None or now >= dispatched_at + timedelta(
+            seconds=FORCED_RESEND_S)
     if status == "stopped" or dispatched_at is None:
         return False
     return now >= dispatched_at + timedelta(seconds=DISPATCH_LEASE_S)

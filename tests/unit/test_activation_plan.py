@@ -95,7 +95,8 @@ def test_expires_at_is_fixed_width_rfc3339_from_the_credit_time():
         ("done", 10**6, True, False),  # done is done, even when asked again
         ("running", 5, False, False),  # messages in flight
         ("running", p.DISPATCH_LEASE_S, False, True),  # lease ran out: a crash half-way
-        ("running", 5, True, True),  # operator asks
+        ("running", p.FORCED_RESEND_S, True, True),  # operator asks
+        ("running", 5, True, False),  # asks again at once: the messages are barely out
         ("stopped", 10**6, False, False),  # budget exhausted: wait for the operator
         ("stopped", 5, True, True),
     ],
