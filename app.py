@@ -11,9 +11,11 @@ from chalice import Chalice, Rate
 from chalicelib import openapi, queues
 from chalicelib.activation import service as activation_jobs
 from chalicelib.api import activation, admin, citizen, merchant, payments, payouts, public, registrar
-from chalicelib.api.common import map_errors
+from chalicelib.api.common import contract_errors, map_errors
 
 app = Chalice(app_name="wallet")
+# Every answer, the framework's own included (405, 415), in the contract's error shape.
+app.register_middleware(contract_errors, "http")
 
 BLUEPRINT_MODULES = (public, admin, citizen, registrar, merchant, payments, activation, payouts)
 

@@ -1,7 +1,8 @@
 """``python -m devstack run`` (the local stack), ``python -m devstack token``
 and ``python -m devstack scenario`` (phase 3 end to end on the running stack),
 ``python -m devstack clock`` (the running stack's movable clock),
-``python -m devstack audit`` (the offline ledger audit of the running stack)."""
+``python -m devstack audit`` (the offline ledger audit of the running stack),
+``python -m devstack audit-verify`` (the audit chains, recomputed offline)."""
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="extra claim (repeatable); true/false become booleans")
     token.add_argument("--ttl-s", type=int, default=tokens.TOKEN_TTL_S)
 
-    from devstack import scenario
+    from devstack import auditcheck, scenario
     scenario.add_arguments(commands.add_parser(
         "scenario", help="phase 3 end to end on the running stack: register, activate, check"))
+    auditcheck.add_arguments(commands.add_parser(
+        "audit-verify", help="recompute the audit chains from the stack's DynamoDB, offline"))
 
     from devstack import audit
     audit.add_arguments(commands.add_parser(
@@ -86,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "scenario":
         from devstack import scenario
         return scenario.main(args)
+    if args.command == "audit-verify":
+        from devstack import auditcheck
+        return auditcheck.main(args)
     if args.command == "clock":
         from devstack import clock
         return clock.main(args)

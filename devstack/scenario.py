@@ -290,10 +290,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        stack = state.read()
-    except state.NoStackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    stack = state.running()  # None: it said why on stderr
+    if stack is None:
         return 1
     url = args.url or stack.api_url
     print(f"# stack {stack.api_url} (stage {stack.stage}, pid {stack.pid}); calling {url}", file=sys.stderr)

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.update import Action
 
-from chalicelib import db, queues, rolling
+from chalicelib import audit, db, queues, rolling
 from chalicelib.activation import plan as planning
 from chalicelib.activation.crediting import BUDGET_EXHAUSTED, credit_bucket, expire_bucket
 from chalicelib.activation.late import credit_marked, treasury_satang
@@ -86,6 +86,10 @@ def _claim(phase_id: str, run: planning.RunRef, existing: RunModel | None, now: 
         if db.condition_failed(exc):
             return False
         raise
+    if existing is None or existing.status != "running":
+        # A wave's tranche starting (or started again) is a phase change: audited.
+        audit.audit(audit.system(), "activation_run_started", f"phase:{phase_id}",
+                    {"run": key, "op": run.op, "wave": run.wave, "tranche": run.tranche})
     return True
 
 
