@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench install clean-devstack audit check-port
+.PHONY: run test lint bench install clean-devstack audit chromium check-port
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,14 @@ lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: $(INSTALLED) lint
+test: $(INSTALLED) lint chromium
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# Headless Chromium renders the simulation's HTML report in the tests
+# (tests/integration/test_simulate.py): the Debian package, installed when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "chromium missing: apt-get install chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # pip-audit --strict on both requirements files; exit 3 (SKIPPED, never a
 # pass) when no advisory service answers (devstack/depaudit.py).
