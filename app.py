@@ -8,12 +8,26 @@ from __future__ import annotations
 
 from chalice import Chalice, Rate
 
-from chalicelib import openapi, queues
+from chalicelib import functions, openapi, queues, secrets
 from chalicelib.activation import service as activation_jobs
 from chalicelib.api import activation, admin, citizen, merchant, payments, public, registrar
 from chalicelib.api.common import map_errors
 
+# On AWS: the pepper and keys from Secrets Manager, once per cold start.
+secrets.load()
+
 app = Chalice(app_name="wallet")
+
+# Every route runs in this one function: it touches every table.
+functions.declare(
+    functions.API_HANDLER, memory_mb=1024, timeout_s=25, why="the HTTP API (every route)",
+    # 25 s: a request gives up within 19 s (chalicelib/db.py), API Gateway at 29 s.
+    reads=("activation-runs", "phase-counters"),
+    writes=("accounts", "audit", "benefits", "cards", "exclusions", "merchant-reference", "merchant-tax-ids",
+            "merchants", "phases", "qr-nonces", "registrations", "switches", "transfers", "activation-runs"),
+    sends=(activation_jobs.ACTIVATION_QUEUE,),
+    secrets=("id-pepper", "data-key", "qr-signing-key"),
+)
 
 BLUEPRINT_MODULES = (public, admin, citizen, registrar, merchant, payments, activation)
 
@@ -24,11 +38,33 @@ for _module in BLUEPRINT_MODULES:
 
 # -- SQS handlers and schedules ------------------------------------------------------
 # (@app.on_sqs_message(queue=...) / @app.schedule(...); keep each a one-line
-#  call into its package.)
+#  call into its package, with its functions.declare(...) above it: memory,
+#  timeout, concurrency and every table, queue and secret it touches, from
+#  which infra/ builds its settings and its IAM role.)
 
-@app.on_sqs_message(queue=queues.queue_name(activation_jobs.ACTIVATION_QUEUE), batch_size=10)
+ACTIVATION_WORKER = functions.declare(
+    "activation_worker", memory_mb=1024, timeout_s=300, why="credits or expires one bucket of a wave per message",
+    # 10 messages share one invocation's time (crediting budgets each from
+    # the time left); 40 workers at most keep a wave's writes (~8 treasury
+    # shards) clear of throttling on a new on-demand table.
+    consumes=activation_jobs.ACTIVATION_QUEUE, batch_size=10, max_concurrency=40, reserved_concurrency=50,
+    reads=("phases", "registrations"),
+    writes=("accounts", "transfers", "activation-runs", "phase-counters", "phases"),
+    sends=(activation_jobs.ACTIVATION_QUEUE,),
+)
+
+
+@app.on_sqs_message(queue=queues.queue_name(ACTIVATION_WORKER.consumes or ""), batch_size=ACTIVATION_WORKER.batch_size,
+                    maximum_concurrency=ACTIVATION_WORKER.max_concurrency)
 def activation_worker(event):  # type: ignore[no-untyped-def]
     return activation_jobs.handle_sqs_event(event.to_dict(), event.context)
+
+
+functions.declare(
+    "activation_schedule", memory_mb=512, timeout_s=60, why="every minute: sends due waves' and expiries' messages",
+    reserved_concurrency=2,  # two overlapping planners are safe (a claim per run), more is waste
+    reads=("phases",), writes=("activation-runs",), sends=(activation_jobs.ACTIVATION_QUEUE,),
+)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))  # locally: every settings.schedule_rate_s (the pump)
