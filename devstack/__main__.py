@@ -1,5 +1,6 @@
 """``python -m devstack run`` (the local stack), ``python -m devstack token``
-and ``python -m devstack scenario`` (phase 3 end to end on the running stack)."""
+and ``python -m devstack scenario`` (phase 3 end to end on the running stack),
+``python -m devstack clock`` (the running stack's movable clock)."""
 from __future__ import annotations
 
 import argparse
@@ -38,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     from devstack import scenario
     scenario.add_arguments(commands.add_parser(
         "scenario", help="phase 3 end to end on the running stack: register, activate, check"))
+
+    from devstack import clock
+    clock.add_arguments(commands.add_parser(
+        "clock", help="show or move the running stack's clock: show | advance 30d | set <RFC3339> | reset"))
     return parser
 
 
@@ -76,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "scenario":
         from devstack import scenario
         return scenario.main(args)
+    if args.command == "clock":
+        from devstack import clock
+        return clock.main(args)
     return _token(args) if args.command == "token" else _run(args)
 
 

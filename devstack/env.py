@@ -1,6 +1,7 @@
 """The environment the local stack and the tests run the backend with."""
 from __future__ import annotations
 
+from chalicelib.clock import CLOCK_FILE_ENV
 from devstack import dynamodb_local, localsecrets, tokens
 
 __all__ = ["LOCAL_REGION", "DEFAULT_SCHEDULE_RATE_S", "dummy_aws", "local_environment"]
@@ -20,9 +21,11 @@ def dummy_aws() -> dict[str, str]:
 
 
 def local_environment(dynamodb_endpoint: str, aws_endpoint: str | None, stage: str = "local",
-                      schedule_rate_s: int = DEFAULT_SCHEDULE_RATE_S) -> dict[str, str]:
+                      schedule_rate_s: int = DEFAULT_SCHEDULE_RATE_S,
+                      clock_file: str | None = None) -> dict[str, str]:
     """Every WALLET_* variable of a local run: endpoints, the local issuer,
-    DynamoDB Local's transaction limit, and the generated secrets."""
+    DynamoDB Local's transaction limit, the generated secrets and, for the
+    stack, the file of its movable clock (chalicelib/clock.py)."""
     _private, jwks = tokens.ensure_keys()
     env = dummy_aws()
     env.update({
@@ -37,5 +40,7 @@ def local_environment(dynamodb_endpoint: str, aws_endpoint: str | None, stage: s
     if aws_endpoint is not None:
         env["WALLET_SQS_ENDPOINT"] = aws_endpoint
         env["WALLET_S3_ENDPOINT"] = aws_endpoint
+    if clock_file is not None:
+        env[CLOCK_FILE_ENV] = clock_file
     env.update(localsecrets.load_or_create())
     return env

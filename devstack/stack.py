@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 from devstack import dynamodb_local, env, moto_server, resources, state
+from devstack.clock import clock_path, clock_state
 from devstack.procs import LOOPBACK, ChildProcess, StartupError, free_port, stop_with_parent
 from devstack.pump import Pump
 from devstack.server import ApiServer, load_app
@@ -64,6 +65,8 @@ def _banner(opts: StackOptions, api: ApiServer, children: list[ChildProcess], pu
                      f"(pid {child.pid}, log {child.log_path})")
     lines += [
         f"  DynamoDB data     {data}",
+        f"  Clock             {clock_state(opts.stage)} "
+        f"(move it: .venv/bin/python -m devstack clock advance 30d)",
         f"  SQS handlers      {', '.join(s.name for s in pump.sqs_sources) or 'none'}",
         f"  Schedules         {', '.join(s.name for s in pump.schedules) or 'none'}"
         f" (every {opts.schedule_rate_s}s)",
@@ -84,7 +87,8 @@ def _configure_process(opts: StackOptions, ddb: ChildProcess, aws: ChildProcess)
     os.environ.pop("WALLET_JWKS_URL", None)
     os.environ.update(env.local_environment(ddb.url, aws.url.removesuffix("/moto-api/"),
                                             stage=opts.stage,
-                                            schedule_rate_s=opts.schedule_rate_s))
+                                            schedule_rate_s=opts.schedule_rate_s,
+                                            clock_file=str(clock_path(opts.stage))))
     from chalicelib import queues
     from chalicelib.config import reset_settings
 
@@ -110,6 +114,10 @@ def run(opts: StackOptions) -> int:
         for child in children:
             child.wait_ready()
             log.info("%s ready on %s (pid %d)", child.name, child.url, child.pid)
+        if opts.db_path is None:
+            # Fresh data, fresh clock: a move left by an earlier in-memory
+            # run would date everything of this one.
+            clock_path(opts.stage).unlink(missing_ok=True)
         _configure_process(opts, ddb, aws)
         created = resources.create_all()
         log.info("tables created: %s; queues: %s; bucket: %s",
@@ -129,7 +137,7 @@ def run(opts: StackOptions) -> int:
         written = state.write(state.StackState(
             api_url=api.url, stage=opts.stage, dynamodb_endpoint=ddb.url,
             aws_endpoint=aws.url.removesuffix("/moto-api/"), pid=os.getpid(),
-            schedule_rate_s=opts.schedule_rate_s))
+            schedule_rate_s=opts.schedule_rate_s, clock_file=str(clock_path(opts.stage))))
         log.info("stack state in %s (devstack commands find the stack there)", written)
         _banner(opts, api, children, pump)
         while not stop.wait(CHILD_CHECK_S):

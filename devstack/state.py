@@ -32,6 +32,9 @@ class StackState:
     aws_endpoint: str
     pid: int
     schedule_rate_s: int
+    # The stack's movable clock (``python -m devstack clock``); "" for a
+    # state file written before the stack had one.
+    clock_file: str = ""
 
     def alive(self) -> bool:
         try:

@@ -49,6 +49,11 @@ def parse_definition(body: Any) -> dict[str, Any]:
     if parsed["registration_opens_at"] >= parsed["registration_closes_at"]:
         raise InvalidRequestError("registration_closes_at",
                                   "registration_closes_at must be after registration_opens_at.")
+    for index, wave in enumerate(parsed["waves"]):
+        if wave["activate_at"] < parsed["registration_opens_at"]:
+            raise InvalidRequestError(f"waves[{index}].activate_at",
+                                      f"waves[{index}].activate_at is before registration opens "
+                                      "(registration_opens_at): nobody would be registered yet.")
     tranches = parsed.get("tranches")
     if tranches is not None and sum(t["amount_satang"] for t in tranches) != parsed["amount_satang"]:
         raise InvalidRequestError("tranches", "The tranches' amount_satang must add up to amount_satang.")

@@ -132,6 +132,9 @@ def test_put_validation_names_the_field(call: Any) -> None:
         (phase(tranches=[{"amount_satang": 1, "after_days": 0}]), "tranches"),
         (phase(waves=[]), "waves"),
         (phase(waves=[{}]), "waves[0].activate_at"),
+        # A wave decades before registration opens is a typo, not a plan.
+        (phase(waves=[{"activate_at": "2030-04-01T02:00:00Z"}, {"activate_at": "2000-04-01T02:00:00Z"}]),
+         "waves[1].activate_at"),
         (phase(spending_scope="city"), "spending_scope"),
         (phase(allowed_size_classes=["huge"]), "allowed_size_classes[0]"),
         (phase(kind="cash_transfer"), "payout_bank_code"),

@@ -41,3 +41,31 @@ def test_remove_leaves_another_stacks_state_alone(state_dir):
     assert state.state_path().exists()
     state.remove(os.getpid())
     assert not state.state_path().exists()
+
+
+def test_the_clock_command_names_the_stack_and_moves_its_clock(state_dir, capsys):
+    from chalicelib import clock as app_clock
+    from devstack import __main__ as cli
+    from devstack.clock import clock_path
+
+    path = clock_path("local")
+    state.write(state.StackState(api_url="http://127.0.0.1:8123", stage="local",
+                                 dynamodb_endpoint="http://127.0.0.1:1", aws_endpoint="http://127.0.0.1:2",
+                                 pid=os.getpid(), schedule_rate_s=5, clock_file=str(path)))
+    assert cli.main(["clock", "advance", "30d"]) == 0
+    out = capsys.readouterr()
+    assert "http://127.0.0.1:8123" in out.err and "30d 00:00:00 ahead of real time" in out.out
+    assert app_clock.read_offset(str(path)) == 30 * 86400
+    assert cli.main(["clock", "set", "2031-04-01T02:00:00Z"]) == 0
+    assert "stack time 2031-04-01T02:00:0" in capsys.readouterr().out
+    assert cli.main(["clock", "reset"]) == 0
+    assert "real time" in capsys.readouterr().out
+    assert app_clock.read_offset(str(path)) == 0
+    assert cli.main(["clock", "advance", "3w"]) == 2
+
+
+def test_the_clock_command_without_a_stack_says_so(state_dir, capsys):
+    from devstack import __main__ as cli
+
+    assert cli.main(["clock", "show"]) == 1
+    assert "make run" in capsys.readouterr().err
