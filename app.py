@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from chalice import Chalice, Rate
 
-from chalicelib import functions, openapi, queues, secrets
+from chalicelib import functions, observability, openapi, queues, secrets
 from chalicelib.activation import service as activation_jobs
 from chalicelib.api import activation, admin, citizen, merchant, payments, public, registrar
 from chalicelib.api.common import map_errors
+from chalicelib.ledger.check import check_ledger
 
 # On AWS: the pepper and keys from Secrets Manager, once per cold start.
 secrets.load()
 
 app = Chalice(app_name="wallet")
+# Logs with a correlation id, metrics and traces of every route, message and
+# schedule (chalicelib/observability.py).
+app.register_middleware(observability.middleware, "all")
 
 # Every route runs in this one function: it touches every table.
 functions.declare(
@@ -71,6 +75,18 @@ functions.declare(
 def activation_schedule(event):  # type: ignore[no-untyped-def]
     activation_jobs.run_schedule()
 
+
+
+functions.declare(
+    "ledger_check", memory_mb=1024, timeout_s=900, why="hourly: the ledger summary as metrics (ledger imbalance alarm)",
+    # one scan of the balances at a time; 15 min covers ~2.7 million accounts
+    reserved_concurrency=1, reads=("accounts",),
+)
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def ledger_check(event):  # type: ignore[no-untyped-def]
+    check_ledger()
 
 
 # Last: every route answers errors as the contract's body (also those above).

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 
+from chalicelib import observability
 from chalicelib.config import get_settings
 
 __all__ = [
@@ -79,8 +80,13 @@ def send_json(short: str, body: Any, delay_s: int = 0) -> str:
     if len(text.encode()) > MESSAGE_BYTES_MAX:
         raise ValueError(f"message for queue {short!r} is {len(text.encode())} bytes; "
                          f"the limit is {MESSAGE_BYTES_MAX}: split the batch")
+    # The sender's correlation id goes with the message (observability.py).
+    attributes = {}
+    correlation = observability.correlation_id()
+    if correlation:
+        attributes[observability.CORRELATION_ATTRIBUTE] = {"DataType": "String", "StringValue": correlation}
     response = sqs_client().send_message(QueueUrl=queue_url(short), MessageBody=text,
-                                         DelaySeconds=delay_s)
+                                         DelaySeconds=delay_s, MessageAttributes=attributes)
     return response["MessageId"]
 
 

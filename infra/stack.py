@@ -32,6 +32,7 @@ from infra import package, resources
 
 __all__ = [
     "DLQ_RETENTION",
+    "EXTERNAL_VISIBILITY_TIMEOUT_S",
     "LOG_RETENTION",
     "MESSAGE_RETENTION",
     "StageConfig",
@@ -44,6 +45,9 @@ __all__ = [
 # times the consuming function's timeout, so that a message still being
 # worked on (or retried by Lambda's poller) is not handed to a second worker.
 VISIBILITY_TIMEOUT_FACTOR = 6
+# A queue a bank reads: the time a bank has to handle a received instruction
+# before another of its readers may see it again.
+EXTERNAL_VISIBILITY_TIMEOUT_S = 900
 # The longest SQS allows: a bank that is down for days loses no instruction.
 MESSAGE_RETENTION = cdk.Duration.days(14)
 DLQ_RETENTION = cdk.Duration.days(14)
@@ -237,12 +241,12 @@ class WalletStack(cdk.Stack):
             )
         return construct
 
-    def _consumer_timeout_s(self, short: str) -> int:
+    def _visibility_timeout_s(self, short: str) -> int:
         consumers = [spec for spec in self.functions.values() if spec.consumes == short]
-        # A queue nobody here consumes (a bank reads it) keeps the consumer's
-        # side of the contract: the longest function timeout of the stage.
-        return max((spec.timeout_s for spec in consumers),
-                   default=max(spec.timeout_s for spec in self.functions.values()))
+        if not consumers:
+            # Read by a bank, not by a function here (BANKS.md's instruction queues).
+            return EXTERNAL_VISIBILITY_TIMEOUT_S
+        return VISIBILITY_TIMEOUT_FACTOR * max(spec.timeout_s for spec in consumers)
 
     def _queue(self, queue: resources.QueueDef) -> None:
         logical = to_cfn_resource_name(queue.short)
@@ -251,7 +255,7 @@ class WalletStack(cdk.Stack):
                         enforce_ssl=True, removal_policy=cdk.RemovalPolicy.RETAIN)
         work = sqs.Queue(
             self, logical + "Queue", queue_name=queue.name,
-            visibility_timeout=cdk.Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * self._consumer_timeout_s(queue.short)),
+            visibility_timeout=cdk.Duration.seconds(self._visibility_timeout_s(queue.short)),
             retention_period=MESSAGE_RETENTION, encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=queue.max_receive_count, queue=dlq),
             removal_policy=cdk.RemovalPolicy.RETAIN)

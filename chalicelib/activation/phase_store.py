@@ -14,11 +14,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
-from aws_lambda_powertools import Logger
+from chalicelib import observability
 
 __all__ = ["StorePhaseSource"]
 
-logger = Logger(service="activation")
+logger = observability.component_logger()
 
 
 class StorePhaseSource:

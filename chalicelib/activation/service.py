@@ -12,13 +12,12 @@ import dataclasses
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib import db
+from chalicelib import db, observability
 from chalicelib.activation import plan as planning
-from chalicelib.activation.crediting import BUDGET_EXHAUSTED, credit_bucket, expire_bucket
+from chalicelib.activation.crediting import BUDGET_EXHAUSTED, MESSAGE_WORK_BUDGET_S, credit_bucket, expire_bucket
 from chalicelib.activation.models import RunModel, run_key
 from chalicelib.activation.source import PhaseSource, default_source
 from chalicelib.clock import iso, parse_iso, utcnow
@@ -32,9 +31,15 @@ __all__ = [
     "dispatch",
     "handle_work_item",
     "handle_sqs_event",
+    "message_budget_s",
+    "PAGE_OVERRUN_S",
 ]
 
-logger = Logger(service="activation")
+logger = observability.component_logger()
+
+# A message stops at the first page boundary after its budget: what one page
+# of ledger transactions may take past it, kept back from the time it has.
+PAGE_OVERRUN_S = 5.0
 
 # Short name of the work queue (chalicelib.queues.QUEUES).
 ACTIVATION_QUEUE = "activation"
@@ -97,6 +102,10 @@ def dispatch(source: PhaseSource, plan: planning.PhasePlan, run: planning.RunRef
         plan = planning.PhasePlan.from_definition(plan.phase_id, definition)
     done = set(int(b) for b in (existing.buckets_done or set())) if existing else set()
     items = planning.work_items(plan, run, done, recheck=existing is not None)
+    if existing is not None and existing.status == "running" and not forced:
+        # The lease ran out before the run finished: its workers are stuck or
+        # failing (the "activation stalled" alarm counts these).
+        observability.count("ActivationRedispatched", Op=run.op)
     for item in items:
         send(item.to_body())
     logger.info("run dispatched", extra={"phase_id": plan.phase_id, "run": key, "messages": len(items),
@@ -161,16 +170,31 @@ def activate(phase_id: str, wave: int | None = None, now: datetime | None = None
     return body
 
 
+def message_budget_s(context: Any) -> float:
+    """How long one message may work: its share of the invocation's time
+    left (the middleware's per-record context tells the share), less one
+    page's overrun; at least one page is always done."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return float(MESSAGE_WORK_BUDGET_S)
+    return max(0.0, remaining() / 1000 - PAGE_OVERRUN_S)
+
+
 def handle_work_item(item: planning.WorkItem, source: PhaseSource | None = None,
-                     send: Sender = _send) -> dict[str, Any]:
-    """Do one message's work; a bucket too large for one message goes on
-    in a continuation message."""
+                     send: Sender = _send, budget_s: float = MESSAGE_WORK_BUDGET_S) -> dict[str, Any]:
+    """Do one message's work within ``budget_s``; a bucket too large for it
+    goes on in a continuation message."""
     if item.op == planning.CREDIT:
-        outcome = credit_bucket(item)
+        outcome = credit_bucket(item, budget_s=budget_s)
         if outcome.stopped:
             (source or default_source()).mark_stopped(item.phase_id, BUDGET_EXHAUSTED, utcnow())
+        observability.count("WalletsCredited", outcome.credited_count, Op=item.op)
+        observability.count("CreditedSatang", outcome.credited_satang, Op=item.op)
     else:
-        outcome = expire_bucket(item)
+        outcome = expire_bucket(item, budget_s=budget_s)
+        observability.count("WalletsExpired", outcome.expired_count, Op=item.op)
+    if outcome.finished:
+        observability.count("ActivationBucketsDone", Op=item.op)
     if outcome.continuation is not None:
         send(outcome.continuation)
     return {"credited": outcome.credited_count, "expired": outcome.expired_count,
@@ -183,13 +207,13 @@ def handle_sqs_event(event: Mapping[str, Any], context: Any = None,
     the records that failed come back in ``batchItemFailures`` so SQS
     redelivers only those (the event source needs ReportBatchItemFailures,
     see infra/)."""
-    work = handle or handle_work_item
-
     def record_handler(record: Any) -> Any:
         item = planning.WorkItem.from_body(record.body)
         if int(record.attributes.approximate_receive_count or 1) > 1 and not item.recheck:
             item = dataclasses.replace(item, recheck=True)  # a redelivery: part may be done
-        return work(item)
+        if handle is not None:
+            return handle(item)
+        return handle_work_item(item, budget_s=message_budget_s(context))
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(event=dict(event), record_handler=record_handler,

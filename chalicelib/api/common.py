@@ -45,10 +45,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from aws_lambda_powertools import Logger
 from chalice import Blueprint, Response
 
-from chalicelib import db
+from chalicelib import db, observability
 from chalicelib.auth import Principal, authenticate, require_mfa, require_role
 from chalicelib.errors import WalletError
 from chalicelib.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -58,7 +57,7 @@ from chalicelib.validation import Field, Params, parse_json
 __all__ = ["ApiRequest", "Reply", "RequestSpec", "endpoint", "error_response", "json_response", "map_errors",
            "operation", "ok", "error", "ERROR_RESPONSE"]
 
-logger = Logger(service="api")
+logger = observability.component_logger()
 # A 429/503 always says when to come back, even if the error did not.
 RETRY_AFTER_DEFAULT_S = 5
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import PutError, PynamoDBException
 from pynamodb.expressions.condition import Condition
@@ -22,7 +21,7 @@ from pynamodb.models import Model
 
 from chalicelib.activation.progress import count
 from chalicelib.clock import iso
-from chalicelib import db
+from chalicelib import db, observability
 from chalicelib.eligibility import (
     ACCEPTED,
     REASON_ALREADY_BENEFITED,
@@ -69,7 +68,7 @@ CARD_CODE_TRIES_MAX = 3
 # A citizen registers for a handful of phases in a lifetime.
 PHASES_PER_CITIZEN_MAX = 100
 
-logger = Logger(service="registration")
+logger = observability.component_logger()
 
 
 @dataclass(frozen=True)

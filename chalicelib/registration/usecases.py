@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
-from aws_lambda_powertools import Logger
 
 from chalicelib.eligibility import THAI_NATIONALITY, Citizen, PhaseRules
 from chalicelib.errors import ForbiddenError, InvalidRequestError, NotFoundError
@@ -26,6 +25,7 @@ from chalicelib.registration.service import (
     registrations_of,
 )
 from chalicelib.registration.wallet import find_wallet, wallet_transactions, wallet_view
+from chalicelib import observability
 from chalicelib.switches import check_switch
 
 __all__ = [
@@ -42,7 +42,7 @@ __all__ = [
 
 PhaseLookup = Callable[[str], "PhaseRules | None"]
 
-logger = Logger(service="registration")
+logger = observability.component_logger()
 
 
 # -- identity ---------------------------------------------------------------------

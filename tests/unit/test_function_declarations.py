@@ -35,3 +35,12 @@ def test_a_declaration_names_only_known_secrets_and_is_not_redeclared_differentl
 def test_writes_imply_reads():
     spec = functions.FunctionSpec("f", 128, 3, "test", reads=("phases",), writes=("accounts",))
     assert spec.tables == ("accounts", "phases")
+
+
+def test_the_local_pump_keeps_the_schedules_proportions():
+    from devstack.pump import ticks_between
+
+    assert ticks_between("rate(1 minute)") == 1
+    assert ticks_between("rate(1 hour)") == 60 and ticks_between("rate(2 hours)") == 120
+    assert ticks_between("rate(1 day)") == 1440
+    assert ticks_between("cron(0 3 * * ? *)") == 1
