@@ -10,7 +10,7 @@ from chalice import Chalice, Rate
 
 from chalicelib import functions, observability, openapi, queues, secrets
 from chalicelib.activation import service as activation_jobs
-from chalicelib.api import activation, admin, citizen, merchant, payments, public, registrar
+from chalicelib.api import activation, admin, citizen, merchant, payments, payouts, public, registrar
 from chalicelib.api.common import map_errors
 from chalicelib.ledger.check import check_ledger
 
@@ -33,7 +33,7 @@ functions.declare(
     secrets=("id-pepper", "data-key", "qr-signing-key"),
 )
 
-BLUEPRINT_MODULES = (public, admin, citizen, registrar, merchant, payments, activation)
+BLUEPRINT_MODULES = (public, admin, citizen, registrar, merchant, payments, activation, payouts)
 
 for _module in BLUEPRINT_MODULES:
     app.register_blueprint(_module.bp)

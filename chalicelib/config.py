@@ -51,6 +51,9 @@ class Settings:
     # S3 bucket the banks' statements (camt.053) land in; bucket names are
     # global on AWS, so a deployment may name it explicitly.
     statement_bucket: str
+    # BANKS.md: a payout without the bank's word after this long is flagged
+    # for inquiry (a cash_transfer phase may set its own).
+    bank_timeout_hours: int = 24
 
     @property
     def resource_prefix(self) -> str:
@@ -92,6 +95,7 @@ def _load() -> Settings:
         schedule_rate_s=_env_int("WALLET_SCHEDULE_RATE_S", 60),
         statement_bucket=_env("WALLET_STATEMENT_BUCKET", f"wallet-{stage}-statements")
         or f"wallet-{stage}-statements",
+        bank_timeout_hours=_env_int("WALLET_BANK_TIMEOUT_HOURS", 24),
     )
 
 

@@ -27,6 +27,8 @@ __all__ = [
     "SWITCH_SCOPE_PATTERN", "SWITCH_SCOPE_CHARS_MAX",
     "LATITUDE_DEG_RANGE", "LONGITUDE_DEG_RANGE",
     "SIZE_CLASSES", "SPENDING_SCOPES",
+    "PAYOUT_ID_CHARS_MAX", "PAYOUT_ID_PATTERN", "ALERT_ID_CHARS_MAX", "ALERT_ID_PATTERN",
+    "BANK_MESSAGE_TRANSACTIONS_MAX",
 ]
 
 # -- money ------------------------------------------------------------------------
@@ -139,6 +141,17 @@ SWITCH_SCOPE_CHARS_MAX = 13
 # Thailand's bounding box, with a margin: a shop elsewhere is a typing mistake.
 LATITUDE_DEG_RANGE = (5.0, 21.0)
 LONGITUDE_DEG_RANGE = (97.0, 106.0)
+
+# -- payouts and alerts ----------------------------------------------------------
+
+# A withdrawal's or cash transfer's id (the bank's end_to_end_id): a prefix
+# and a hash, as the API made it.
+PAYOUT_ID_CHARS_MAX = 80
+PAYOUT_ID_PATTERN = r"(?:wd|ct)_[0-9a-f]{8,64}"
+ALERT_ID_CHARS_MAX = 64
+ALERT_ID_PATTERN = r"al_[0-9a-f]{8,60}"
+# BANKS.md: one bulk pacs.008 or pacs.002 carries 1 to 500 transactions.
+BANK_MESSAGE_TRANSACTIONS_MAX = 500
 
 # -- vocabularies ----------------------------------------------------------------
 

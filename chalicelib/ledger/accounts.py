@@ -103,12 +103,14 @@ def merchant_withdrawable(merchant_id: str) -> str:
     return f"merchant_withdrawable:{merchant_id}"
 
 
-def in_flight(bank_code: str) -> str:
-    return f"in_flight:{bank_code}"
+def in_flight(bank_code: str, shard: int | None = None) -> str:
+    """Money on its way to a bank; ``shard`` splits one bank's holding
+    account into items, since every payout of the bank passes through it."""
+    return f"in_flight:{bank_code}" if shard is None else f"in_flight:{bank_code}:{shard:02d}"
 
 
-def paid_out(bank_code: str) -> str:
-    return f"paid_out:{bank_code}"
+def paid_out(bank_code: str, shard: int | None = None) -> str:
+    return f"paid_out:{bank_code}" if shard is None else f"paid_out:{bank_code}:{shard:02d}"
 
 
 def returned(phase_id: str) -> str:

@@ -86,18 +86,21 @@ class Ledger:
         records = [TransferRecord.of(each, each.debit_account, now) for each in transfers]
         return post_once(self._ctx, "post_linked", records, net_changes(transfers), expected=transfer, extra=extra)
 
-    def hold(self, transfer: Transfer, post_to: str) -> Posted:
+    def hold(self, transfer: Transfer, post_to: str, *, extra: Sequence[ExtraWrite] = ()) -> Posted:
         """First phase of a two-phase transfer: the money moves to
         ``transfer.credit_account`` (a holding account such as in-flight at a
         bank) and waits there until ``settle`` sends it on to ``post_to`` or
-        ``void`` returns it to where it came from."""
-        return pending.hold(self._ctx, transfer, post_to)
+        ``void`` returns it to where it came from. ``extra`` items (e.g. a
+        payout record) go in the same transaction."""
+        return pending.hold(self._ctx, transfer, post_to, extra)
 
-    def settle(self, transfer_id: str, details: Mapping[str, Any] | None = None) -> Posted:
-        return pending.resolve(self._ctx, transfer_id, POSTED, details)
+    def settle(self, transfer_id: str, details: Mapping[str, Any] | None = None, *,
+               extra: Sequence[ExtraWrite] = ()) -> Posted:
+        return pending.resolve(self._ctx, transfer_id, POSTED, details, extra)
 
-    def void(self, transfer_id: str, details: Mapping[str, Any] | None = None) -> Posted:
-        return pending.resolve(self._ctx, transfer_id, VOIDED, details)
+    def void(self, transfer_id: str, details: Mapping[str, Any] | None = None, *,
+             extra: Sequence[ExtraWrite] = ()) -> Posted:
+        return pending.resolve(self._ctx, transfer_id, VOIDED, details, extra)
 
     def post_batch(self, sources: Sequence[str], credits: Sequence[BatchCredit], kind: str) -> BatchResult:
         """Credit many accounts from one of ``sources`` (e.g. treasury shards),

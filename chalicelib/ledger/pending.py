@@ -9,25 +9,25 @@ pending, so of two racing resolutions exactly one moves money.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from chalicelib.ledger import accounts, reads
 from chalicelib.ledger.exceptions import PendingStateError
 from chalicelib.ledger.posting import BalanceChange, Context, Resolution, post_once
-from chalicelib.ledger.records import PENDING, POSTED, VOIDED, Posted, Transfer, TransferRecord
+from chalicelib.ledger.records import PENDING, POSTED, VOIDED, ExtraWrite, Posted, Transfer, TransferRecord
 
 __all__ = ["hold", "resolve", "OUTCOMES"]
 
 OUTCOMES = {POSTED: "post", VOIDED: "void"}
 
 
-def hold(ctx: Context, transfer: Transfer, post_to: str) -> Posted:
+def hold(ctx: Context, transfer: Transfer, post_to: str, extra: Sequence[ExtraWrite] = ()) -> Posted:
     transfer.check()
     accounts.kind_of(post_to)
     record = TransferRecord.of(transfer, transfer.debit_account, ctx.clock(), state=PENDING, post_to=post_to)
     changes = [BalanceChange(transfer.debit_account, -transfer.amount_satang),
                BalanceChange(transfer.credit_account, transfer.amount_satang)]
-    return post_once(ctx, "hold", [record], changes, expected=transfer)
+    return post_once(ctx, "hold", [record], changes, expected=transfer, extra=extra)
 
 
 def _move(pending: TransferRecord, outcome: str, details: Mapping[str, Any] | None) -> Transfer:
@@ -46,9 +46,12 @@ def _done_already(move: Transfer) -> Posted | None:
     return Posted(existing, created=False) if existing is not None else None
 
 
-def resolve(ctx: Context, transfer_id: str, outcome: str, details: Mapping[str, Any] | None) -> Posted:
+def resolve(ctx: Context, transfer_id: str, outcome: str, details: Mapping[str, Any] | None,
+            extra: Sequence[ExtraWrite] = ()) -> Posted:
     """Settle (``outcome`` posted) or void a pending transfer, once; again
-    the same way returns the first resolution, the other way PendingStateError."""
+    the same way returns the first resolution (``extra`` is not written
+    again), the other way PendingStateError. ``extra`` items (e.g. the
+    payout record's new status) are written in the resolving transaction."""
     if outcome not in OUTCOMES:
         raise ValueError(f"a pending transfer is resolved {' or '.join(OUTCOMES)}, not {outcome}")
     pending = reads.get_transfer(transfer_id)
@@ -65,7 +68,7 @@ def resolve(ctx: Context, transfer_id: str, outcome: str, details: Mapping[str, 
                BalanceChange(move.credit_account, move.amount_satang)]
     try:
         return post_once(ctx, f"resolve_{outcome}", [record], changes, expected=move,
-                         resolves=Resolution(transfer_id, outcome))
+                         resolves=Resolution(transfer_id, outcome), extra=extra)
     except PendingStateError as exc:
         # Another worker resolved it between our read and our write.
         if exc.state == outcome and (done := _done_already(move)) is not None:

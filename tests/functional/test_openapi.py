@@ -72,7 +72,8 @@ def test_every_request_is_documented_by_the_spec_that_parses_it(call: Any) -> No
     with_body = {(p, m.upper()) for p, item in doc["paths"].items() for m, op in item.items() if "requestBody" in op}
     assert with_body == {route for route, spec in specs.items() if spec.body is not None}
     assert {route for route, spec in specs.items() if spec.idempotency_key} == {
-        ("/v1/payments", "POST"), ("/v1/merchant-payments", "POST"), ("/v1/card-payments", "POST")}
+        ("/v1/payments", "POST"), ("/v1/merchant-payments", "POST"), ("/v1/card-payments", "POST"),
+        ("/v1/withdrawals", "POST")}
 
 
 def _request_schemas(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -316,12 +316,18 @@ class LedgerMachine(RuleBasedStateMachine):
         finally:
             self.faults.arm(0)
         assert posted.created and _stored_of(posted.record) == wanted
+        spendable_existed = spendable in self.exists
         self._move(spendable, main.credit_account, amount)
         self.records[tid] = wanted
         if linked:
             self._move(withdrawable, spendable, from_withdrawable)
             self.records[linked[0].transfer_id] = Stored("merchant_funding", withdrawable, spendable,
                                                          from_withdrawable)
+        if from_withdrawable == amount and not spendable_existed:
+            # All of it from withdrawable: spendable's net change is zero and
+            # the ledger writes no update for it (one update per account, by
+            # its net change), so it still does not exist.
+            self.exists.discard(spendable)
 
     # -- two-phase: hold, settle, void --------------------------------------------------
 

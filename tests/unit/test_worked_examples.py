@@ -259,24 +259,28 @@ def test_paying_a_supplier_spends_spendable_first_then_withdrawable() -> None:
 
 def cash_out(status: str = "active", tax_compliant: bool = True, withdrawable_satang: int = 45_000,
              amount_satang: int = 45_000) -> str:
-    return code(check_cash_out, status=status, tax_compliant=tax_compliant,
-                withdrawable_satang=withdrawable_satang, amount_satang=amount_satang)
+    try:
+        check_cash_out(status=status, tax_compliant=tax_compliant, withdrawable_satang=withdrawable_satang,
+                       amount_satang=amount_satang)
+    except RuleError as exc:
+        return f"{exc.code}:{exc.details['reason']}"
+    return "ok"
 
 
 def test_a_tax_compliant_wholesaler_withdraws_what_shops_paid_it() -> None:
     assert cash_out() == "ok"
-    assert cash_out(amount_satang=45_001) == "insufficient_funds"
+    assert cash_out(amount_satang=45_001) == "withdrawal_not_allowed:exceeds_withdrawable"
 
 
 def test_money_from_citizens_is_never_cash() -> None:
     # 10,000 baht of spendable money from citizens, nothing from shops: nothing to withdraw.
-    assert cash_out(withdrawable_satang=0, amount_satang=100) == "insufficient_funds"
+    assert cash_out(withdrawable_satang=0, amount_satang=100) == "withdrawal_not_allowed:exceeds_withdrawable"
     # It can still be spent at other shops, all of it.
     assert split_round2(TEN_THOUSAND_BAHT, 0, TEN_THOUSAND_BAHT) == (TEN_THOUSAND_BAHT, 0)
 
 
 def test_only_an_active_tax_compliant_shop_cashes_out() -> None:
-    assert cash_out(tax_compliant=False) == "withdrawal_not_allowed"
-    assert cash_out(status="suspended") == "withdrawal_not_allowed"
-    assert cash_out(status="pending_review") == "withdrawal_not_allowed"
+    assert cash_out(tax_compliant=False) == "withdrawal_not_allowed:not_tax_compliant"
+    assert cash_out(status="suspended") == "withdrawal_not_allowed:merchant_not_active"
+    assert cash_out(status="pending_review") == "withdrawal_not_allowed:merchant_not_active"
     assert may_cash_out("active", True) and not may_cash_out("active", False)
