@@ -27,8 +27,9 @@ functions.declare(
     functions.API_HANDLER, memory_mb=1024, timeout_s=25, why="the HTTP API (every route)",
     # 25 s: a request gives up within 19 s (chalicelib/db.py), API Gateway at 29 s.
     reads=("activation-runs", "phase-counters"),
-    writes=("accounts", "audit", "benefits", "cards", "exclusions", "merchant-reference", "merchant-tax-ids",
-            "merchants", "phases", "qr-nonces", "registrations", "switches", "transfers", "activation-runs"),
+    writes=("accounts", "activation-runs", "alerts", "audit", "benefits", "cards", "exclusions", "merchant-reference",
+            "merchant-tax-ids", "merchants", "payouts", "phases", "qr-nonces", "registrations", "switches",
+            "transfers"),
     sends=(activation_jobs.ACTIVATION_QUEUE,),
     secrets=("id-pepper", "data-key", "qr-signing-key"),
 )
@@ -80,7 +81,7 @@ def activation_schedule(event):  # type: ignore[no-untyped-def]
 functions.declare(
     "ledger_check", memory_mb=1024, timeout_s=900, why="hourly: the ledger summary as metrics (ledger imbalance alarm)",
     # one scan of the balances at a time; 15 min covers ~2.7 million accounts
-    reserved_concurrency=1, reads=("accounts",),
+    reserved_concurrency=1, reads=("accounts",), writes=("alerts",),
 )
 
 

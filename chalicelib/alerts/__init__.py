@@ -12,11 +12,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Mapping
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib import db
+from chalicelib import db, observability
 from chalicelib.alerts.exceptions import AlertNotFoundError
 from chalicelib.alerts.models import ALERT_LIST, AlertModel
 from chalicelib.clock import iso_now
@@ -33,7 +32,7 @@ STATUSES = ("open", "acknowledged")
 METRIC_NAMESPACE = "Wallet"
 ALERT_ID_HASH_CHARS = 24
 
-logger = Logger(service="alerts")
+logger = observability.component_logger()
 
 ALERTS_QUERY = Params("query", {
     "status": Opt(Enum(*STATUSES)),

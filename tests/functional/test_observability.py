@@ -182,6 +182,11 @@ def test_the_ledger_check_publishes_the_imbalance_the_alarm_watches(world, captu
     assert Captured.metrics(lines, "LedgerImbalanceSatang") == [({"service": "wallet"}, 500)]
     (logged,) = [line for line in lines if line.get("message") == "ledger check"]
     assert logged["level"] == "ERROR" and logged["balanced"] is False
+    # and the operators see it in their alerts, with the correlation id of the run on its log line
+    listed = world.api.call("GET", "/v1/admin/alerts", world.operator).body["items"]
+    assert [(a["kind"], a["details"]["imbalance_satang"]) for a in listed] == [("ledger_imbalance", 500)]
+    (raised,) = [line for line in lines if line.get("message") == "alert raised"]
+    assert raised["correlation_id"] == logged["correlation_id"]
 
 
 def accounts_model() -> Any:
