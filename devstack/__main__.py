@@ -1,6 +1,7 @@
 """``python -m devstack run`` (the local stack), ``python -m devstack token``
 and ``python -m devstack scenario`` (phase 3 end to end on the running stack),
-``python -m devstack clock`` (the running stack's movable clock)."""
+``python -m devstack clock`` (the running stack's movable clock),
+``python -m devstack metrics`` (what the dashboard would show)."""
 from __future__ import annotations
 
 import argparse
@@ -39,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     from devstack import scenario
     scenario.add_arguments(commands.add_parser(
         "scenario", help="phase 3 end to end on the running stack: register, activate, check"))
+
+    from devstack import metrics
+    metrics.add_arguments(commands.add_parser(
+        "metrics", help="counters and latency percentiles of the running stack, from its log stream"))
 
     from devstack import clock
     clock.add_arguments(commands.add_parser(
@@ -81,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "scenario":
         from devstack import scenario
         return scenario.main(args)
+    if args.command == "metrics":
+        from devstack import metrics
+        return metrics.main(args)
     if args.command == "clock":
         from devstack import clock
         return clock.main(args)

@@ -29,6 +29,7 @@ from constructs import Construct
 
 from chalicelib import functions
 from infra import package, resources
+from infra.observability import Observability
 
 __all__ = [
     "DLQ_RETENTION",
@@ -211,6 +212,11 @@ class WalletStack(cdk.Stack):
                                stage_config={"environment_variables": self._environment()})
         self.roles = {name: self._function(name) for name in sorted(self.functions)}
         self.api_access_logs = self._api()
+        self.observability = Observability(
+            self, "Observability", stage=stage, api_name=self.api_name,
+            functions={name: function_name(stage, name) for name in self.functions},
+            tables={short: t.name for short, t in self.table_defs.items()},
+            queues=self.queues, dlqs=self.dlqs, alarm_email=config.alarm_email)
 
     # -- stateful resources ---------------------------------------------------------
 
@@ -305,6 +311,10 @@ class WalletStack(cdk.Stack):
             "POWERTOOLS_METRICS_NAMESPACE": "Wallet",
         }
 
+    @property
+    def api_name(self) -> str:
+        return f"wallet-{self.config.stage}"
+
     def logical_id(self, name: str) -> str:
         """The logical id Chalice gives the function ``name`` in its template."""
         return "APIHandler" if name == functions.API_HANDLER else to_cfn_resource_name(name)
@@ -343,6 +353,7 @@ class WalletStack(cdk.Stack):
 
     def _api(self) -> logs.LogGroup:
         api = self.chalice.get_resource("RestAPI")
+        api.add_property_override("Name", self.api_name)
         access_logs = logs.LogGroup(self, "ApiAccessLogs", retention=LOG_RETENTION,
                                     removal_policy=cdk.RemovalPolicy.RETAIN)
         settings: list[dict[str, Any]] = [{

@@ -341,3 +341,68 @@ def test_functions_read_only_their_declared_secrets(template, code):
         for secret in spec["secrets"]:
             assert env[variables[secret] + "_SECRET_ARN"] == {"Ref": secrets[f"wallet/{STAGE}/{secret}"]}
         assert not {"WALLET_ID_PEPPER", "WALLET_DATA_KEY", "WALLET_QR_SIGNING_KEY"} & set(env)
+
+
+def _alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {v["Properties"]["AlarmName"][len(f"wallet-{STAGE}-"):]: v["Properties"]
+            for v in _of_type(template, "AWS::CloudWatch::Alarm").values()}
+
+
+def _metric_of(alarm: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(namespace, metric, dimensions) of an alarm, plain or math."""
+    if "MetricName" in alarm:
+        return [(alarm["Namespace"], alarm["MetricName"], {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])})]
+    found = []
+    for query in alarm["Metrics"]:
+        stat = query.get("MetricStat")
+        if stat:
+            metric = stat["Metric"]
+            found.append((metric["Namespace"], metric["MetricName"],
+                          {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}))
+    return found
+
+
+def test_launch_day_alarms_watch_what_the_issue_names(template, code):
+    alarms = _alarms(template)
+    (topic,) = _of_type(template, "AWS::SNS::Topic")
+    for name, alarm in alarms.items():
+        assert alarm["AlarmActions"] == [{"Ref": topic}] and alarm["AlarmDescription"], name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+    queues = _logical_of(template, "AWS::SQS::Queue", "QueueName")
+    for queue in code["queues"]:
+        dlq = alarms[f"{queue['short']}-dlq"]
+        assert dlq["Threshold"] == 0 and dlq["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        assert dlq["Dimensions"][0]["Value"] == {"Fn::GetAtt": [queues[queue["dlq"]], "QueueName"]}
+        oldest = alarms[f"{queue['short']}-oldest-message"]
+        assert oldest["MetricName"] == "ApproximateAgeOfOldestMessage" and oldest["Threshold"] > 0
+    for name in code["functions"]:
+        for kind in ("errors", "throttles"):
+            ((namespace, metric, dims),) = _metric_of(alarms[f"{name}-{kind}"])
+            assert namespace == "AWS/Lambda" and dims == {"FunctionName": f"wallet-{STAGE}-{name}"}
+    for table in code["tables"]:
+        watched = _metric_of(alarms[f"{table['short']}-throttles"])
+        assert {m for _, m, _ in watched} == {"ReadThrottleEvents", "WriteThrottleEvents"}
+        assert all(d == {"TableName": table["name"]} for _, _, d in watched)
+    assert _metric_of(alarms["api-5xx-rate"]) == [("AWS/ApiGateway", "5XXError",
+                                                   {"ApiName": f"wallet-{STAGE}", "Stage": STAGE})]
+    assert alarms["api-5xx-rate"]["Statistic"] == "Average"  # a rate, not a count
+    (api,) = _of_type(template, "AWS::Serverless::Api").values()
+    assert api["Properties"]["Name"] == f"wallet-{STAGE}"  # the dimension the alarm watches
+    concurrency = alarms["account-concurrency"]
+    assert concurrency["MetricName"] == "ConcurrentExecutions" and "Dimensions" not in concurrency
+    assert _metric_of(alarms["activation-stalled"])[0][:2] == ("Wallet", "ActivationRedispatched")
+    assert _metric_of(alarms["reconciliation-breaks"]) == [("Wallet", "Alerts", {"kind": "reconciliation_break"})]
+    imbalance = alarms["ledger-imbalance"]
+    assert (imbalance["MetricName"], imbalance["Threshold"], imbalance["Period"]) == ("LedgerImbalanceSatang", 0, 3600)
+    # the ledger check that feeds it is a deployed schedule
+    assert "ledger_check" in code["schedules"]
+
+
+def test_one_launch_dashboard_shows_money_activation_queues_and_capacity(template, code):
+    (board,) = _of_type(template, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(board["Properties"]["DashboardBody"])
+    assert board["Properties"]["DashboardName"] == f"wallet-{STAGE}-launch"
+    for shown in ("Payments", "PaymentSatang", "Rejections", "LatencyMs", "WalletsCredited", "ActivationRedispatched",
+                  "ApproximateAgeOfOldestMessage", "ConcurrentExecutions", "WriteThrottleEvents",
+                  "LedgerImbalanceSatang", "Alerts", "5XXError"):
+        assert shown in body, shown
