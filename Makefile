@@ -23,7 +23,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: run test bench install synth clean-devstack clean-build
+.PHONY: run test lint bench install synth clean-devstack clean-build
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,14 @@ synth: $(INSTALLED) $(CDK_INSTALLED)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-ap-southeast-1} $(CDK) synth --quiet --context stage=$(STAGE)
 	$(VENV)/bin/cfn-lint --non-zero-exit-code error cdk.out/*.template.json
 
-test: synth
+
+# The gates first (ruff: ruff.toml; mypy --strict on chalicelib: mypy.ini),
+# then every test tier; any finding or failure exits non-zero.
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: $(INSTALLED) lint synth
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
 bench: $(INSTALLED)

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             try:
                 results[name] = pool.submit(run_one, name, args.quick).result()
-            except Exception as exc:  # noqa: BLE001 - one broken benchmark must not hide the others
+            except Exception as exc:
                 console.print(f"[red]{name} failed: {type(exc).__name__}: {exc}[/red]")
                 results[name] = {"error": f"{type(exc).__name__}: {exc}", "targets_met": {"ran": False}}
 

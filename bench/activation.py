@@ -33,10 +33,11 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from bench.meter import dynamodb_hooks
 
@@ -92,7 +93,7 @@ class WriteCounter:
                 self.transaction_sizes[count] += 1
 
     @contextmanager
-    def installed(self) -> Iterator["WriteCounter"]:
+    def installed(self) -> Iterator[WriteCounter]:
         with dynamodb_hooks({"before-parameter-build.dynamodb": self._on_params,
                              "after-call.dynamodb": self._on_response}):
             yield self
@@ -102,13 +103,13 @@ class WriteCounter:
 def _stage(endpoint: str) -> Iterator[Any]:
     """A fresh stage on ``endpoint`` in os.environ, models bound to it."""
     from chalicelib import db
-    from chalicelib.config import get_settings, reset_settings
+    from chalicelib.config import get_settings, rebuild
     from chalicelib.models_index import import_all_models
     from devstack import env
 
     saved = dict(os.environ)
     os.environ.update(env.local_environment(endpoint, None, stage=f"bact{uuid.uuid4().hex[:8]}"))
-    reset_settings()
+    rebuild()
     import_all_models()
     db.bind_models()
     try:
@@ -116,18 +117,18 @@ def _stage(endpoint: str) -> Iterator[Any]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        reset_settings()
+        rebuild()
         db.bind_models()
 
 
 def _seed(citizens: int, phase_id: str = PHASE_ID) -> list[str]:
     """Accepted registrations of one wave, as registration writes them."""
     from chalicelib.clock import iso, utcnow
+    from chalicelib.config import get_settings
     from chalicelib.eligibility import assign_bucket, wallet_id_for
     from chalicelib.ledger import BatchCredit, Ledger, accounts
-    from chalicelib.config import get_settings
-    from chalicelib.registration.models import (ACTIVATION_BUCKETS, RegistrationModel, registration_key,
-                                                wave_bucket_key)
+    from chalicelib.limits import ACTIVATION_BUCKETS
+    from chalicelib.registration.models import RegistrationModel, registration_key, wave_bucket_key
 
     now = iso(utcnow())
     wallets = []
@@ -201,15 +202,13 @@ def _raw(wallets: int, workers: int, item_limit: int, phase_id: str = PHASE_ID) 
     the ledger's jittered retries), so that the two differ by the code path
     alone. Returns (seconds, credits)."""
     import boto3
-
     from botocore.exceptions import ClientError
 
     from chalicelib import db
-    from chalicelib.ledger.batch import stable_index
-
     from chalicelib.clock import iso, utcnow
     from chalicelib.config import get_settings
     from chalicelib.ledger import BatchCredit, Ledger, accounts
+    from chalicelib.ledger.batch import stable_index
 
     settings = get_settings()
     client = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint)
@@ -237,7 +236,8 @@ def _raw(wallets: int, workers: int, item_limit: int, phase_id: str = PHASE_ID) 
             tx: list[dict[str, Any]] = []
             for i in chunk:
                 tid, wallet = f"raw:{source_phase}:{i}", accounts.wallet_account(f"raw{i}")
-                tx.append({"Put": {"TableName": transfers_table, "ConditionExpression": "attribute_not_exists(transfer_id)",
+                tx.append({"Put": {"TableName": transfers_table,
+                                   "ConditionExpression": "attribute_not_exists(transfer_id)",
                                    "Item": {"transfer_id": {"S": tid}, "kind": {"S": "raw"}, "amount_satang": amount,
                                             "debit_account": {"S": shard}, "credit_account": {"S": wallet},
                                             "state": {"S": "posted"}, "created_at": {"S": now},
@@ -247,7 +247,8 @@ def _raw(wallets: int, workers: int, item_limit: int, phase_id: str = PHASE_ID) 
                                                           "#s = :active, expires_at = :exp",
                                       "ExpressionAttributeNames": {"#k": "kind", "#s": "status"},
                                       "ExpressionAttributeValues": {":amt": amount, ":kind": {"S": "wallet"},
-                                                                    ":active": {"S": "active"}, ":exp": {"S": expires}}}})
+                                                                    ":active": {"S": "active"},
+                                                                    ":exp": {"S": expires}}}})
             total = {"N": str(AMOUNT_SATANG * len(chunk))}
             tx.append({"Update": {"TableName": accounts_table, "Key": {"account_id": {"S": shard}},
                                   "UpdateExpression": "ADD balance_satang :neg",
@@ -278,7 +279,7 @@ def run(endpoint: str, citizens: int = CITIZENS_DEFAULT, workers: int = WORKERS,
     from chalicelib import db
     from chalicelib.activation.progress import totals
     from chalicelib.ledger import Ledger
-    from chalicelib.registration.models import ACTIVATION_BUCKETS
+    from chalicelib.limits import ACTIVATION_BUCKETS
 
     say = progress or (lambda _message: None)
     counter = WriteCounter()

@@ -16,10 +16,12 @@ configured item limit.
 """
 from __future__ import annotations
 
+import functools
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import boto3
 
@@ -36,6 +38,10 @@ MERCHANTS = 50
 AMOUNT_SATANG = 100
 WALLET_SATANG = 10_000
 TARGET_RATIO = 0.8
+
+
+def _issue(ledger: Any, shards: list[str], group: list[Any]) -> Any:
+    return ledger.post_batch(shards, group, "issuance")
 
 
 def _timed(workers: int, jobs: Sequence[Any], fn: Callable[[Any], None]) -> float:
@@ -101,14 +107,14 @@ def run(endpoint: str, posts: int = POSTS_DEFAULT, wallets: int = ISSUANCE_WALLE
     import os
 
     from chalicelib import db
-    from chalicelib.config import get_settings, reset_settings
+    from chalicelib.config import get_settings, rebuild
     from chalicelib.ledger import BatchCredit, Ledger, Transfer, accounts, audit_ledger
 
     say = progress or (lambda _message: None)
     saved = dict(os.environ)
     os.environ.update({"WALLET_DYNAMODB_ENDPOINT": endpoint, "WALLET_STAGE": f"bench{uuid.uuid4().hex[:8]}"})
     os.environ.setdefault("WALLET_TRANSACTION_ITEM_LIMIT", "10")
-    reset_settings()
+    rebuild()
     settings = get_settings()
     db.bind_models(settings)
     meter = Meter()
@@ -169,7 +175,7 @@ def run(endpoint: str, posts: int = POSTS_DEFAULT, wallets: int = ISSUANCE_WALLE
 
                 def batch_round(mine: list[list[BatchCredit]] = mine) -> float:
                     meter.reset()
-                    seconds = _timed(workers, mine, lambda g: ledger.post_batch(shards, g, "issuance"))
+                    seconds = _timed(workers, mine, functools.partial(_issue, ledger, shards))
                     add_snapshot(batch_cost, meter.snapshot())
                     return seconds
 
@@ -184,7 +190,7 @@ def run(endpoint: str, posts: int = POSTS_DEFAULT, wallets: int = ISSUANCE_WALLE
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        reset_settings()
+        rebuild()
         db.bind_models()
 
     tx_requests = ledger_cost["requests"].get("TransactWriteItems", 0)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import botocore.session
 
@@ -73,6 +74,7 @@ def dynamodb_hooks(handlers: dict[str, Callable[..., Any]]) -> Iterator[None]:
     app's shared connections are dropped on the way in and out, so that its
     clients are made anew with the handlers, and without them afterwards."""
     from chalicelib import db
+    from chalicelib.config import rebuild
 
     original = botocore.session.Session.create_client
 
@@ -84,12 +86,14 @@ def dynamodb_hooks(handlers: dict[str, Callable[..., Any]]) -> Iterator[None]:
         return client
 
     botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
-    db.reset_connections()
+    rebuild()
+    db.bind_models()
     try:
         yield
     finally:
         botocore.session.Session.create_client = original  # type: ignore[method-assign]
-        db.reset_connections()
+        rebuild()
+        db.bind_models()
 
 
 class Meter:
@@ -135,7 +139,7 @@ class Meter:
             self.read_units += r
 
     @contextmanager
-    def installed(self) -> Iterator["Meter"]:
+    def installed(self) -> Iterator[Meter]:
         with dynamodb_hooks({"provide-client-params.dynamodb": self._on_call,
                              "after-call.dynamodb": self._on_response}):
             yield self

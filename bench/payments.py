@@ -30,10 +30,11 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from datetime import timedelta
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from bench.meter import Meter, add_snapshot, dynamodb_hooks, empty_snapshot
 from bench.stats import Rounds, in_turn
@@ -73,7 +74,7 @@ class _CacheRefreshes:
                 self.count += 1
 
     @contextmanager
-    def installed(self) -> Iterator["_CacheRefreshes"]:
+    def installed(self) -> Iterator[_CacheRefreshes]:
         with dynamodb_hooks({"provide-client-params.dynamodb": self._on_call}):
             yield self
 
@@ -87,10 +88,10 @@ def _valid_cid(n: int) -> str:
 
 def _apply_settings() -> Any:
     from chalicelib import db
-    from chalicelib.config import get_settings, reset_settings
+    from chalicelib.config import get_settings, rebuild
     from chalicelib.models_index import import_all_models
 
-    reset_settings()
+    rebuild()
     import_all_models()
     db.bind_models()
     return get_settings()
@@ -332,7 +333,8 @@ def _raw_transactions(people: list[dict[str, Any]], count: int, items: int,
                                  "ConsistentRead": True},
                 merchants_table: {"Keys": [{"merchant_id": {"S": person["merchant_id"]}}], "ConsistentRead": True}})
             tx: list[dict[str, Any]] = [
-                {"Update": {"TableName": accounts_table, "Key": {"account_id": {"S": accounts.wallet_account(person["wallet_id"])}},
+                {"Update": {"TableName": accounts_table,
+                            "Key": {"account_id": {"S": accounts.wallet_account(person["wallet_id"])}},
                             "UpdateExpression": "ADD balance_satang :neg",
                             "ConditionExpression": "balance_satang >= :amt AND #s = :active AND expires_at > :now",
                             "ExpressionAttributeNames": {"#s": "status"},
@@ -421,7 +423,7 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
         say("setting up shops, wallets and cards")
         world = _setup(concurrency, with_cards=card_payments > 0)
         people = world["people"]
-        global _PHONES  # noqa: PLW0603 - one phones' process per run, used by _http_payments
+        global _PHONES
         with ApiServer(_app(), LOOPBACK, free_port()) as server, \
                 ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as _PHONES:
             # DynamoDB Local's JVM keeps compiling its hot paths for the first
@@ -484,8 +486,8 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
             "qr_one_write_of_at_most_4_items": qr_costs["write_requests_per_payment"] == 1
             and 0 < qr_costs["items_per_write"] <= TARGET_WRITE_ITEMS_QR,
             "qr_at_most_2_reads": qr_costs["own_read_requests_per_payment"] <= TARGET_READS,
-            "card_one_write_of_at_most_3_items": (not card) or (card["write_requests_per_payment"] == 1
-                                                               and 0 < card["items_per_write"] <= TARGET_WRITE_ITEMS_CARD),
+            "card_one_write_of_at_most_3_items": (not card) or (
+                card["write_requests_per_payment"] == 1 and 0 < card["items_per_write"] <= TARGET_WRITE_ITEMS_CARD),
             "card_at_most_2_reads": (not card) or card["own_read_requests_per_payment"] <= TARGET_READS,
             "ratio_at_least_0_8": ratio >= TARGET_RATIO,
         },

@@ -2,7 +2,8 @@
 ``python -m bench`` runs in a child process for each benchmark."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rich.console import Console
 

@@ -10,8 +10,9 @@ on the median.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from statistics import median
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 __all__ = ["Rounds", "in_turn"]
 

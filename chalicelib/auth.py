@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import jwt
 
-from chalicelib.config import Settings, get_settings
+from chalicelib.config import Settings, get_settings, runtime
 from chalicelib.errors import ForbiddenError, UnauthenticatedError
 
 __all__ = [
@@ -27,7 +28,6 @@ __all__ = [
     "authenticate",
     "require_role",
     "require_mfa",
-    "forget_keys",
 ]
 
 ROLES = frozenset({"citizen", "merchant", "registrar", "operator", "auditor"})
@@ -89,19 +89,10 @@ class _Keys:
                 self._file_state = (path, mtime)
             return self._file_keys
 
-    def forget(self) -> None:
-        with self._lock:
-            self._file_state = None
-            self._file_keys = None
-            self._clients.clear()
 
-
-_KEYS = _Keys()
-
-
-def forget_keys() -> None:
-    """Drop cached keys (tests rotate them)."""
-    _KEYS.forget()
+def _keys() -> _Keys:
+    """The runtime's key cache (rebuilt with the runtime when keys rotate in tests)."""
+    return runtime().component("token-keys", _Keys)
 
 
 def _bearer(authorization: str | None) -> str:
@@ -128,7 +119,7 @@ def authenticate(authorization: str | None, settings: Settings | None = None) ->
     algorithm = header.get("alg")
     if algorithm not in ALLOWED_ALGORITHMS:
         raise UnauthenticatedError(f"Tokens must be signed with {' or '.join(ALLOWED_ALGORITHMS)}.")
-    key = _KEYS.signing_key(token, header.get("kid"), settings)
+    key = _keys().signing_key(token, header.get("kid"), settings)
     try:
         claims = jwt.decode(
             token,

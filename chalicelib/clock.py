@@ -15,7 +15,7 @@ import json
 import os
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 __all__ = [
     "CLOCK_FILE_ENV",
@@ -89,14 +89,14 @@ def offset_s() -> float:
 
 
 def utcnow() -> datetime:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     offset = offset_s()
     return now + timedelta(seconds=offset) if offset else now
 
 
 def iso(moment: datetime) -> str:
     """``2025-03-18T09:00:00.000000Z``: fixed width, so string order is time order."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def iso_now() -> str:
@@ -110,7 +110,7 @@ def parse_iso(text: str) -> datetime:
     value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if value.tzinfo is None:
         raise ValueError("an RFC 3339 time needs an offset such as Z")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def parse_duration(text: str) -> timedelta:

@@ -1,15 +1,30 @@
-"""Every setting of the backend, read from the environment in one place.
+"""Every setting of the backend, read from the environment in one place,
+and the runtime built from them: the composition root of a container.
 
 The same code runs on AWS and locally: on AWS the endpoint variables are unset
 and boto3/PynamoDB find the regional endpoints themselves.
+
+``runtime()`` owns everything a container builds once: the settings, the
+DynamoDB connection, AWS clients, token keys, every cache (``TtlCache``) and
+the services built on them. Each is made on first use by the module that
+needs it (``runtime().component(name, build)``, ``runtime().cache(...)``),
+so this module imports none of them. Tests and the local stack change the
+environment and call ``rebuild()``: a new runtime, nothing carried over;
+there are no other reset hooks.
 """
 from __future__ import annotations
 
-import functools
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-__all__ = ["Settings", "get_settings", "reset_settings"]
+from chalicelib.cache import TtlCache
+
+__all__ = ["Runtime", "Settings", "get_settings", "rebuild", "runtime"]
+
+T = TypeVar("T")
 
 # DynamoDB has accepted 100 items per TransactWriteItems since 2022; the
 # DynamoDB Local build used locally accepts 10 (ARCHITECTURE.md).
@@ -99,11 +114,55 @@ def _load() -> Settings:
     )
 
 
-@functools.lru_cache(maxsize=1)
+class Runtime:
+    """What one container builds once from its settings (see the module's docstring)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._components: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    def component(self, name: str, build: Callable[[], T]) -> T:
+        """The runtime's ``name``, built by ``build()`` on first use (once,
+        even when threads ask at the same time)."""
+        found = self._components.get(name)
+        if found is None:
+            with self._lock:
+                found = self._components.get(name)
+                if found is None:
+                    found = self._components[name] = build()
+        return found
+
+    def cache(self, name: str, ttl_s: float | None, entries_max: int) -> TtlCache[Any]:
+        """The runtime's cache ``name`` (made on first use with these bounds)."""
+        return self.component(f"cache:{name}", lambda: TtlCache(ttl_s, entries_max))
+
+
+_current: Runtime | None = None
+_current_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    """The container's runtime, built from the environment on first use."""
+    global _current
+    found = _current
+    if found is None:
+        with _current_lock:
+            found = _current
+            if found is None:
+                found = _current = Runtime(_load())
+    return found
+
+
+def rebuild() -> Runtime:
+    """A new runtime from the environment as it is now (tests, the local
+    stack, benchmarks): every connection, client, cache and service is made
+    again on next use."""
+    global _current
+    with _current_lock:
+        _current = Runtime(_load())
+        return _current
+
+
 def get_settings() -> Settings:
-    return _load()
-
-
-def reset_settings() -> None:
-    """Forget the cached settings (tests and the local stack change the environment)."""
-    get_settings.cache_clear()
+    return runtime().settings

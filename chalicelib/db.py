@@ -33,10 +33,10 @@ import contextlib
 import contextvars
 import random
 import re
-import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import botocore.loaders
 import botocore.session
@@ -49,11 +49,14 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
-from chalicelib.config import Settings, get_settings
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+
+from chalicelib.config import Settings, get_settings, runtime
 from chalicelib.errors import RateLimitedError, WalletError
 
 __all__ = [
-    "register", "registered_models", "bind_models", "create_tables", "connection", "reset_connections",
+    "register", "registered_models", "bind_models", "create_tables", "connection", "dynamodb_client", "table_name",
     "BOTOCORE_RETRY_MODE", "BOTOCORE_ATTEMPTS_MAX", "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S",
     "TRANSACTION_ATTEMPTS_MAX", "REQUEST_DEADLINE_S", "RETRY_AFTER_S",
     "request_deadline", "RetryBudget", "RetriesExhaustedError",
@@ -70,7 +73,7 @@ MAX_POOL_CONNECTIONS = 64
 # client-side rate limiter that sleeps before first attempts too, learned by
 # each Lambda container alone, for a time no deadline of ours bounds; botocore
 # documents it as experimental.
-BOTOCORE_RETRY_MODE = "standard"
+BOTOCORE_RETRY_MODE: Final = "standard"
 # Attempts of one call, the first included: throttling backs off 0-1 s, then 0-2 s.
 BOTOCORE_ATTEMPTS_MAX = 3
 # DynamoDB answers in milliseconds; PynamoDB's defaults (15 s, 30 s) would
@@ -177,40 +180,39 @@ def _shared_sessions() -> None:
         made.register("before-send.dynamodb", _refuse_after_deadline)
         return made
 
-    pynamodb_base.get_session = session
+    # PynamoDB's stubs do not declare the module's get_session; it is what its connections call.
+    pynamodb_base.get_session = session  # type: ignore[attr-defined,assignment]
 
 
 _shared_sessions()
 
-_CONNECTIONS: dict[tuple[str, str | None], Connection] = {}
-_CONNECTIONS_LOCK = threading.Lock()
-
-
 def connection(settings: Settings | None = None) -> Connection:
     """The low-level connection of the stage's endpoint, with the retry
-    policy above: one per process and endpoint, so its HTTP pool is reused."""
+    policy above: one per runtime and endpoint, so its HTTP pool is reused."""
     settings = settings or get_settings()
-    key = (settings.region, settings.dynamodb_endpoint)
-    with _CONNECTIONS_LOCK:
-        found = _CONNECTIONS.get(key)
-        if found is None:
-            found = _CONNECTIONS[key] = Connection(
-                region=settings.region, host=settings.dynamodb_endpoint,
-                max_pool_connections=MAX_POOL_CONNECTIONS,
-                connect_timeout_seconds=CONNECT_TIMEOUT_S, read_timeout_seconds=READ_TIMEOUT_S,
-                retry_configuration={"mode": BOTOCORE_RETRY_MODE, "total_max_attempts": BOTOCORE_ATTEMPTS_MAX})
-    return found
+    return runtime().component(f"dynamodb:{settings.region}:{settings.dynamodb_endpoint}",
+                               lambda: _new_connection(settings))
+
+
+def _new_connection(settings: Settings) -> Connection:
+    return Connection(
+        region=settings.region, host=settings.dynamodb_endpoint,
+        max_pool_connections=MAX_POOL_CONNECTIONS,
+        connect_timeout_seconds=CONNECT_TIMEOUT_S, read_timeout_seconds=READ_TIMEOUT_S,
+        retry_configuration={"mode": BOTOCORE_RETRY_MODE, "total_max_attempts": BOTOCORE_ATTEMPTS_MAX})
+
+
+def dynamodb_client(settings: Settings | None = None) -> DynamoDBClient:
+    """The low-level botocore client of the shared connection, typed."""
+    return cast("DynamoDBClient", connection(settings).client)
+
+
+def table_name(model: type[Model]) -> str:
+    """The stage's table name of ``model`` (set by binding, see _bind_one)."""
+    return str(model.Meta.table_name)
 
 
 _MODELS: list[type[Model]] = []
-
-
-def reset_connections() -> None:
-    """Forget every connection and bind the models again, so that the next
-    call makes a new botocore client (benchmarks and tests hook client creation)."""
-    with _CONNECTIONS_LOCK:
-        _CONNECTIONS.clear()
-    bind_models()
 
 
 def register(model: type[Model]) -> type[Model]:
@@ -232,7 +234,7 @@ def _bind_one(model: type[Model], settings: Settings) -> None:
     meta.host = settings.dynamodb_endpoint
     meta.max_pool_connections = MAX_POOL_CONNECTIONS
     meta.billing_mode = "PAY_PER_REQUEST"
-    model._connection = None  # type: ignore[attr-defined]
+    model._connection = None
     # PynamoDB gives each model a connection and botocore client of its own
     # (~30 ms of CPU each, on every cold start, and its own retry settings);
     # every model of an endpoint shares one instead, with the model's table
@@ -397,12 +399,12 @@ class Transaction:
         """Write every item or none. Raises ConditionsFailedError (some
         condition failed), RetriesExhaustedError (conflicts or throttling
         past the bound), or the ClientError of anything else (a fault)."""
-        client = (self._via or connection()).client
+        client = cast("DynamoDBClient", (self._via or connection()).client)
         budget = RetryBudget(self.operation)
         while True:
             try:
                 # No consumed capacity: nothing here reads it.
-                client.transact_write_items(TransactItems=self._items, ReturnConsumedCapacity="NONE")
+                client.transact_write_items(TransactItems=cast("Any", self._items), ReturnConsumedCapacity="NONE")
                 return
             except ClientError as exc:
                 self._raise_unless_transient(exc)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from chalicelib.clock import parse_iso
 
@@ -75,7 +76,7 @@ class PhaseRules:
         return None
 
     @classmethod
-    def from_definition(cls, phase_id: str, definition: Mapping[str, Any]) -> "PhaseRules":
+    def from_definition(cls, phase_id: str, definition: Mapping[str, Any]) -> PhaseRules:
         """From a phase definition with API.md's field names (as saved by
         ``PUT /v1/admin/phases/{phase_id}``, already validated there)."""
         waves = definition.get("waves") or []
@@ -100,7 +101,7 @@ def _as_time(value: Any) -> datetime:
 
 
 def _wave_time(wave: Any) -> str:
-    return str(wave["activate_at"] if isinstance(wave, Mapping) else getattr(wave, "activate_at"))
+    return str(wave["activate_at"] if isinstance(wave, Mapping) else wave.activate_at)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ anchor them, and compile each once). Pure: no imports.
 from __future__ import annotations
 
 __all__ = [
+    "ACTIVATION_BUCKETS",
     "REQUEST_AMOUNT_SATANG_MAX", "TRANSFER_AMOUNT_SATANG_MAX", "PHASE_BUDGET_SATANG_MAX",
     "PAGE_SIZE_DEFAULT", "PAGE_SIZE_MAX", "CURSOR_CHARS_MAX",
     "PHASE_WAVES_MAX", "PHASE_TRANCHES_MAX", "PHASE_EXCLUSION_LISTS_MAX", "PHASE_RESTRICTED_CATEGORIES_MAX",
@@ -30,6 +31,11 @@ __all__ = [
     "PAYOUT_ID_CHARS_MAX", "PAYOUT_ID_PATTERN", "ALERT_ID_CHARS_MAX", "ALERT_ID_PATTERN",
     "BANK_MESSAGE_TRANSACTIONS_MAX",
 ]
+
+# Accepted registrations of one wave are spread over this many index keys,
+# so that neither registration day (tens of thousands a second) nor a wave's
+# activation hits one hot partition of the by-wave index (1,000 WCU each).
+ACTIVATION_BUCKETS = 64
 
 # -- money ------------------------------------------------------------------------
 

@@ -35,8 +35,9 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -234,7 +235,7 @@ def _sqs(event: Any, get_response: Callable[[Any], Any]) -> Any:
                 result = get_response(one_record({**raw, "Records": [record]}, context))
                 failed = any(f.get("itemIdentifier") == message_id
                              for f in (result or {}).get("batchItemFailures", []))
-            except Exception as exc:  # noqa: BLE001 - one message's fault is that message's
+            except Exception as exc:
                 logger.error("message failed", extra={"error_type": type(exc).__name__})
                 failed = True
             elapsed_ms = (time.perf_counter() - started) * 1000

@@ -8,7 +8,8 @@ that the document's operations are exactly the app's routes.
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["add_paths", "document", "operations_of_document", "API_VERSION"]
 

@@ -9,14 +9,16 @@ from this list. Add a queue by adding its short name here.
 """
 from __future__ import annotations
 
-import functools
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
+
 from chalicelib import observability
-from chalicelib.config import get_settings
+from chalicelib.config import get_settings, runtime
 
 __all__ = [
     "QUEUES",
@@ -28,7 +30,6 @@ __all__ = [
     "queue_url",
     "sqs_client",
     "send_json",
-    "reset_clients",
 ]
 
 # Short names of the work queues; per-bank queues are added as
@@ -53,25 +54,24 @@ def queue_name(short: str) -> str:
     return get_settings().queue_name(short)
 
 
-@functools.lru_cache(maxsize=8)
-def _client(endpoint: str | None, region: str) -> Any:
-    # Built once per container (and per endpoint, which changes only in tests).
-    return boto3.client("sqs", endpoint_url=endpoint, region_name=region)
+# Queue URLs do not change for the life of a runtime; a bound all the same.
+QUEUE_URLS_MAX = 256
 
 
-def sqs_client() -> Any:
+def sqs_client() -> SQSClient:
+    """The runtime's SQS client (built once per container)."""
     settings = get_settings()
-    return _client(settings.sqs_endpoint, settings.region)
-
-
-@functools.lru_cache(maxsize=256)
-def _queue_url(endpoint: str | None, region: str, name: str) -> str:
-    return _client(endpoint, region).get_queue_url(QueueName=name)["QueueUrl"]
+    return runtime().component("sqs", lambda: boto3.client("sqs", endpoint_url=settings.sqs_endpoint,
+                                                           region_name=settings.region))
 
 
 def queue_url(short: str) -> str:
-    settings = get_settings()
-    return _queue_url(settings.sqs_endpoint, settings.region, settings.queue_name(short))
+    name = queue_name(short)
+    urls = runtime().cache("queue-urls", None, QUEUE_URLS_MAX)
+    found: str | None = urls.get_or_load(name, lambda: sqs_client().get_queue_url(QueueName=name)["QueueUrl"])
+    if found is None:
+        raise ValueError(f"SQS gave no URL for queue {name}")
+    return found
 
 
 def send_json(short: str, body: Any, delay_s: int = 0) -> str:
@@ -81,16 +81,10 @@ def send_json(short: str, body: Any, delay_s: int = 0) -> str:
         raise ValueError(f"message for queue {short!r} is {len(text.encode())} bytes; "
                          f"the limit is {MESSAGE_BYTES_MAX}: split the batch")
     # The sender's correlation id goes with the message (observability.py).
-    attributes = {}
+    attributes: dict[str, Any] = {}
     correlation = observability.correlation_id()
     if correlation:
         attributes[observability.CORRELATION_ATTRIBUTE] = {"DataType": "String", "StringValue": correlation}
     response = sqs_client().send_message(QueueUrl=queue_url(short), MessageBody=text,
                                          DelaySeconds=delay_s, MessageAttributes=attributes)
     return response["MessageId"]
-
-
-def reset_clients() -> None:
-    """Forget cached clients and queue URLs (tests switch endpoints and mocks)."""
-    _client.cache_clear()
-    _queue_url.cache_clear()

@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 
-from chalicelib.config import get_settings, reset_settings
+from chalicelib.config import get_settings, rebuild
 from chalicelib.functions import SECRETS
 
 __all__ = ["ARN_SUFFIX", "DATA_KEY_VARIABLE", "SecretsUnavailableError", "data_key_from_secret", "load"]
@@ -70,12 +70,12 @@ def load(client: Any = None) -> list[str]:
     for variable, arn in sorted(wanted.items()):
         try:
             value = client.get_secret_value(SecretId=arn).get("SecretString")
-        except Exception as exc:  # noqa: BLE001 - said plainly, without the secret
+        except Exception as exc:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
             raise SecretsUnavailableError(f"could not read {variable} from Secrets Manager ({code}): check the "
                                           "function's role and the key policy of the stage's key") from exc
         if not value:
             raise SecretsUnavailableError(f"the Secrets Manager entry of {variable} has no string value")
         os.environ[variable] = data_key_from_secret(value) if variable == DATA_KEY_VARIABLE else value
-    reset_settings()
+    rebuild()
     return sorted(wanted)

@@ -10,7 +10,8 @@ own accounts (treasury, banks) are no party either.
 """
 from __future__ import annotations
 
-from typing import Any, Collection
+from collections.abc import Collection
+from typing import Any
 
 from chalicelib.errors import InvalidRequestError
 from chalicelib.ledger import Ledger, TransferRecord, accounts

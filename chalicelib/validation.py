@@ -15,10 +15,12 @@ a value that identifies a person (a cid): it names the field only.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import re
+from collections.abc import Mapping
 from datetime import date
-from typing import Any, Mapping
+from typing import Any
 
 from stdnum.th import pin as thai_pin
 from stdnum.th import tin as thai_tin
@@ -312,7 +314,7 @@ class Pin(Str):
         pin = super().parse(value, path)
         if len(set(pin)) == 1:
             raise _fail(path, f"{path} must not be one digit repeated; choose another PIN.")
-        steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:])}
+        steps = {(int(b) - int(a)) % 10 for a, b in itertools.pairwise(pin)}
         if steps in ({1}, {9}):
             raise _fail(path, f"{path} must not be a run such as 123456; choose another PIN.")
         return pin

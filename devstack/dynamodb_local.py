@@ -34,7 +34,7 @@ def _jar_dir() -> Path:
 
 
 def _run(argv: list[str], cwd: Path) -> None:
-    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True,  # noqa: S603
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
                             timeout=_NPM_TIMEOUT_S, stdin=subprocess.DEVNULL)
     if result.returncode != 0:
         raise StartupError(f"{' '.join(argv)} failed ({result.returncode}):\n"
@@ -84,7 +84,7 @@ def _java() -> str:
 def _can_run_source_files(java: str) -> bool:
     """A JDK (not only a JRE): ``java File.java`` needs the jdk.compiler module."""
     try:
-        modules = subprocess.run([java, "--list-modules"], capture_output=True, text=True,  # noqa: S603
+        modules = subprocess.run([java, "--list-modules"], capture_output=True, text=True,
                                  timeout=60, check=False).stdout
     except (OSError, subprocess.TimeoutExpired):
         return False

@@ -15,9 +15,10 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any
 
 from devstack import state
 from devstack.paths import logs_dir
@@ -81,7 +82,7 @@ class Series:
         ordered = sorted(self.values)
         if not ordered:
             return 0.0
-        rank = max(0, min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1)))))
+        rank = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
         return ordered[rank]
 
 
@@ -164,8 +165,8 @@ def main(args: argparse.Namespace) -> int:
                            **({"p50": s.percentile(50), "p95": s.percentile(95), "p99": s.percentile(99)}
                               if s.unit == "Milliseconds" else {})} for s in series], indent=2))
         return 0
-    from rich.console import Console  # noqa: PLC0415 - only for the tables
-    from rich.table import Table  # noqa: PLC0415
+    from rich.console import Console
+    from rich.table import Table
 
     counters, latencies = summarize(series)
     console = Console()

@@ -13,9 +13,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 __all__ = ["ChildProcess", "StartupError", "free_port", "file_lock", "start_child",
            "stop_with_parent", "LOOPBACK"]
@@ -133,8 +133,8 @@ def start_child(name: str, argv: Sequence[str], url: str, log_path: Path,
                 cwd: Path | None = None, env: dict[str, str] | None = None) -> ChildProcess:
     """Start ``argv`` with its output in ``log_path``; it does not see the
     terminal's Ctrl-C (own session): the stack stops it in order."""
-    handle = open(log_path, "wb")
-    popen = subprocess.Popen(  # noqa: S603 - argv built by the devstack itself
+    handle = open(log_path, "wb")  # noqa: SIM115  (the child writes to it until it stops; closed by ChildProcess)
+    popen = subprocess.Popen(
         list(argv), cwd=cwd, env=env if env is not None else os.environ.copy(),
         stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
         start_new_session=True, preexec_fn=_die_with_parent,

@@ -21,8 +21,9 @@ import datetime as dt
 import logging
 import threading
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import boto3
 from chalice.app import Chalice, ScheduledEventConfig, SQSEventConfig
@@ -133,10 +134,10 @@ class LambdaContext:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"
-        self._deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(milliseconds=timeout_ms)
+        self._deadline = dt.datetime.now(dt.UTC) + dt.timedelta(milliseconds=timeout_ms)
 
     def get_remaining_time_in_millis(self) -> int:
-        left = self._deadline - dt.datetime.now(dt.timezone.utc)
+        left = self._deadline - dt.datetime.now(dt.UTC)
         return max(0, int(left.total_seconds() * 1000))
 
 
@@ -178,7 +179,7 @@ def scheduled_event(rule_name: str, region: str) -> dict[str, Any]:
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": LOCAL_ACCOUNT_ID,
-        "time": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
         "resources": [f"arn:aws:events:{region}:{LOCAL_ACCOUNT_ID}:rule/{rule_name}"],
         "detail": {},
@@ -241,7 +242,7 @@ class Pump:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def start(self) -> "Pump":
+    def start(self) -> Pump:
         for source in self.sqs_sources:
             queue_name = self._resolve(source.queue_name)
             url = self._sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
@@ -272,7 +273,7 @@ class Pump:
         while not self._stop.is_set():
             try:
                 self.poll_once(source, url, arn)
-            except Exception:  # noqa: BLE001 - the pump must outlive a bad poll
+            except Exception:
                 log.exception("sqs %s: polling failed; retrying", source.name)
                 self._stop.wait(self.wait_time_s)
 
@@ -296,7 +297,7 @@ class Pump:
         self.stats.add(invocations=1)
         try:
             response = source.handler(event, LambdaContext(source.name, self.region))
-        except Exception:  # noqa: BLE001 - Lambda retries the batch; so do we
+        except Exception:
             log.exception("sqs %s: handler raised; all %d messages come back after the "
                           "visibility timeout", source.name, len(messages))
             self.stats.add(batches_failed=1, messages_failed=len(messages))
@@ -340,6 +341,6 @@ class Pump:
                 schedule.handler(scheduled_event(schedule.name, self.region),
                                  LambdaContext(schedule.name, self.region))
                 log.debug("schedule %s fired", schedule.name)
-            except Exception:  # noqa: BLE001 - the next tick tries again
+            except Exception:
                 log.exception("schedule %s raised", schedule.name)
             self.stats.fired(schedule.name)

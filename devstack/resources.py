@@ -1,6 +1,7 @@
 """Tables, queues and the statement bucket of a stage, created idempotently."""
 from __future__ import annotations
 
+import contextlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -33,10 +34,9 @@ def create_tables(workers: int = TABLE_WORKERS) -> list[str]:
 def delete_tables() -> None:
     """Drop the stage's tables (tests: keeps DynamoDB Local's memory bounded)."""
     def drop(model: Any) -> None:
-        try:
+        with contextlib.suppress(Exception):  # already gone, or the emulator stopped: nothing to keep
             model.delete_table()
-        except Exception:  # noqa: BLE001 - best effort; stage names are unique anyway
-            pass
+
     with ThreadPoolExecutor(TABLE_WORKERS) as pool:
         list(pool.map(drop, db.registered_models()))
 

@@ -20,9 +20,10 @@ import argparse
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import requests
 from rich.console import Console
@@ -57,7 +58,7 @@ def valid_cid(n: int) -> str:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _phase_body(name: str, opens: datetime, closes: datetime, wave_times: list[datetime],
@@ -121,7 +122,7 @@ def run(url: str, citizens: int = CITIZENS_DEFAULT, waves: int = WAVES_DEFAULT, 
     phase_id = f"phase3-{run_id}"
     base = random.randrange(CID_SPACE - citizens)
     operator = tokens.mint("operator", {"mfa": True})
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     far = [now + timedelta(days=30 + i) for i in range(waves)]
 
     console.rule(f"[bold]Phase {phase_id}: {citizens} citizens, {waves} waves")
@@ -143,7 +144,7 @@ def run(url: str, citizens: int = CITIZENS_DEFAULT, waves: int = WAVES_DEFAULT, 
     accepted = [people[i] for i, r in enumerate(results) if r.get("status") == "accepted"]
     console.print(f"registered {len(results)}: accepted {len(accepted)}, rejected {len(results) - len(accepted)}")
 
-    closed = datetime.now(timezone.utc)
+    closed = datetime.now(UTC)
     soon = [closed + timedelta(seconds=INDEX_SETTLE_WAIT_S + WAVE_SPACING_S * i) for i in range(waves)]
     api.call("PUT", f"/v1/admin/phases/{phase_id}", operator,
              _phase_body(f"Phase 3 scenario {run_id}", now - timedelta(minutes=1), closed, soon, citizens),
@@ -191,7 +192,8 @@ def run(url: str, citizens: int = CITIZENS_DEFAULT, waves: int = WAVES_DEFAULT, 
         ("wave counts add up", str(sum(w.get("credited_count", 0) for w in phase.get("waves", []))),
          sum(w.get("credited_count", 0) for w in phase.get("waves", [])) == len(accepted)),
         ("ledger balanced", f"funded {summary.get('funded_satang', 0):,} = treasury "
-                            f"{summary.get('treasury_satang', 0):,} + wallets {summary.get('wallets_satang', 0):,} + ...",
+                            f"{summary.get('treasury_satang', 0):,} + wallets "
+                            f"{summary.get('wallets_satang', 0):,} + ...",
          summary.get("balanced") is True),
     ]
     table = Table(title=f"Phase {phase_id}")

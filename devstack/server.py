@@ -74,7 +74,7 @@ class ApiServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "ApiServer":
+    def start(self) -> ApiServer:
         self._thread.start()
         return self
 
@@ -84,7 +84,7 @@ class ApiServer:
             self._thread.join()
         self._server.server.server_close()
 
-    def __enter__(self) -> "ApiServer":
+    def __enter__(self) -> ApiServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

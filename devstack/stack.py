@@ -13,8 +13,8 @@ from types import FrameType
 
 from devstack import dynamodb_local, env, moto_server, resources, state
 from devstack.clock import clock_path, clock_state
-from devstack.procs import LOOPBACK, ChildProcess, StartupError, free_port, stop_with_parent
 from devstack.metrics import AppLogTee, app_log_path
+from devstack.procs import LOOPBACK, ChildProcess, StartupError, free_port, stop_with_parent
 from devstack.pump import Pump
 from devstack.server import ApiServer, load_app
 
@@ -90,11 +90,9 @@ def _configure_process(opts: StackOptions, ddb: ChildProcess, aws: ChildProcess)
                                             stage=opts.stage,
                                             schedule_rate_s=opts.schedule_rate_s,
                                             clock_file=str(clock_path(opts.stage))))
-    from chalicelib import queues
-    from chalicelib.config import reset_settings
+    from chalicelib.config import rebuild
 
-    reset_settings()
-    queues.reset_clients()
+    rebuild()
 
 
 def run(opts: StackOptions) -> int:
@@ -155,7 +153,7 @@ def run(opts: StackOptions) -> int:
     except StartupError as exc:
         log.error("could not start the stack: %s", exc)
         status = 1
-    except Exception:  # noqa: BLE001 - e.g. app.py does not import: show why, then clean up
+    except Exception:
         log.exception("could not start the stack")
         status = 1
     finally:

@@ -20,7 +20,7 @@ e-mail subscription with ``--context alarm_email=...``). What they watch:
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch

@@ -93,10 +93,10 @@ def _bind(stage: str) -> Any:
     for name in ("WALLET_DYNAMODB_ENDPOINT", "WALLET_SQS_ENDPOINT", "WALLET_S3_ENDPOINT"):
         os.environ.pop(name, None)
     from chalicelib import db
-    from chalicelib.config import get_settings, reset_settings
+    from chalicelib.config import get_settings, rebuild
     from chalicelib.models_index import import_all_models
 
-    reset_settings()
+    rebuild()
     import_all_models()
     settings = get_settings()
     db.bind_models(settings)

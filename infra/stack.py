@@ -113,8 +113,7 @@ ACCESS_LOG_FIELDS = {
 def _gateway_error(code: str, message: str, status: int | None = None,
                    headers: dict[str, str] | None = None) -> dict[str, Any]:
     """A Gateway Response in the contract's error shape (API.md "Errors")."""
-    body = ('{"error": {"code": "%s", "message": "%s", "details": {"request_id": "$context.requestId"}}}'
-            % (code, message))
+    body = json.dumps({"error": {"code": code, "message": message, "details": {"request_id": "$context.requestId"}}})
     response: dict[str, Any] = {"ResponseTemplates": {"application/json": body}}
     if status is not None:
         response["StatusCode"] = str(status)
@@ -204,7 +203,7 @@ class WalletStack(cdk.Stack):
         self.queue_defs = {q.short: q for q in resources.queues(stage)}
         self.queues: dict[str, sqs.Queue] = {}
         self.dlqs: dict[str, sqs.Queue] = {}
-        for short, queue_def in self.queue_defs.items():
+        for queue_def in self.queue_defs.values():
             self._queue(queue_def)
         self.secrets = {name: self._secret(name) for name in functions.SECRETS}
         self.access_logs_bucket, self.statement_bucket = self._buckets()

@@ -1,4 +1,9 @@
-"""Fixtures shared by every tier.
+"""Fixtures shared by every tier, and the tier markers.
+
+A test's tier is its folder (tests/unit, functional, integration,
+concurrency): ``pytest_collection_modifyitems`` marks each test with it, so
+that ``pytest -m unit`` runs every unit test and a module cannot claim a tier
+it is not in.
 
 - ``moto_aws``: moto in-process (tables, queues, bucket) for fast
   single-threaded tests. Never for concurrency: moto loses money there.
@@ -21,7 +26,8 @@ import base64
 import functools
 import os
 import uuid
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -42,6 +48,19 @@ TEST_SECRETS = {
 TEST_SCHEDULE_RATE_S = 1
 _ENDPOINT_VARS = ("WALLET_DYNAMODB_ENDPOINT", "WALLET_SQS_ENDPOINT", "WALLET_S3_ENDPOINT",
                   "WALLET_JWKS_URL")
+
+
+TIERS = ("unit", "functional", "integration", "concurrency")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_root = os.path.dirname(__file__)
+    for item in items:
+        relative = os.path.relpath(str(item.path), tests_root).split(os.sep)
+        tier = relative[0] if len(relative) > 1 else None
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: a test lives in one of tests/{{{','.join(TIERS)}}}/")
+        item.add_marker(getattr(pytest.mark, tier))
 
 
 def _fresh_stage() -> str:
@@ -67,12 +86,11 @@ def _base_env(monkeypatch: pytest.MonkeyPatch, stage: str) -> None:
 
 
 def _apply_settings() -> Any:
-    from chalicelib import db, queues
-    from chalicelib.config import get_settings, reset_settings
+    from chalicelib import db
+    from chalicelib.config import get_settings, rebuild
     from chalicelib.models_index import import_all_models
 
-    reset_settings()
-    queues.reset_clients()
+    rebuild()
     import_all_models()
     db.bind_models()
     return get_settings()
@@ -86,7 +104,7 @@ def mint_token() -> Callable[..., str]:
     return mint
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _moto_client(service: str, region: str) -> Any:
     """Clients of the fixture itself, made once: moto resets boto3's default
     session on every start, and a new client costs ~0.1 s."""
@@ -111,8 +129,10 @@ def _moto_world(settings: Any) -> None:
             db.create_tables([model])
             continue
         keys = [k["AttributeName"] for k in ddb.describe_table(TableName=name)["Table"]["KeySchema"]]
-        for page in ddb.get_paginator("scan").paginate(TableName=name, ProjectionExpression=", ".join(
-                f"#k{i}" for i in range(len(keys))), ExpressionAttributeNames={f"#k{i}": k for i, k in enumerate(keys)}):
+        projection = ", ".join(f"#k{i}" for i in range(len(keys)))
+        names = {f"#k{i}": k for i, k in enumerate(keys)}
+        for page in ddb.get_paginator("scan").paginate(TableName=name, ProjectionExpression=projection,
+                                                       ExpressionAttributeNames=names):
             for item in page["Items"]:
                 ddb.delete_item(TableName=name, Key=item)
     sqs = _moto_client("sqs", settings.region)

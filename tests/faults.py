@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 from chalicelib import db
 
@@ -22,7 +22,7 @@ _EVENT = "before-call.dynamodb.TransactWriteItems"
 
 class _Http:
     status_code = 400
-    headers: dict[str, str] = {}
+    headers: ClassVar[dict[str, str]] = {}
 
 
 def conflict_response(items: int) -> tuple[Any, dict[str, Any]]:
@@ -60,7 +60,7 @@ class ConflictInjector:
         # ``params`` is the serialized request here: its body is the JSON sent.
         return conflict_response(len(json.loads(params["body"])["TransactItems"]))
 
-    def __enter__(self) -> "ConflictInjector":
+    def __enter__(self) -> ConflictInjector:
         self._client = db.connection().client
         self._client.meta.events.register(_EVENT, self._answer)
         return self

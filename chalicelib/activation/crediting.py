@@ -15,9 +15,10 @@ import functools
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
@@ -37,7 +38,8 @@ from chalicelib.ledger import (
     TransferModel,
     accounts,
 )
-from chalicelib.registration.models import ACTIVATION_BUCKETS, RegistrationModel, wave_bucket_key
+from chalicelib.limits import ACTIVATION_BUCKETS
+from chalicelib.registration.models import RegistrationModel, wave_bucket_key
 
 __all__ = [
     "PAGE_SIZE",

@@ -1,4 +1,4 @@
-"""Items of activation: sharded progress counters and the state of each run.
+"""Items of activation: the state of each run (the counters are the phase's, chalicelib.phases.counters).
 
 A run is the crediting of one (wave, tranche) or the expiry sweep of one
 wave of a phase; its work is split over the ACTIVATION_BUCKETS buckets of the
@@ -11,30 +11,12 @@ from pynamodb.models import Model
 
 from chalicelib.db import register
 
-__all__ = ["PhaseCounterModel", "RunModel", "run_key"]
+__all__ = ["RunModel", "run_key"]
 
 
 def run_key(op: str, wave: int, tranche: int = 0) -> str:
     """Sort key of a run: ``credit#001#01`` (wave 1, tranche 1), ``expire#001#00``."""
     return f"{op}#{wave:03d}#{tranche:02d}"
-
-
-@register
-class PhaseCounterModel(Model):
-    """One shard of a phase's progress counters.
-
-    Counters are plain number attributes changed only with ADD on a random
-    shard, so that registration day (tens of thousands a second) and
-    activation never queue on one item; a read sums the few shards. Names
-    are dynamic (per-wave counters), so they are written through paths, not
-    declared attributes.
-    """
-
-    class Meta:
-        short_name = "phase-counters"
-
-    phase_id = UnicodeAttribute(hash_key=True)
-    shard = NumberAttribute(range_key=True)
 
 
 @register

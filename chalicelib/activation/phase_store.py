@@ -1,46 +1,34 @@
 """The phases package (chalicelib.phases) as activation's PhaseSource.
 
-Expected of chalicelib.phases (the edge's package):
-- ``get_definition(phase_id) -> dict | None`` (registration reads it too);
-- ``list_definitions() -> iterable of (phase_id, definition)``;
-- optionally ``mark_started(phase_id, at)``: set the phase's started mark
-  that the PUT's freeze condition reads, and ``mark_stopped(phase_id,
-  reason, at)``: record ``stopped_reason`` on the phase.
-Without the optional two, the runs table is the record:
-``progress.started(phase_id)`` and ``progress(...)["stopped_reason"]``.
+Activation reads every definition, one definition, and writes back the
+started mark (which the PUT's freeze condition reads) and ``stopped_reason``.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from chalicelib import observability
+from chalicelib.phases import service as phases
 
-__all__ = ["StorePhaseSource"]
+__all__ = ["StorePhaseSource", "default_source"]
 
-logger = observability.component_logger()
 
 
 class StorePhaseSource:
-    def __init__(self) -> None:
-        from chalicelib import phases  # noqa: PLC0415 - the edge's package, imported late
-
-        self._phases = phases
-
     def definitions(self) -> Iterable[tuple[str, Mapping[str, Any]]]:
-        return self._phases.list_definitions()  # type: ignore[no-any-return]
+        return phases.list_definitions()
 
     def definition(self, phase_id: str) -> Mapping[str, Any] | None:
-        return self._phases.get_definition(phase_id)  # type: ignore[no-any-return]
+        return phases.get_definition(phase_id)
 
     def mark_started(self, phase_id: str, at: datetime) -> None:
-        mark = getattr(self._phases, "mark_started", None)
-        if mark is not None:
-            mark(phase_id, at)
+        phases.mark_started(phase_id, at)
 
     def mark_stopped(self, phase_id: str, reason: str, at: datetime) -> None:
-        mark = getattr(self._phases, "mark_stopped", None)
-        if mark is not None:
-            mark(phase_id, reason, at)
-        else:
-            logger.warning("wave stopped", extra={"phase_id": phase_id, "reason": reason})
+        phases.mark_stopped(phase_id, reason, at)
+
+
+def default_source() -> StorePhaseSource:
+    """The phases table: what activation reads outside the planner's tests."""
+    return StorePhaseSource()

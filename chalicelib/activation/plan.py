@@ -10,12 +10,13 @@ after the close gives the index time to catch up.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from chalicelib.clock import iso, parse_iso
-from chalicelib.registration.models import ACTIVATION_BUCKETS
+from chalicelib.limits import ACTIVATION_BUCKETS
 
 __all__ = [
     "CREDIT",
@@ -76,7 +77,7 @@ class PhasePlan:
         return len(self.wave_times)
 
     @classmethod
-    def from_definition(cls, phase_id: str, definition: Mapping[str, Any]) -> "PhasePlan":
+    def from_definition(cls, phase_id: str, definition: Mapping[str, Any]) -> PhasePlan:
         """From a saved definition (the edge validated it); default tranches:
         one of ``amount_satang`` at ``after_days`` 0."""
         raw_tranches = definition.get("tranches") or [
@@ -129,7 +130,7 @@ class WorkItem:
         return body
 
     @classmethod
-    def from_body(cls, body: str | Mapping[str, Any]) -> "WorkItem":
+    def from_body(cls, body: str | Mapping[str, Any]) -> WorkItem:
         data = json.loads(body) if isinstance(body, str) else dict(body)
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:

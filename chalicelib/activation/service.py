@@ -9,17 +9,20 @@ lease ran out without it finishing.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib import db, observability
+from chalicelib import db, observability, queues
 from chalicelib.activation import plan as planning
 from chalicelib.activation.crediting import BUDGET_EXHAUSTED, MESSAGE_WORK_BUDGET_S, credit_bucket, expire_bucket
 from chalicelib.activation.models import RunModel, run_key
-from chalicelib.activation.source import PhaseSource, default_source
+from chalicelib.activation.phase_store import default_source
+from chalicelib.activation.source import PhaseSource
 from chalicelib.clock import iso, parse_iso, utcnow
 from chalicelib.errors import InvalidRequestError, NotFoundError
 
@@ -48,8 +51,6 @@ Sender = Callable[[dict[str, Any]], None]
 
 
 def _send(body: dict[str, Any]) -> None:
-    from chalicelib import queues
-
     queues.send_json(ACTIVATION_QUEUE, body)
 
 
@@ -177,7 +178,7 @@ def message_budget_s(context: Any) -> float:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if remaining is None:
         return float(MESSAGE_WORK_BUDGET_S)
-    return max(0.0, remaining() / 1000 - PAGE_OVERRUN_S)
+    return max(0.0, float(remaining()) / 1000 - PAGE_OVERRUN_S)
 
 
 def handle_work_item(item: planning.WorkItem, source: PhaseSource | None = None,
@@ -202,7 +203,7 @@ def handle_work_item(item: planning.WorkItem, source: PhaseSource | None = None,
 
 
 def handle_sqs_event(event: Mapping[str, Any], context: Any = None,
-                     handle: Callable[[planning.WorkItem], Any] | None = None) -> dict[str, Any]:
+                     handle: Callable[[planning.WorkItem], Any] | None = None) -> PartialItemFailureResponse:
     """The activation queue's Lambda handler: each record is one work item;
     the records that failed come back in ``batchItemFailures`` so SQS
     redelivers only those (the event source needs ReportBatchItemFailures,

@@ -6,10 +6,11 @@ in-memory fake.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Protocol
 
-__all__ = ["PhaseSource", "MemoryPhaseSource", "default_source"]
+__all__ = ["PhaseSource", "MemoryPhaseSource"]
 
 
 class PhaseSource(Protocol):
@@ -46,10 +47,3 @@ class MemoryPhaseSource:
     def mark_stopped(self, phase_id: str, reason: str, at: datetime) -> None:
         self.stopped[phase_id] = reason
 
-
-def default_source() -> PhaseSource:
-    """The phases table (chalicelib.phases), imported late: that package
-    imports nothing from activation, and activation's pure parts need it not."""
-    from chalicelib.activation.phase_store import StorePhaseSource
-
-    return StorePhaseSource()

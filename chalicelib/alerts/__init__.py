@@ -10,18 +10,18 @@ once. Details carry ids and amounts only, never personal data.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib import db, observability
+from chalicelib import db, limits, observability
 from chalicelib.alerts.exceptions import AlertNotFoundError
 from chalicelib.alerts.models import ALERT_LIST, AlertModel
 from chalicelib.clock import iso_now
 from chalicelib.pagination import decode_cursor, encode_cursor
 from chalicelib.validation import Enum, Obj, Opt, Params, Str, UrlInt
-from chalicelib import limits
 
 __all__ = ["KINDS", "STATUSES", "METRIC_NAMESPACE", "raise_alert", "list_alerts", "get_alert", "ack_alert",
            "ALERTS_QUERY", "ACK_BODY", "ALERT_ID_PATH", "AlertNotFoundError"]
@@ -70,7 +70,7 @@ def raise_alert(kind: str, key: str, details: Mapping[str, Any]) -> str:
 
 def _shown(item: AlertModel) -> dict[str, Any]:
     out: dict[str, Any] = {"alert_id": item.alert_id, "kind": item.kind, "status": item.status,
-                           "created_at": item.created_at, "details": db.plain(item.details.as_dict())}
+                           "created_at": item.created_at, "details": db.plain(item.details.as_dict())}  # type: ignore[no-untyped-call]  # PynamoDB
     if item.acknowledged_at:
         out.update(acknowledged_at=item.acknowledged_at, acknowledged_by=item.acknowledged_by,
                    ack_reason=item.ack_reason)

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
-from chalicelib import audit, phases, switches
+from chalicelib import audit, switches
+from chalicelib.activation.progress import with_progress
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.clock import utcnow
 from chalicelib.errors import InvalidRequestError
 from chalicelib.ledger import Ledger
+from chalicelib.phases import service as phases
 from chalicelib.phases.definition import PHASE_BODY, PHASE_ID_PATH
 from chalicelib.switches import SWITCH_BODY
 from chalicelib.validation import PAGE_QUERY
@@ -38,7 +40,7 @@ def put_phase(req: ApiRequest, phase_id: str) -> Reply:
 @bp.route("/v1/admin/phases/{phase_id}", methods=["GET"])
 @endpoint(bp, roles=READERS, path=PHASE_ID_PATH)
 def get_phase(req: ApiRequest, phase_id: str) -> dict[str, Any]:
-    return phases.get_phase(phase_id)
+    return with_progress(phase_id, phases.get_phase(phase_id))
 
 
 @bp.route("/v1/admin/ledger/summary", methods=["GET"])

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.clock import utcnow
 from chalicelib.registration import usecases
-from chalicelib.registration.phases import forget_cached_phases, phase_rules
+from chalicelib.registration.phases import phase_rules
 from chalicelib.registration.requests import REGISTRATION_BODY
 from chalicelib.validation import PAGE_QUERY
 
-__all__ = ["bp", "forget_cached_phases", "OPENAPI_PATHS", "REGISTRATION_SCHEMA", "TRANSACTIONS_SCHEMA"]
+__all__ = ["bp", "OPENAPI_PATHS", "REGISTRATION_SCHEMA", "TRANSACTIONS_SCHEMA"]
 
 bp = Blueprint(__name__)
 CITIZEN = {"citizen"}

@@ -42,10 +42,11 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib import db, observability
 from chalicelib.auth import Principal, authenticate, require_mfa, require_role
@@ -189,7 +190,7 @@ def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False, **
                     path_params = spec.path.parse(path_params, "")
                 with db.request_deadline():
                     result = view(req, **path_params)
-            except Exception as exc:  # noqa: BLE001 - the edge maps every error
+            except Exception as exc:
                 return error_response(exc)
             if isinstance(result, Reply):
                 return json_response(result.status, result.body, result.headers)
@@ -263,7 +264,7 @@ def map_errors(app: Any) -> None:
             def guarded(*args: Any, _view: Callable[..., Any] = view, **kwargs: Any) -> Any:
                 try:
                     return _view(*args, **kwargs)
-                except Exception as exc:  # noqa: BLE001 - no stack trace ever leaves the API
+                except Exception as exc:
                     return error_response(exc)
 
             functools.update_wrapper(guarded, view)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
 from chalicelib import audit
 from chalicelib.api.citizen import TRANSACTIONS_SCHEMA

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
 from chalicelib import pii
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.auth import Principal
-from chalicelib.config import get_settings
+from chalicelib.config import runtime
 from chalicelib.errors import ForbiddenError
 from chalicelib.idempotency import fingerprint, replay_headers, scoped_id
 from chalicelib.merchants.service import merchant_id_of
@@ -23,27 +23,13 @@ from chalicelib.payments.requests import CARD_PAYMENT_BODY, QR_PAYMENT_BODY
 from chalicelib.payments.service import PaymentResult, PaymentService
 from chalicelib.validation import Obj
 
-__all__ = ["bp", "service", "forget_cached", "OPENAPI_PATHS"]
+__all__ = ["bp", "service", "OPENAPI_PATHS"]
 
 bp = Blueprint(__name__)
 
-_SERVICES: dict[tuple[str, str | None], PaymentService] = {}
-
-
 def service() -> PaymentService:
-    """One service (its connection and caches) per container and endpoint
-    (tests and the local stack change the endpoint within one process)."""
-    settings = get_settings()
-    key = (settings.region, settings.dynamodb_endpoint)
-    found = _SERVICES.get(key)
-    if found is None:
-        found = _SERVICES.setdefault(key, PaymentService())
-    return found
-
-
-def forget_cached() -> None:
-    """Drop the services and their cached phase rules (tests change phases)."""
-    _SERVICES.clear()
+    """The runtime's payment service (its connection and caches)."""
+    return runtime().component("payment-service", PaymentService)
 
 
 def _reply(result: PaymentResult) -> Reply:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
 from chalicelib import openapi
 from chalicelib.api.common import ApiRequest, endpoint, ok, operation

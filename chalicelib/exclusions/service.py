@@ -1,7 +1,7 @@
 """Importing agency lists and checking a citizen against them."""
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from chalicelib.clock import iso_now
 from chalicelib.exclusions.models import ExclusionModel, exclusion_key

@@ -5,7 +5,7 @@ and the no-overdraft rule) is known from the id alone, without a read.
 """
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 __all__ = [
     "AccountKind",
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 
-class AccountKind(str, Enum):
+class AccountKind(StrEnum):
     BUDGET = "budget"
     TREASURY = "treasury"
     WALLET = "wallet"

@@ -16,7 +16,8 @@ items), ``posting`` (one transaction and what its failure means), ``batch``
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from pynamodb.expressions.condition import Condition
 
@@ -26,8 +27,17 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.ledger import batch, history, pending, reads, summary
 from chalicelib.ledger.models import AccountModel
 from chalicelib.ledger.posting import BalanceChange, Context, net_changes, post_once
-from chalicelib.ledger.records import POSTED, VOIDED, BatchCredit, BatchResult, ExtraWrite, HistoryPage, Posted, \
-    Transfer, TransferRecord
+from chalicelib.ledger.records import (
+    POSTED,
+    VOIDED,
+    BatchCredit,
+    BatchResult,
+    ExtraWrite,
+    HistoryPage,
+    Posted,
+    Transfer,
+    TransferRecord,
+)
 
 __all__ = ["Ledger"]
 

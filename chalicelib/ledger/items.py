@@ -12,7 +12,8 @@ Tags (``chalicelib.db.Transaction``): ``record:<transfer_id>``,
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pynamodb.expressions.condition import Condition
 
@@ -57,7 +58,7 @@ def put_record(tx: db.Transaction, record: TransferRecord) -> None:
     if record.details:
         item["details"] = {"M": TransferModel.details.serialize(record.details)}
     tx.put(f"{RECORD}:{record.transfer_id}", {
-        "TableName": TransferModel.Meta.table_name,
+        "TableName": db.table_name(TransferModel),
         "Item": item,
         "ConditionExpression": _RECORD_IS_NEW,
         "ExpressionAttributeNames": {"#transfer_id": "transfer_id"},
@@ -91,7 +92,7 @@ def update_balance(tx: db.Transaction, account_id: str, delta_satang: int, *,
         conditions.append(condition.serialize(placeholders, values))
         names.update({placeholder: name for name, placeholder in placeholders.items()})
     request: dict[str, Any] = {
-        "TableName": AccountModel.Meta.table_name,
+        "TableName": db.table_name(AccountModel),
         "Key": {"account_id": {"S": account_id}},
         "UpdateExpression": f"SET {', '.join(assignments)} ADD #balance :delta_satang",
         "ExpressionAttributeNames": names,
@@ -105,7 +106,7 @@ def update_balance(tx: db.Transaction, account_id: str, delta_satang: int, *,
 def mark_resolved(tx: db.Transaction, transfer_id: str, outcome: str) -> None:
     """A pending transfer becomes ``outcome`` (posted or voided), once."""
     tx.update(f"{PENDING_MARK}:{transfer_id}", {
-        "TableName": TransferModel.Meta.table_name,
+        "TableName": db.table_name(TransferModel),
         "Key": {"transfer_id": {"S": transfer_id}},
         "UpdateExpression": "SET #state = :outcome",
         "ConditionExpression": _STILL_PENDING,

@@ -9,7 +9,8 @@ pending, so of two racing resolutions exactly one moves money.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from chalicelib.ledger import accounts, reads
 from chalicelib.ledger.exceptions import PendingStateError

@@ -12,8 +12,9 @@ items, and last the balances.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, Mapping, Sequence
+from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.expressions.condition import Condition

@@ -13,7 +13,7 @@ __all__ = ["record_of", "get_transfer", "account", "balance"]
 def record_of(model: TransferModel) -> TransferRecord:
     """The checked record of a transfer item read through its model."""
     return TransferRecord.from_item(db.plain(model.attribute_values | {
-        "details": model.details.as_dict() if model.details is not None else {}}))
+        "details": model.details.as_dict() if model.details is not None else {}}))  # type: ignore[no-untyped-call]  # PynamoDB: as_dict has no annotations
 
 
 def get_transfer(transfer_id: str) -> TransferRecord | None:

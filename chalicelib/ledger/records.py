@@ -6,8 +6,9 @@ the read), so that a damaged or hand-edited item never passes as money.
 """
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.ledger import accounts
 from chalicelib.ledger.exceptions import CorruptRecordError
@@ -88,7 +89,7 @@ class TransferRecord:
 
     @classmethod
     def of(cls, transfer: Transfer, debit_account: str, created_at: str, *, state: str = POSTED,
-           post_to: str | None = None) -> "TransferRecord":
+           post_to: str | None = None) -> TransferRecord:
         """The record a transfer is written as (``debit_account``: the
         source a batched credit was taken from)."""
         return cls(
@@ -105,7 +106,7 @@ class TransferRecord:
         )
 
     @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> "TransferRecord":
+    def from_item(cls, item: Mapping[str, Any]) -> TransferRecord:
         """A record read back (plain values), checked: CorruptRecordError if
         it lacks a field or its state does not fit what it says it is."""
         missing = [name for name in _REQUIRED if item.get(name) in (None, "")]
@@ -199,9 +200,9 @@ class ExtraWrite:
     """
 
     tag: str
-    item: "Model"
-    condition: "Condition | None" = None
-    actions: "Sequence[Action] | None" = None  # None: a put
+    item: Model
+    condition: Condition | None = None
+    actions: Sequence[Action] | None = None  # None: a put
 
 
 @dataclass(frozen=True)

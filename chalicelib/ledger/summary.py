@@ -1,7 +1,8 @@
 """The ledger summary of API.md, from every balance."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from chalicelib.ledger import accounts
 from chalicelib.ledger.models import AccountModel

@@ -2,22 +2,22 @@
 data and review by an operator."""
 from __future__ import annotations
 
-import threading
-import time
-from typing import Any, Callable, Iterable
+from collections.abc import Iterable
+from typing import Any, cast
 
-from pynamodb.models import Model
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
 
-from chalicelib import pii
+from chalicelib import db, pii
+from chalicelib.cache import TtlCache
 from chalicelib.clock import iso_now
-from chalicelib.config import get_settings
-from chalicelib import db
+from chalicelib.config import runtime
 from chalicelib.errors import AlreadyExistsError, ConflictError, NotFoundError
 from chalicelib.ledger import AccountModel, Ledger, accounts
 from chalicelib.merchants.models import MerchantModel, MerchantReferenceModel, MerchantTaxModel
+from chalicelib.merchants.rules import MerchantView, may_cash_out
 from chalicelib.merchants.validation import ReferenceEntry, RegistrationRequest, mcc_of
-from chalicelib.payments.rules import MerchantView, may_cash_out
 from chalicelib.transactions import transactions_page
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
     "transactions_body",
     "upsert_reference",
     "review_merchant",
-    "forget_cached_profiles",
 ]
 
 # A shop's profile changes rarely (a review); payments may use a copy this
@@ -114,40 +113,8 @@ def _view(model: MerchantModel) -> MerchantView:
     return MerchantView(model.merchant_id, model.name, model.status, model.size_class, model.district)
 
 
-class _ProfileCache:
-    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._ttl_s = ttl_s
-        self._clock = clock
-        self._items: dict[str, tuple[float, MerchantView]] = {}
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _key(merchant_id: str) -> str:
-        # Keyed by stage too: tests and the local stack switch stages in one process.
-        return f"{get_settings().stage}#{merchant_id}"
-
-    def get(self, merchant_id: str) -> MerchantView | None:
-        found = self._items.get(self._key(merchant_id))
-        if found is None or found[0] <= self._clock():
-            return None
-        return found[1]
-
-    def put(self, view: MerchantView) -> None:
-        with self._lock:
-            if len(self._items) >= PROFILE_CACHE_ENTRIES_MAX:
-                self._items.clear()
-            self._items[self._key(view.merchant_id)] = (self._clock() + self._ttl_s, view)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-_CACHE = _ProfileCache(PROFILE_CACHE_TTL_S)
-
-
-def forget_cached_profiles() -> None:
-    _CACHE.clear()
+def _profiles() -> TtlCache[MerchantView]:
+    return runtime().cache("merchant-profiles", PROFILE_CACHE_TTL_S, PROFILE_CACHE_ENTRIES_MAX)
 
 
 def merchant_views(merchant_ids: Iterable[str], accounts_to_read: Iterable[str] = ()
@@ -157,18 +124,18 @@ def merchant_views(merchant_ids: Iterable[str], accounts_to_read: Iterable[str] 
     views: dict[str, MerchantView] = {}
     missing = []
     for merchant_id in dict.fromkeys(merchant_ids):
-        cached = _CACHE.get(merchant_id)
+        cached = _profiles().get(merchant_id)
         if cached is None:
             missing.append(merchant_id)
         else:
             views[merchant_id] = cached
     wanted = list(dict.fromkeys(accounts_to_read))
     found = _batch_get({MerchantModel: missing, AccountModel: wanted}, consistent=True)
-    for model in found.get(MerchantModel, []):
-        view = _view(model)  # type: ignore[arg-type]
-        _CACHE.put(view)
+    for merchant in cast("list[MerchantModel]", found.get(MerchantModel, [])):
+        view = _view(merchant)
+        _profiles().put(view.merchant_id, view)
         views[view.merchant_id] = view
-    balances = {a.account_id: a for a in found.get(AccountModel, [])}  # type: ignore[attr-defined]
+    balances = {a.account_id: a for a in cast("list[AccountModel]", found.get(AccountModel, []))}
     return views, balances
 
 
@@ -180,16 +147,16 @@ def _batch_get(keys: dict[type[Model], list[str]], consistent: bool) -> dict[typ
     for model, hash_keys in keys.items():
         if not hash_keys:
             continue
-        table = model.Meta.table_name
+        table = db.table_name(model)
         by_table[table] = model
-        key_name = model._hash_key_attribute().attr_name
+        key_name = model._hash_key_attribute().attr_name  # type: ignore[no-untyped-call]  # PynamoDB
         request[table] = {"Keys": [{key_name: {"S": k}} for k in hash_keys], "ConsistentRead": consistent}
     out: dict[type[Model], list[Model]] = {}
     # Throttling and faults are botocore's to retry (db's policy); keys left
     # unprocessed are asked for again within the same budget.
     budget = db.RetryBudget("batch_get")
     while request:
-        answer = db.connection().client.batch_get_item(RequestItems=request)
+        answer = db.dynamodb_client().batch_get_item(RequestItems=request)
         for table, items in answer.get("Responses", {}).items():
             out.setdefault(by_table[table], []).extend(by_table[table].from_raw_data(i) for i in items)
         request = answer.get("UnprocessedKeys") or {}
@@ -239,16 +206,16 @@ def upsert_reference(entries: list[ReferenceEntry]) -> dict[str, int]:
 
 def _apply_reference(merchant_id: str, entry: ReferenceEntry, now: str) -> None:
     merchant = MerchantModel(merchant_id)
-    actions = [MerchantModel.size_class.set(entry.size_class), MerchantModel.tax_compliant.set(entry.tax_compliant),
-               MerchantModel.updated_at.set(now)]
+    actions: list[Action] = [MerchantModel.size_class.set(entry.size_class),
+                             MerchantModel.tax_compliant.set(entry.tax_compliant), MerchantModel.updated_at.set(now)]
     try:
-        merchant.update(actions=actions + [MerchantModel.status.set("active")],
+        merchant.update(actions=[*actions, MerchantModel.status.set("active")],
                         condition=MerchantModel.status == "pending_review")
     except UpdateError as exc:
         if not db.condition_failed(exc):
             raise
         merchant.update(actions=actions, condition=MerchantModel.merchant_id.exists())
-    _CACHE.clear()
+    _profiles().discard(merchant_id)
 
 
 def review_merchant(merchant_id: str, decision: str, reason: str, operator: str) -> dict[str, Any]:
@@ -269,6 +236,6 @@ def review_merchant(merchant_id: str, decision: str, reason: str, operator: str)
         raise ConflictError("invalid_transition",
                             f"A shop that is {current.status} cannot be given '{decision}'.",
                             {"status": current.status, "decision": decision}) from exc
-    _CACHE.clear()
+    _profiles().discard(merchant_id)
     return {"merchant_id": merchant_id, "status": to}
 

@@ -2,12 +2,22 @@
 OpenAPI schemas, and the values the use cases take. Pure."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from chalicelib import limits
 from chalicelib.validation import (
-    BankCode, Bool, District, Enum, ListOf, Number, Obj, Params, Str, TaxId,
+    BankCode,
+    Bool,
+    District,
+    Enum,
+    ListOf,
+    Number,
+    Obj,
+    Params,
+    Str,
+    TaxId,
 )
 
 __all__ = [
@@ -70,7 +80,7 @@ class RegistrationRequest:
     account_no: str
 
     @classmethod
-    def of(cls, body: Mapping[str, Any]) -> "RegistrationRequest":
+    def of(cls, body: Mapping[str, Any]) -> RegistrationRequest:
         """From a body as MERCHANT_REGISTRATION_BODY parsed it."""
         return cls(name=body["name"], tax_id=body["tax_id"], business_type=body["business_type"],
                    size_class=body["size_class"], district=body["district"], lat=body["location"]["lat"],
@@ -85,7 +95,7 @@ class ReferenceEntry:
     tax_compliant: bool
 
     @classmethod
-    def all_of(cls, body: Mapping[str, Any]) -> list["ReferenceEntry"]:
+    def all_of(cls, body: Mapping[str, Any]) -> list[ReferenceEntry]:
         """From a body as MERCHANT_REFERENCE_BODY parsed it."""
         return [cls(e["tax_id"], e["size_class"], e["tax_compliant"]) for e in body["merchants"]]
 

@@ -8,18 +8,19 @@ a RuleError with its API code, or returns None. No clock, no I/O: callers pass
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from chalicelib.errors import InvalidRequestError, RuleError
 from chalicelib.limits import PROVINCE_DIGITS, SPENDING_SCOPES
+from chalicelib.merchants.rules import MerchantView
 
 __all__ = [
     "DEFAULT_ALLOWED_SIZE_CLASSES",
     "DEFAULT_RESTRICTED_CATEGORIES",
     "SpendingPolicy",
     "WalletView",
-    "MerchantView",
     "check_wallet",
     "check_merchant_round1",
     "check_scope",
@@ -28,10 +29,6 @@ __all__ = [
     "check_round1",
     "check_round2",
     "split_round2",
-    "may_cash_out",
-    "check_cash_out",
-    "check_may_cash_out",
-    "exceeds_withdrawable",
     "debit_failure",
 ]
 
@@ -53,7 +50,7 @@ class SpendingPolicy:
     restricted_categories: frozenset[str] = DEFAULT_RESTRICTED_CATEGORIES
 
     @classmethod
-    def from_definition(cls, definition: Mapping[str, Any] | None) -> "SpendingPolicy":
+    def from_definition(cls, definition: Mapping[str, Any] | None) -> SpendingPolicy:
         """From a saved phase definition (API.md field names); PROGRAM.md's
         defaults for whatever it leaves out, and for no definition at all."""
         definition = definition or {}
@@ -62,7 +59,7 @@ class SpendingPolicy:
 
     @classmethod
     def of(cls, spending_scope: str | None, allowed_size_classes: Iterable[str] | None,
-           restricted_categories: Iterable[str] | None) -> "SpendingPolicy":
+           restricted_categories: Iterable[str] | None) -> SpendingPolicy:
         return cls(
             spending_scope=spending_scope or "district",
             allowed_size_classes=frozenset(allowed_size_classes if allowed_size_classes is not None
@@ -79,15 +76,6 @@ class WalletView:
     status: str | None
     expires_at: str | None
     balance_satang: int
-
-
-@dataclass(frozen=True)
-class MerchantView:
-    merchant_id: str
-    name: str
-    status: str
-    size_class: str
-    district: str
 
 
 def check_wallet(wallet: WalletView, now_iso: str) -> None:
@@ -167,40 +155,7 @@ def split_round2(spendable_satang: int, withdrawable_satang: int, amount_satang:
     return from_spendable, amount_satang - from_spendable
 
 
-def may_cash_out(status: str, tax_compliant: bool) -> bool:
-    """PROGRAM.md: only an active shop in the tax system turns money into cash."""
-    return status == "active" and tax_compliant
-
-
-def check_may_cash_out(status: str, tax_compliant: bool) -> None:
-    """422 ``withdrawal_not_allowed`` unless the shop may cash out;
-    ``details.reason`` says which rule (``merchant_not_active``,
-    ``not_tax_compliant``)."""
-    if status != "active":
-        raise RuleError("withdrawal_not_allowed", "Only an active shop can withdraw to its bank.",
-                        {"reason": "merchant_not_active", "merchant_status": status})
-    if not tax_compliant:
-        raise RuleError("withdrawal_not_allowed", "Only a tax-compliant shop (filed the last two tax years) can "
-                        "withdraw to its bank.", {"reason": "not_tax_compliant", "tax_compliant": False})
-
-
-def exceeds_withdrawable(amount_satang: int, withdrawable_satang: int) -> RuleError:
-    return RuleError("withdrawal_not_allowed", "Only money received from other shops can be withdrawn, and it "
-                     "does not cover this amount; withdraw at most withdrawable_satang.",
-                     {"reason": "exceeds_withdrawable", "amount_satang": amount_satang,
-                      "withdrawable_satang": withdrawable_satang})
-
-
-def check_cash_out(*, status: str, tax_compliant: bool, withdrawable_satang: int, amount_satang: int) -> None:
-    """A shop withdraws to its bank: only while it may cash out, and only
-    from ``withdrawable`` (money from other shops); ``spendable`` (money
-    from citizens) can only be spent at other shops, never withdrawn."""
-    check_may_cash_out(status, tax_compliant)
-    if withdrawable_satang < amount_satang:
-        raise exceeds_withdrawable(amount_satang, withdrawable_satang)
-
-
-def debit_failure(item: dict | None, amount_satang: int, now_iso: str) -> RuleError:
+def debit_failure(item: dict[str, Any] | None, amount_satang: int, now_iso: str) -> RuleError:
     """Why a wallet debit's condition failed, from the item DynamoDB returned
     with the cancellation (never from a second read)."""
     wallet = WalletView(

@@ -18,14 +18,14 @@ condition guarantees the balance never goes below zero either way.
 """
 from __future__ import annotations
 
-import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
+from chalicelib.cache import TtlCache
 from chalicelib.clock import iso, utcnow
-from chalicelib.config import get_settings
+from chalicelib.config import get_settings, runtime
 from chalicelib.errors import InvalidRequestError, RuleError, WalletError
 from chalicelib.ledger import (
     AccountModel,
@@ -39,11 +39,11 @@ from chalicelib.ledger import (
     TransferRecord,
     accounts,
 )
+from chalicelib.merchants.rules import MerchantView
 from chalicelib.merchants.service import merchant_views
 from chalicelib.payments.models import QrNonceModel
 from chalicelib.payments.rules import (
     DEFAULT_RESTRICTED_CATEGORIES,
-    MerchantView,
     SpendingPolicy,
     WalletView,
     check_round1,
@@ -51,7 +51,10 @@ from chalicelib.payments.rules import (
     debit_failure,
     split_round2,
 )
+from chalicelib.phases import service as phases
 from chalicelib.qr import QrClaims, issue_qr, verify_qr
+from chalicelib.registration.cards import normalize_card_code, verify_pin
+from chalicelib.registration.models import BenefitModel
 from chalicelib.switches import check_switch
 
 __all__ = [
@@ -72,6 +75,8 @@ QR_MARKER_KEEP_S = 86_400
 ROUND2_ATTEMPTS_MAX = 3
 BENEFIT_CACHE_ENTRIES_MAX = 100_000
 POLICY_CACHE_TTL_S = 5.0
+# Phases are few (one a year or so); a bound all the same.
+POLICY_CACHE_ENTRIES_MAX = 1_000
 RESPONSE_FIELDS = ("payment_id", "status", "amount_satang", "merchant_id", "merchant_name", "balance_satang",
                    "created_at")
 
@@ -118,44 +123,17 @@ def _phase_policy(phase_id: str) -> SpendingPolicy:
     package's ``get_definition``, as registration reads it). Where no phases
     store is deployed, PROGRAM.md's defaults apply: district scope, small
     shops, the default negative list."""
-    try:
-        from chalicelib.phases import get_definition  # noqa: PLC0415  (the edge's package, imported late)
-    except ImportError:
-        return SpendingPolicy.from_definition(None)
-    return SpendingPolicy.from_definition(get_definition(phase_id))
+    return SpendingPolicy.from_definition(phases.get_definition(phase_id))
 
 
-class _TtlCache:
-    def __init__(self, ttl_s: float | None, entries_max: int) -> None:
-        self._ttl_s = ttl_s
-        self._entries_max = entries_max
-        self._items: dict[str, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any:
-        found = self._items.get(key)
-        if found is None or (self._ttl_s is not None and found[0] <= time.monotonic()):
-            return None
-        return found[1]
-
-    def put(self, key: str, value: Any) -> None:
-        with self._lock:
-            if len(self._items) >= self._entries_max:
-                self._items.clear()
-            self._items[key] = (time.monotonic() + (self._ttl_s or 0), value)
-
-
-# A citizen's wallet id and phase never change once the benefit exists, so
-# the mapping may be kept for the life of the process.
-_BENEFITS = _TtlCache(None, BENEFIT_CACHE_ENTRIES_MAX)
+def _benefits() -> TtlCache[_Wallet]:
+    # A citizen's wallet id and phase never change once the benefit exists, so
+    # the mapping may be kept for the life of the runtime.
+    return runtime().cache("benefit-wallets", None, BENEFIT_CACHE_ENTRIES_MAX)
 
 
 def _benefit_wallet(citizen_hash: str) -> _Wallet:
-    from chalicelib.registration.models import BenefitModel  # noqa: PLC0415
-
-    # Keyed by stage too: tests and the local stack switch stages in one process.
-    cache_key = f"{get_settings().stage}#{citizen_hash}"
-    cached = _BENEFITS.get(cache_key)
+    cached = _benefits().get(citizen_hash)
     if cached is not None:
         return cached
     try:
@@ -166,7 +144,7 @@ def _benefit_wallet(citizen_hash: str) -> _Wallet:
     if not benefit.wallet_id:
         raise RuleError("wallet_not_active", "Your benefit is not a wallet.", {"status": "none"})
     found = _Wallet(benefit.wallet_id, benefit.phase_id, benefit.district)
-    _BENEFITS.put(cache_key, found)
+    _benefits().put(citizen_hash, found)
     return found
 
 
@@ -184,7 +162,7 @@ class PaymentService:
         self._ledger = ledger or Ledger()
         self._now = now
         self._policy_of = policy_of
-        self._policies = _TtlCache(POLICY_CACHE_TTL_S, 1_000)
+        self._policies: TtlCache[SpendingPolicy] = TtlCache(POLICY_CACHE_TTL_S, POLICY_CACHE_ENTRIES_MAX)
 
     # -- round 1: a citizen scans a shop's QR -------------------------------
 
@@ -206,16 +184,15 @@ class PaymentService:
                          now_iso=iso(now))
         except WalletError as exc:
             return self._replay_or_raise(transfer_id, fingerprint, exc)
-        transfer = self._transfer(transfer_id, fingerprint, account_id, accounts.merchant_spendable(merchant.merchant_id),
-                                  amount, "payment", merchant, wallet_view.balance_satang - amount, category, "qr")
+        transfer = self._transfer(transfer_id, fingerprint, account_id,
+                                  accounts.merchant_spendable(merchant.merchant_id), amount, "payment", merchant,
+                                  wallet_view.balance_satang - amount, category, "qr")
         return self._post_wallet_debit(transfer, now, extra=[self._qr_marker(claims, transfer_id)])
 
     # -- a citizen pays with a wallet card and PIN ---------------------------
 
     def pay_by_card(self, *, merchant_id: str, transfer_id: str, fingerprint: str, card_code: str, pin: str,
                     amount_satang: int, category: str) -> PaymentResult:
-        from chalicelib.registration.cards import normalize_card_code, verify_pin  # noqa: PLC0415
-
         now = self._now()
         try:
             check_switch("payments")
@@ -257,13 +234,14 @@ class PaymentService:
                 check_switch("payments", district=payer.district)
                 check_round2(payer=payer, payee=payee, category=category, restricted=DEFAULT_RESTRICTED_CATEGORIES)
                 have = {a: int(m.balance_satang) for a, m in balances.items()}
-                from_spendable, from_withdrawable = split_round2(have.get(spendable, 0), have.get(withdrawable, 0),
-                                                                 amount)
+                _from_spendable, from_withdrawable = split_round2(have.get(spendable, 0),
+                                                                  have.get(withdrawable, 0), amount)
             except WalletError as exc:
                 return self._replay_or_raise(transfer_id, fingerprint, exc)
             left = have.get(spendable, 0) + have.get(withdrawable, 0) - amount
-            transfer = self._transfer(transfer_id, fingerprint, spendable, accounts.merchant_withdrawable(payee.merchant_id),
-                                      amount, "merchant_payment", payee, left, category, "qr",
+            transfer = self._transfer(transfer_id, fingerprint, spendable,
+                                      accounts.merchant_withdrawable(payee.merchant_id), amount, "merchant_payment",
+                                      payee, left, category, "qr",
                                       payer_name=payer.name)
             marker = self._qr_marker(claims, transfer_id)
             # Spendable first: the part it cannot cover moves from the shop's
@@ -316,17 +294,16 @@ class PaymentService:
         return found
 
     def _policy(self, phase_id: str) -> SpendingPolicy:
-        cached = self._policies.get(phase_id)
-        if cached is None:
-            cached = self._policy_of(phase_id)
-            self._policies.put(phase_id, cached)
-        return cached
+        found = self._policies.get_or_load(phase_id, lambda: self._policy_of(phase_id))
+        if found is None:
+            raise ValueError(f"no spending policy for phase {phase_id}")
+        return found
 
     @staticmethod
     def _qr_marker(claims: QrClaims, transfer_id: str) -> ExtraWrite:
         marker = QrNonceModel(claims.nonce, transfer_id=transfer_id, merchant_id=claims.merchant_id,
                               expires_ttl=datetime.fromtimestamp(claims.expires_at_s + QR_MARKER_KEEP_S,
-                                                                  tz=timezone.utc))
+                                                                  tz=UTC))
         return ExtraWrite(tag="qr", item=marker, condition=QrNonceModel.nonce.does_not_exist())
 
     @staticmethod

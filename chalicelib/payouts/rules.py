@@ -4,9 +4,10 @@ JSON. No I/O, no AWS library."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from chalicelib import limits
 from chalicelib.clock import parse_iso

@@ -13,9 +13,10 @@ ledger transfer with the payout record's change in the same transaction:
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
@@ -27,7 +28,8 @@ from chalicelib.payouts.rules import PENDING, REJECTED, SENT, SETTLED, Creditor,
 
 UNSPECIFIED_REASON = "unspecified"
 
-__all__ = ["UNSPECIFIED_REASON", "NewPayout", "hold", "mark_sent", "settle", "reject", "flag_inquiry", "creditor_of", "get_payout"]
+__all__ = ["UNSPECIFIED_REASON", "NewPayout", "hold", "mark_sent", "settle", "reject", "flag_inquiry", "creditor_of",
+           "get_payout"]
 
 
 @dataclass(frozen=True)

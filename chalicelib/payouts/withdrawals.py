@@ -12,14 +12,16 @@ withdrawals race: the hold's debit is conditional on the balance.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from chalicelib import pii
 from chalicelib.clock import utcnow
 from chalicelib.config import get_settings
 from chalicelib.errors import WalletError
 from chalicelib.ledger import InsufficientFundsError, Ledger, TransferMismatchError, accounts
+from chalicelib.merchants.rules import check_may_cash_out, exceeds_withdrawable
 from chalicelib.merchants.service import get_merchant
 from chalicelib.pagination import decode_cursor, encode_cursor
 from chalicelib.payouts.exceptions import PayoutNotFoundError
@@ -27,7 +29,6 @@ from chalicelib.payouts.models import PayoutModel
 from chalicelib.payouts.rules import Creditor
 from chalicelib.payouts.steps import NewPayout, get_payout, hold
 from chalicelib.payouts.views import withdrawal_body
-from chalicelib.payments.rules import check_may_cash_out, exceeds_withdrawable
 from chalicelib.switches import check_switch
 
 __all__ = ["WithdrawalResult", "withdraw", "get_withdrawal", "list_withdrawals", "owner_key_of"]

@@ -1,11 +1,8 @@
-"""Phases: the operator's definition of each phase, saved by the admin API,
-read by registration, activation and payments (``get_definition``)."""
-from __future__ import annotations
+"""Phases: the operator's definition of each phase, saved by the admin API
+(``service``), read by registration, activation and payments
+(``service.get_definition``); the pure rules of a definition (``definition``)
+and the phase's progress counters (``counters``).
 
-from chalicelib.phases.models import PhaseModel
-from chalicelib.phases.service import (
-    get_definition, get_phase, list_definitions, mark_started, mark_stopped, save_phase,
-)
-
-__all__ = ["PhaseModel", "get_definition", "get_phase", "list_definitions", "mark_started",
-           "mark_stopped", "save_phase"]
+Import the module you need: this file imports nothing, so that the pure
+``definition`` module can be imported without the database layer.
+"""

@@ -2,13 +2,28 @@
 change (frozen fields once a wave started, budget not below issued)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from chalicelib import limits
 from chalicelib.errors import ConflictError, InvalidRequestError
 from chalicelib.validation import (
-    BankCode, Category, Date, DateTime, Enum, Int, ListName, ListOf, Money, Nullable, Obj, Opt, Params, PhaseId, Str,
+    BankCode,
+    Category,
+    Date,
+    DateTime,
+    Enum,
+    Int,
+    ListName,
+    ListOf,
+    Money,
+    Nullable,
+    Obj,
+    Opt,
+    Params,
+    PhaseId,
+    Str,
 )
 
 __all__ = ["PHASE_BODY", "PHASE_ID_PATH", "SHAPING_FIELDS", "parse_definition", "check_change", "started"]
@@ -74,10 +89,7 @@ def started(definition: Mapping[str, Any], started_at: str | None, now: datetime
     """A wave has started: marked by activation, or its activate_at has passed."""
     if started_at:
         return True
-    for wave in definition.get("waves", []):
-        if DateTime().parse(wave["activate_at"], "waves") <= now:
-            return True
-    return False
+    return any(DateTime().parse(wave["activate_at"], "waves") <= now for wave in definition.get("waves", []))
 
 
 def check_change(old: Mapping[str, Any], new: Mapping[str, Any], *, started_at: str | None,

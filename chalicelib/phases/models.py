@@ -1,5 +1,5 @@
 """The phases table: one item per phase, its definition as saved and its
-funding state. Later issues add attributes (progress, wave status); the
+funding state; and the sharded progress counters of each phase. Later issues add attributes (progress, wave status); the
 definition is one JSON attribute so new definition fields need no migration."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pynamodb.models import Model
 
 from chalicelib.db import register
 
-__all__ = ["PhaseModel"]
+__all__ = ["PhaseCounterModel", "PhaseModel"]
 
 
 @register
@@ -36,3 +36,21 @@ class PhaseModel(Model):
     stopped_reason = UnicodeAttribute(null=True)
     # Concurrent PUTs: each save is conditional on the version it read.
     version = VersionAttribute()
+
+
+@register
+class PhaseCounterModel(Model):
+    """One shard of a phase's progress counters.
+
+    Counters are plain number attributes changed only with ADD on a random
+    shard, so that registration day (tens of thousands a second) and
+    activation never queue on one item; a read sums the few shards. Names
+    are dynamic (per-wave counters), so they are written through paths, not
+    declared attributes.
+    """
+
+    class Meta:
+        short_name = "phase-counters"
+
+    phase_id = UnicodeAttribute(hash_key=True)
+    shard = NumberAttribute(range_key=True)

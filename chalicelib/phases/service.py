@@ -11,8 +11,9 @@ changes anything.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
@@ -21,6 +22,7 @@ from chalicelib.clock import iso
 from chalicelib.config import get_settings
 from chalicelib.errors import ConflictError, NotFoundError
 from chalicelib.ledger import BatchCredit, Ledger, accounts
+from chalicelib.phases import counters
 from chalicelib.phases.definition import check_change, parse_definition
 from chalicelib.phases.models import PhaseModel
 
@@ -49,25 +51,17 @@ def _load(phase_id: str) -> PhaseModel | None:
 
 
 def issued_satang(model: PhaseModel) -> int:
-    """What the phase has credited: the model's field, or activation's counters."""
+    """What the phase has credited: the model's field, or the progress counters."""
     issued = int(model.issued_satang or 0)
-    try:
-        from chalicelib.activation import progress  # noqa: PLC0415 - activation is optional here
-    except ImportError:
-        return issued
-    totals = getattr(progress, "totals", None)
-    return issued if totals is None else max(issued, int(totals(model.phase_id).get("credited_satang", 0)))
+    return max(issued, int(counters.totals(model.phase_id).get("credited_satang", 0)))
 
 
 def _started_at(model: PhaseModel) -> str | None:
+    """When a wave began (activation marks it before its first credit); the
+    counters stand in for a mark that a crash left unwritten."""
     if model.started_at:
         return model.started_at
-    try:
-        from chalicelib.activation import progress  # noqa: PLC0415
-    except ImportError:
-        return None
-    started = getattr(progress, "started", None)
-    return "credit run" if started is not None and started(model.phase_id) else None
+    return "credits counted" if counters.totals(model.phase_id).get("credited_count", 0) > 0 else None
 
 
 def _update(phase_id: str, actions: list[Any], condition: Any) -> bool:
@@ -94,8 +88,9 @@ def _post_step(model: PhaseModel) -> None:
     ledger = Ledger()
     details = {"phase_id": phase_id, "step": step}
     if delta > 0:
+        funded = zip(shards, shares(delta, len(shards)), strict=True)
         credits = [BatchCredit(f"fund:{phase_id}:{step}:{i}", shard, share, details)
-                   for i, (shard, share) in enumerate(zip(shards, shares(delta, len(shards)))) if share > 0]
+                   for i, (shard, share) in enumerate(funded) if share > 0]
         ledger.post_batch([accounts.BUDGET_ACCOUNT], credits, kind="funding")
     elif delta < 0:
         credits = [BatchCredit(f"defund:{phase_id}:{step}:{i}", accounts.BUDGET_ACCOUNT, share, details)
@@ -149,17 +144,12 @@ def view(model: PhaseModel) -> dict[str, Any]:
 
 
 def get_phase(phase_id: str) -> dict[str, Any]:
-    """The GET body: the definition as saved, ``phase_id`` and (with
-    activation's package) the progress fields."""
+    """The definition as saved with ``phase_id`` (the API adds activation's
+    progress fields to it)."""
     model = _load(phase_id)
     if model is None:
         raise NotFoundError(f"There is no phase {phase_id}.", {"phase_id": phase_id})
-    definition = json.loads(model.definition_json)
-    try:
-        from chalicelib.activation.progress import with_progress  # noqa: PLC0415
-    except ImportError:
-        return view(model)
-    return with_progress(phase_id, definition)
+    return view(model)
 
 
 def get_definition(phase_id: str) -> dict[str, Any] | None:

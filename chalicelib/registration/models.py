@@ -16,15 +16,10 @@ __all__ = [
     "RegistrationModel",
     "BenefitModel",
     "CardModel",
-    "ACTIVATION_BUCKETS",
     "registration_key",
     "wave_bucket_key",
 ]
 
-# Accepted registrations of one wave are spread over this many index keys,
-# so that neither registration day (tens of thousands a second) nor a wave's
-# activation hits one hot partition of the by-wave index (1,000 WCU each).
-ACTIVATION_BUCKETS = 64
 
 
 def registration_key(phase_id: str, citizen_hash: str) -> str:

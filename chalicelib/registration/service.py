@@ -19,9 +19,8 @@ from pynamodb.exceptions import PutError, PynamoDBException
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
-from chalicelib.activation.progress import count
-from chalicelib.clock import iso
 from chalicelib import db, observability
+from chalicelib.clock import iso
 from chalicelib.eligibility import (
     ACCEPTED,
     REASON_ALREADY_BENEFITED,
@@ -38,10 +37,11 @@ from chalicelib.eligibility import (
 )
 from chalicelib.errors import RuleError
 from chalicelib.exclusions import lists_containing
+from chalicelib.limits import ACTIVATION_BUCKETS
+from chalicelib.phases.counters import count
 from chalicelib.pii import encrypt
 from chalicelib.registration.cards import hash_pin, new_card_code, validate_pin
 from chalicelib.registration.models import (
-    ACTIVATION_BUCKETS,
     BenefitModel,
     CardModel,
     RegistrationModel,

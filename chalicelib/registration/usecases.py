@@ -8,10 +8,11 @@ comes from the token alone (citizen) or from the ID card the registrar read
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
-
+from chalicelib import observability
 from chalicelib.eligibility import THAI_NATIONALITY, Citizen, PhaseRules
 from chalicelib.errors import ForbiddenError, InvalidRequestError, NotFoundError
 from chalicelib.exclusions import import_list
@@ -25,7 +26,6 @@ from chalicelib.registration.service import (
     registrations_of,
 )
 from chalicelib.registration.wallet import find_wallet, wallet_transactions, wallet_view
-from chalicelib import observability
 from chalicelib.switches import check_switch
 
 __all__ = [

@@ -8,14 +8,14 @@ request.
 """
 from __future__ import annotations
 
-import threading
-import time
-from typing import Any, Callable
+from typing import Any
 
 from pynamodb.exceptions import PutError
 
 from chalicelib import db, limits
+from chalicelib.cache import TtlCache
 from chalicelib.clock import iso_now
+from chalicelib.config import runtime
 from chalicelib.errors import PausedError
 from chalicelib.switches.models import SwitchModel
 from chalicelib.validation import Enum, Obj, Str
@@ -28,7 +28,6 @@ __all__ = [
     "set_switch",
     "list_switches",
     "SWITCH_BODY",
-    "forget_cached_switches",
 ]
 
 OPERATIONS = ("payments", "withdrawals", "registrations")
@@ -43,36 +42,36 @@ SWITCH_BODY = Obj({
     "reason": Str(1, limits.REASON_CHARS_MAX),
 })
 
-_cache: dict[str, tuple[float, dict[str, Any]]] = {}
-_lock = threading.Lock()
+# Operations are three; a bound all the same.
+SWITCH_CACHE_ENTRIES_MAX = 16
 
 
-def forget_cached_switches() -> None:
-    with _lock:
-        _cache.clear()
+def _cache() -> TtlCache[dict[str, Any]]:
+    return runtime().cache("switches", SWITCH_CACHE_TTL_S, SWITCH_CACHE_ENTRIES_MAX)
 
 
-def _paused(operation: str, clock: Callable[[], float]) -> dict[str, Any]:
-    now = clock()
-    found = _cache.get(operation)
-    if found is not None and found[0] > now:
-        return found[1]
+def _read_paused(operation: str) -> dict[str, Any]:
     try:
-        paused = SwitchModel.get(operation).paused.as_dict()
+        return dict(SwitchModel.get(operation).paused.as_dict())  # type: ignore[no-untyped-call]  # PynamoDB: as_dict has no annotations
     except SwitchModel.DoesNotExist:
-        paused = {}
-    with _lock:
-        _cache[operation] = (now + SWITCH_CACHE_TTL_S, paused)
-    return paused
+        return {}
 
 
-def check_switch(operation: str, *, district: str | None = None, bank: str | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+def _paused(operation: str) -> dict[str, Any]:
+    cache = _cache()
+    found = cache.get(operation)
+    if found is None:
+        found = _read_paused(operation)
+        cache.put(operation, found)
+    return found
+
+
+def check_switch(operation: str, *, district: str | None = None, bank: str | None = None) -> None:
     """Raise PausedError (503 paused) if ``operation`` is paused for all,
     for ``district`` or for ``bank``."""
     if operation not in OPERATIONS:
         raise ValueError(f"unknown operation {operation!r}")
-    paused = _paused(operation, clock)
+    paused = _paused(operation)
     if not paused:
         return
     for scope in ("all", f"district:{district}" if district else None, f"bank:{bank}" if bank else None):
@@ -99,13 +98,14 @@ def set_switch(operation: str, state: str, scope: str, reason: str, by: str | No
     else:
         action = SwitchModel.paused[scope].remove()
     item.update(actions=[action, SwitchModel.updated_at.set(now)])
-    forget_cached_switches()
+    # This container sees the change at once; others within SWITCH_CACHE_TTL_S.
+    _cache().put(operation, _read_paused(operation))
     return {"operation": operation, "state": state, "scope": scope, "reason": reason}
 
 
 def list_switches() -> list[dict[str, Any]]:
     out = []
     for item in SwitchModel.scan():
-        for scope, info in sorted(item.paused.as_dict().items()):
+        for scope, info in sorted(item.paused.as_dict().items()):  # type: ignore[no-untyped-call]  # PynamoDB: as_dict has no annotations
             out.append({"operation": item.operation, "state": "paused", "scope": scope, **info})
     return out

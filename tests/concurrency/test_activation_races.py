@@ -20,10 +20,8 @@ from chalicelib.activation.progress import progress, totals
 from chalicelib.activation.source import MemoryPhaseSource
 from chalicelib.clock import utcnow
 from chalicelib.ledger import Ledger, TransferModel, accounts, audit_ledger
-from chalicelib.registration.models import ACTIVATION_BUCKETS
+from chalicelib.limits import ACTIVATION_BUCKETS
 from tests.integration.test_activation_moto import AMOUNT, PHASE, FakeQueue, definition, fund, seed, treasury
-
-pytestmark = pytest.mark.concurrency
 
 CITIZENS = 160
 THREADS = 8

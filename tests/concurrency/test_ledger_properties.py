@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib import db
-from chalicelib.config import reset_settings
+from chalicelib.config import rebuild
 from chalicelib.ledger import (
     BatchCredit,
     InsufficientFundsError,
@@ -24,8 +24,6 @@ from chalicelib.ledger import (
     accounts,
     audit_ledger,
 )
-
-pytestmark = pytest.mark.concurrency
 
 WALLETS = 4
 MERCHANTS = 3
@@ -51,7 +49,7 @@ def fresh_tables(monkeypatch, endpoint: str) -> None:
     monkeypatch.setenv("WALLET_DYNAMODB_ENDPOINT", endpoint)
     monkeypatch.setenv("WALLET_TRANSACTION_ITEM_LIMIT", "10")
     monkeypatch.setenv("WALLET_STAGE", f"prop{uuid.uuid4().hex[:8]}")
-    reset_settings()
+    rebuild()
     db.bind_models()
     db.create_tables()
 
@@ -106,7 +104,7 @@ def test_random_concurrent_transfers_keep_the_ledger_exact(ddb_local_endpoint, m
     # ...and every stored record was created by exactly one call.
     stored = {tid for tid in created if ledger.get_transfer(tid) is not None}
     assert stored == set(created)
-    for tid, outcome, record in outcomes:
+    for tid, outcome, _record in outcomes:
         if outcome == "existing":
             assert ledger.get_transfer(tid) is not None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -20,9 +20,7 @@ from chalicelib.registration.cards import verify_pin
 from chalicelib.registration.models import BenefitModel, CardModel, RegistrationModel
 from chalicelib.registration.service import Assisted, register
 
-pytestmark = pytest.mark.concurrency
-
-NOW = datetime(2025, 3, 2, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 2, tzinfo=UTC)
 CIDS = ["1101700230708", "1234567890121", "3100600123455", "1409900123456", "2100100012346"]
 
 
@@ -53,7 +51,7 @@ def all_at_once(calls: list, workers: int | None = None) -> list:
         start.wait()
         try:
             return call()
-        except Exception as exc:  # noqa: BLE001  (the outcome is what is tested)
+        except Exception as exc:
             return exc
 
     with ThreadPoolExecutor(max_workers=workers or len(calls)) as pool:

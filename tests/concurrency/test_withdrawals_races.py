@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,8 +14,6 @@ from chalicelib.ledger import Ledger, PendingStateError, Transfer, accounts, aud
 from chalicelib.payouts import steps
 from chalicelib.payouts.withdrawals import withdraw
 from tests.concurrency.test_payments_http import make_shop
-
-pytestmark = pytest.mark.concurrency
 
 
 def _outcome(call) -> str:
@@ -29,7 +27,8 @@ def _outcome(call) -> str:
 def test_fifty_racing_withdrawals_from_one_shop_never_overdraw(ddb_local):
     shop = make_shop(31)
     ledger = Ledger()
-    ledger.post(Transfer("fund", accounts.BUDGET_ACCOUNT, accounts.merchant_withdrawable(shop), 100_000, "test_funding"))
+    ledger.post(Transfer("fund", accounts.BUDGET_ACCOUNT, accounts.merchant_withdrawable(shop), 100_000,
+                         "test_funding"))
 
     def one(i: int) -> str:
         return _outcome(lambda: withdraw(shop, f"wd_{i:016x}", f"f{i}", 3_000))
@@ -47,7 +46,8 @@ def test_fifty_racing_withdrawals_from_one_shop_never_overdraw(ddb_local):
 def test_one_key_replayed_by_racing_requests_holds_once(ddb_local):
     shop = make_shop(32)
     ledger = Ledger()
-    ledger.post(Transfer("fund", accounts.BUDGET_ACCOUNT, accounts.merchant_withdrawable(shop), 100_000, "test_funding"))
+    ledger.post(Transfer("fund", accounts.BUDGET_ACCOUNT, accounts.merchant_withdrawable(shop), 100_000,
+                         "test_funding"))
     with ThreadPoolExecutor(10) as pool:
         counts = Counter(pool.map(lambda _: _outcome(lambda: withdraw(shop, "wd_00000000000000aa", "f", 40_000)),
                                   range(10)))
@@ -56,7 +56,7 @@ def test_one_key_replayed_by_racing_requests_holds_once(ddb_local):
 
     # A settle and a reject of the same payout racing: exactly one resolves.
     item = steps.get_payout("wd_00000000000000aa")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def resolve(i: int) -> str:
         try:

@@ -7,15 +7,20 @@
   ``edge_client.http.get(path, headers=...)``.
 - ``call``: ``call(method, path, role=None, body=None, headers=None, **claims)``
   -> ``(status, body as JSON, headers)`` through ``edge_client``.
+- ``world``: shops, a wallet and its card (payments_api_fixtures.py);
+  ``api``: the registration tests' client (registration_fixtures.py).
 """
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from devstack import tokens as local_tokens
+from tests.functional.payments_api_fixtures import World, open_world
+from tests.functional.registration_fixtures import Api, open_api
 
 
 class Tokens:
@@ -61,3 +66,17 @@ def call(edge_client: Any, tokens: Tokens) -> Callable[..., tuple[int, Any, dict
         return response.status_code, payload, dict(response.headers)
 
     return run
+
+
+@pytest.fixture
+def world(moto_aws: Any) -> Iterator[World]:
+    """See tests/functional/payments_api_fixtures.py."""
+    with open_world() as made:
+        yield made
+
+
+@pytest.fixture
+def api(moto_aws: Any) -> Iterator[Api]:
+    """See tests/functional/registration_fixtures.py."""
+    with open_api() as made:
+        yield made

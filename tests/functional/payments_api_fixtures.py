@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
-import pytest
 from stdnum.th import pin as thai_pin
 
 from chalicelib import pii
@@ -112,22 +113,15 @@ def balance(account_id: str) -> int:
     return Ledger().balance(account_id)
 
 
-@pytest.fixture
-def world(moto_aws: Any) -> Iterator[World]:
+@contextmanager
+def open_world() -> Iterator[World]:
+    """Three shops (two in the reference data), a wallet and its card; the
+    ``world`` fixture of tests/functional/conftest.py (moto_aws built the runtime)."""
     from chalice.test import Client
 
-    from chalicelib.merchants.service import forget_cached_profiles
-    from chalicelib.payments import service as payment_service
     from chalicelib.registration.cards import hash_pin, new_card_code
     from chalicelib.registration.models import CardModel
-    from chalicelib.switches import forget_cached_switches
 
-    from chalicelib.api.payments import forget_cached
-
-    forget_cached_profiles()
-    forget_cached_switches()
-    forget_cached()
-    payment_service._BENEFITS._items.clear()
     with Client(_app()) as client:
         api = Api(client)
         operator = tokens.mint("operator", {"mfa": True})
@@ -152,5 +146,5 @@ def world(moto_aws: Any) -> Iterator[World]:
         yield World(api, operator, shops[0], shops[1], shops[2], citizen_token(cid), code)
 
 
-__all__ = ["World", "Api", "Reply", "world", "valid_id", "citizen_token", "give_wallet", "balanced", "balance",
+__all__ = ["World", "Api", "Reply", "open_world", "valid_id", "citizen_token", "give_wallet", "balanced", "balance",
            "shop_body", "PIN", "accounts"]

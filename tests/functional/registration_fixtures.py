@@ -3,11 +3,12 @@ test client, tokens, phases, valid national IDs."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-import pytest
 from stdnum.th import pin as thai_pin
 
 from devstack import tokens
@@ -22,13 +23,13 @@ def valid_cid(n: int, first: str = "1") -> str:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def phase_body(*, opens: datetime | None = None, closes: datetime | None = None,
                waves: int = 2, lists: tuple[str, ...] = ("welfare_card", "prisoners"),
                kind: str = "wallet") -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     opens = opens or now - timedelta(days=1)
     closes = closes or now + timedelta(days=30)
     body = {
@@ -109,28 +110,28 @@ class Api:
 
 
 def _forget_phase_cache() -> None:
-    from chalicelib.registration.phases import forget_cached_phases
+    """A phase changed: registration must not read the few-seconds cached copy."""
+    from chalicelib.config import rebuild
 
-    forget_cached_phases()
+    rebuild()
 
 
-@pytest.fixture
-def api(moto_aws: Any) -> Iterator[Api]:
+@contextmanager
+def open_api() -> Iterator[Api]:
+    """The app on moto through the test client; the ``api`` fixture of
+    tests/functional/conftest.py (moto_aws built the runtime)."""
     from chalice.test import Client
 
-    from chalicelib.switches import forget_cached_switches
     from devstack.server import load_app
 
-    forget_cached_switches()
-    _forget_phase_cache()
     with Client(load_app()) as client:
         yield Api(client)
 
 
 def ledger_credit(wallet_id: str, amount_satang: int = 1_000_000, phase_id: str = "p3") -> None:
     """Credit a wallet as activation does (treasury -> wallet, status, expiry)."""
-    from tests.functional.payments_fixtures import credit_wallet
     from chalicelib.ledger import Ledger
+    from tests.functional.payments_fixtures import credit_wallet
 
     credit_wallet(Ledger(), wallet_id, amount_satang, phase_id=phase_id)
 

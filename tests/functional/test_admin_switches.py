@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.switches import forget_cached_switches
+from chalicelib.config import rebuild
 from tests.functional.test_admin_phases import OP, phase
 
 CITIZEN = {"role": "citizen", "cid": "1101700230708", "birth_date": "2006-05-01", "district": "1001",
@@ -18,9 +18,9 @@ OPEN_PHASE = phase(registration_opens_at="2020-01-01T00:00:00Z", registration_cl
 
 @pytest.fixture(autouse=True)
 def fresh_switch_cache(moto_aws: Any) -> Any:
-    forget_cached_switches()
+    rebuild()
     yield
-    forget_cached_switches()
+    rebuild()
 
 
 def register(call: Any, **claims: Any) -> tuple[int, Any, dict[str, str]]:

@@ -9,14 +9,11 @@ import pytest
 from chalicelib.errors import RuleError
 from chalicelib.registration.cards import new_card_code, verify_pin
 from chalicelib.registration.models import CardModel, RegistrationModel
-from tests.functional.registration_fixtures import (  # noqa: F401  (fixture)
+from tests.functional.registration_fixtures import (
     Api,
-    api,
     phase_body,
     valid_cid,
 )
-
-pytestmark = pytest.mark.functional
 
 CID = valid_cid(11)
 OTHER_CID = valid_cid(12)

@@ -2,21 +2,16 @@
 the PIN; five wrong PINs lock the card; then the round 1 rules."""
 from __future__ import annotations
 
-import pytest
-
 from chalicelib.ledger import accounts
 from chalicelib.switches import set_switch
 from devstack import tokens
-from tests.functional.payments_api_fixtures import (  # noqa: F401  (fixture)
+from tests.functional.payments_api_fixtures import (
     PIN,
     balance,
     balanced,
     shop_body,
     valid_id,
-    world,
 )
-
-pytestmark = pytest.mark.functional
 
 
 def _card(world, shop=None, key="c1", **changes):

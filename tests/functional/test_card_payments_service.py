@@ -6,24 +6,23 @@ import pytest
 
 from chalicelib import pii
 from chalicelib.clock import iso, utcnow
+from chalicelib.config import rebuild
 from chalicelib.ledger import Ledger, accounts, audit_ledger
-from chalicelib.merchants.service import forget_cached_profiles, merchant_id_of, register_merchant, upsert_reference
+from chalicelib.merchants.service import merchant_id_of, register_merchant, upsert_reference
 from chalicelib.merchants.validation import ReferenceEntry, parse_registration
 from chalicelib.payments.rules import SpendingPolicy
 from chalicelib.payments.service import PaymentService
 from chalicelib.registration.cards import hash_pin, new_card_code
 from chalicelib.registration.models import CardModel
-from chalicelib.switches import forget_cached_switches
 from tests.functional.payments_fixtures import PHASE, credit_wallet
-from tests.functional.test_merchants_service import OWNER, OTHER, TAX, TAX2, body
+from tests.functional.test_merchants_service import OTHER, OWNER, TAX, TAX2, body
 
 PIN = "482915"
 
 
 @pytest.fixture
 def card(moto_aws):
-    forget_cached_profiles()
-    forget_cached_switches()
+    rebuild()
     upsert_reference([ReferenceEntry(TAX, "small", True), ReferenceEntry(TAX2, "small", True)])
     register_merchant(OWNER, parse_registration(body(TAX)))
     far = body(TAX2)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -14,18 +15,15 @@ from pynamodb.exceptions import PutError
 
 from chalicelib import db
 from chalicelib.api.common import error_response
-from chalicelib.config import reset_settings
+from chalicelib.config import rebuild
 from chalicelib.ledger import AccountModel
 from chalicelib.registration.models import RegistrationModel
 from tests.faults import ConflictInjector
-from tests.functional.registration_fixtures import (  # noqa: F401  (fixture)
+from tests.functional.registration_fixtures import (
     Api,
-    api,
     phase_body,
     valid_cid,
 )
-
-pytestmark = pytest.mark.functional
 
 OK: dict[str, Any] = {}
 THROTTLED = {"__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
@@ -79,8 +77,8 @@ def stubbed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     function that installs a stub for one operation."""
     monkeypatch.setenv("WALLET_DYNAMODB_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("WALLET_STAGE", "retries")
-    reset_settings()
-    db.reset_connections()
+    rebuild()
+    db.bind_models()
 
     def install(operation: str, stub: Stub) -> Stub:
         # On the event the deadline check is on, after it (handlers of one
@@ -93,8 +91,8 @@ def stubbed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield install
     finally:
         monkeypatch.undo()
-        reset_settings()
-        db.reset_connections()
+        rebuild()
+        db.bind_models()
 
 
 def transaction() -> db.Transaction:

@@ -6,14 +6,11 @@ import pytest
 from chalicelib.exclusions import EXCLUSIONS_BODY
 from chalicelib.exclusions.models import ExclusionModel
 from chalicelib.pii import hash_id
-from tests.functional.registration_fixtures import (  # noqa: F401  (fixture)
+from tests.functional.registration_fixtures import (
     Api,
-    api,
     phase_body,
     valid_cid,
 )
-
-pytestmark = pytest.mark.functional
 
 
 def on_list(name: str) -> list[ExclusionModel]:
@@ -28,10 +25,10 @@ def error_of(reply) -> tuple[int, str, str | None]:
 def test_an_import_counts_new_ids_and_a_re_import_adds_none(api: Api):
     cids = [valid_cid(i) for i in range(3)]
     assert api.exclude("welfare_card", cids).body == {"added": 3}
-    again = api.exclude("welfare_card", cids + [valid_cid(3)])
+    again = api.exclude("welfare_card", [*cids, valid_cid(3)])
     assert again.status == 200 and again.body == {"added": 1}
     stored = {item.citizen_hash for item in on_list("welfare_card")}
-    assert stored == {hash_id(c) for c in cids + [valid_cid(3)]}
+    assert stored == {hash_id(c) for c in [*cids, valid_cid(3)]}
 
 
 def test_the_same_id_twice_in_one_list_counts_once(api: Api):

@@ -4,9 +4,7 @@ from __future__ import annotations
 import pytest
 
 from devstack import tokens
-from tests.functional.payments_api_fixtures import shop_body, valid_id, world  # noqa: F401  (fixture)
-
-pytestmark = pytest.mark.functional
+from tests.functional.payments_api_fixtures import shop_body, valid_id
 
 
 def test_registration_profile_and_one_shop_per_tax_id_and_owner(world):

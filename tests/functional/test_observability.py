@@ -8,19 +8,21 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from chalicelib import observability, queues
 from chalicelib.activation import service
+from chalicelib.activation.source import MemoryPhaseSource
+from chalicelib.clock import utcnow
 from chalicelib.ledger import Ledger, accounts
 from chalicelib.ledger.audit import audit_ledger
 from devstack.pump import LambdaContext, sqs_event
-from tests.functional.payments_api_fixtures import world  # noqa: F401  (fixture)
 from tests.functional.test_activation_api import operator
-from tests.functional.test_activation_api import world as activation_world  # noqa: F401  (fixture)
-from tests.integration.test_activation_moto import AMOUNT, PHASE, fund, seed
+from tests.integration.test_activation_moto import AMOUNT, PHASE, definition, fund, seed
 
 pytestmark = pytest.mark.functional
 
@@ -54,6 +56,14 @@ class Captured:
 
 
 @pytest.fixture
+def activation_world(moto_aws: Any, monkeypatch: pytest.MonkeyPatch) -> MemoryPhaseSource:
+    """A phase whose first wave is due (as tests/functional/test_activation_api.py's world)."""
+    source = MemoryPhaseSource({PHASE: definition(utcnow() - timedelta(minutes=5), waves=1)})
+    monkeypatch.setattr(service, "default_source", lambda: source)
+    return source
+
+
+@pytest.fixture
 def captured(capsys: pytest.CaptureFixture[str]) -> Iterator[Captured]:
     """EMF blobs go to stdout at each call; the logger's handler writes to
     the stream it was made with, so it is pointed at a buffer meanwhile."""
@@ -67,7 +77,7 @@ def captured(capsys: pytest.CaptureFixture[str]) -> Iterator[Captured]:
         handler.setStream(previous)  # type: ignore[attr-defined]
 
 
-def test_a_payment_counts_latency_rejection_and_carries_the_callers_correlation_id(world, captured):  # noqa: F811
+def test_a_payment_counts_latency_rejection_and_carries_the_callers_correlation_id(world, captured):
     correlation = f"pay-{uuid.uuid4().hex[:12]}"
     qr = world.qr(world.shop_a, 40_000)
     headers = {"Authorization": f"Bearer {world.citizen}", "Content-Type": "application/json",
@@ -91,7 +101,8 @@ def test_a_payment_counts_latency_rejection_and_carries_the_callers_correlation_
         ({"service": "wallet", "UseCase": "POST /v1/payments", "Code": "insufficient_funds"}, 1)]
     latencies = [v for dims, v in Captured.metrics(lines, "LatencyMs") if dims["UseCase"] == "POST /v1/payments"]
     assert len(latencies) == 3 and all(0 < v < 10_000 for v in latencies)
-    requests = [line for line in lines if line.get("message") == "request" and line.get("correlation_id") == correlation]
+    requests = [line for line in lines
+                if line.get("message") == "request" and line.get("correlation_id") == correlation]
     assert [r["status"] for r in requests] == [201, 201, 422]
     assert all(r["use_case"] == "POST /v1/payments" for r in requests)
     text = json.dumps(lines)
@@ -112,7 +123,7 @@ def _received() -> list[dict[str, Any]]:
 
 
 def test_an_activation_carries_its_correlation_id_into_the_worker_and_counts_credits(
-        activation_world, mint_token, captured):  # noqa: F811
+        activation_world, mint_token, captured):
     from chalice.test import Client
 
     from app import app
@@ -163,7 +174,7 @@ def test_each_record_gets_its_share_of_the_time_left():
     assert service.message_budget_s(None) == 120
 
 
-def test_the_ledger_check_publishes_the_imbalance_the_alarm_watches(world, captured):  # noqa: F811
+def test_the_ledger_check_publishes_the_imbalance_the_alarm_watches(world, captured):
     from app import app
     from devstack.pump import scheduled_event
 

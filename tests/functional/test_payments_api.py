@@ -10,16 +10,13 @@ from chalicelib.ledger import accounts
 from chalicelib.payments.service import qr_signing_key
 from chalicelib.qr import crc16_ccitt_false, issue_qr
 from chalicelib.switches import set_switch
-from tests.functional.payments_api_fixtures import (  # noqa: F401  (fixture)
+from tests.functional.payments_api_fixtures import (
     balance,
     balanced,
     citizen_token,
     give_wallet,
     valid_id,
-    world,
 )
-
-pytestmark = pytest.mark.functional
 
 
 def test_a_sale_pays_once_and_a_replay_answers_the_same(world):
@@ -145,25 +142,18 @@ def test_request_errors(world):
 @pytest.fixture
 def phase_definition(monkeypatch):
     """The phase's saved definition, as the phases package would return it."""
-    import sys
-    import types
-
-    from chalicelib.api.payments import forget_cached
+    from chalicelib.config import rebuild
+    from chalicelib.phases import service as phases
 
     definition: dict = {}
-    fake = types.ModuleType("chalicelib.phases")
-    fake.get_definition = lambda phase_id: dict(definition)  # type: ignore[attr-defined]
-    if "chalicelib.phases" not in sys.modules:
-        monkeypatch.setitem(sys.modules, "chalicelib.phases", fake)
-    else:
-        monkeypatch.setattr(sys.modules["chalicelib.phases"], "get_definition", fake.get_definition)
-    forget_cached()
+    monkeypatch.setattr(phases, "get_definition", lambda phase_id: dict(definition))
+    rebuild()
     yield definition
-    forget_cached()
+    rebuild()
 
 
 def test_the_phase_definition_sets_scope_sizes_and_negative_list(world, phase_definition):
-    from chalicelib.api.payments import forget_cached
+    from chalicelib.config import rebuild
 
     phase_definition.update({"spending_scope": "province", "allowed_size_classes": ["small", "large"],
                              "restricted_categories": ["lottery"]})
@@ -174,7 +164,7 @@ def test_the_phase_definition_sets_scope_sizes_and_negative_list(world, phase_de
     assert world.pay(world.qr(world.shop_a, 100), category="alcohol").status == 201  # not on this phase's list
     assert world.pay(world.qr(world.shop_a, 100), category="lottery").code == "category_restricted"
     phase_definition["spending_scope"] = "nationwide"
-    forget_cached()
+    rebuild()
     assert world.pay(world.qr(world.shop_b, 100)).status == 201  # large, another province: allowed here
     assert balance(accounts.wallet_account("w1")) == 1_000_000 - 300
     assert balanced()

@@ -13,8 +13,8 @@ from chalicelib.ledger import (
     accounts,
     audit_ledger,
 )
-from chalicelib.ledger.models import TransferModel
 from chalicelib.ledger.exceptions import ConditionFailedError
+from chalicelib.ledger.models import TransferModel
 
 SPEND_A, WITH_A = accounts.merchant_spendable("a"), accounts.merchant_withdrawable("a")
 WITH_B = accounts.merchant_withdrawable("b")

@@ -2,13 +2,9 @@
 spendable first, then withdrawable; the payee's withdrawable grows."""
 from __future__ import annotations
 
-import pytest
-
 from chalicelib.ledger import Ledger, Transfer, accounts
 from chalicelib.switches import set_switch
-from tests.functional.payments_api_fixtures import balance, balanced, world  # noqa: F401  (fixture)
-
-pytestmark = pytest.mark.functional
+from tests.functional.payments_api_fixtures import balance, balanced
 
 
 def _mpay(world, payer, qr, key="r2-1", **extra):

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import pytest
+from stdnum.th import pin as thai_pin
 
 from chalicelib import pii
 from chalicelib.clock import iso, utcnow
+from chalicelib.config import rebuild
 from chalicelib.ledger import Ledger, Transfer, accounts, audit_ledger
-from chalicelib.merchants.service import forget_cached_profiles, merchant_id_of, register_merchant, upsert_reference
+from chalicelib.merchants.service import (
+    get_merchant,
+    merchant_id_of,
+    register_merchant,
+    upsert_reference,
+)
 from chalicelib.merchants.validation import ReferenceEntry, parse_registration
-from chalicelib.payments import service as payments
 from chalicelib.payments.rules import SpendingPolicy
 from chalicelib.payments.service import PaymentService, make_qr
-from chalicelib.merchants.service import get_merchant
 from chalicelib.registration.models import BenefitModel
-from chalicelib.switches import forget_cached_switches, set_switch
+from chalicelib.switches import set_switch
 from tests.functional.payments_fixtures import PHASE, credit_wallet
-
-from stdnum.th import pin as thai_pin
 
 
 def valid_id(stem: str) -> str:
@@ -38,9 +41,7 @@ def shop_body(tax_id, district="1001", size_class="small", name="Som Tam Shop"):
 
 @pytest.fixture
 def world(moto_aws):
-    forget_cached_profiles()
-    forget_cached_switches()
-    payments._BENEFITS._items.clear()
+    rebuild()
     upsert_reference([ReferenceEntry(TAX_A, "small", True), ReferenceEntry(TAX_B, "large", True)])
     register_merchant(OWNER_A, parse_registration(shop_body(TAX_A)))
     register_merchant(OWNER_B, parse_registration(shop_body(TAX_B, district="5001", name="Big Wholesale")))
@@ -129,7 +130,8 @@ def test_round2_spends_spendable_then_withdrawable(world):
     svc = service()
     shop_a, shop_b = merchant_id_of(OWNER_A), merchant_id_of(OWNER_B)
     pay(svc, qr_of(OWNER_A, 30_000))  # A: spendable 300 baht
-    world.post(Transfer("seed", accounts.BUDGET_ACCOUNT, accounts.merchant_withdrawable(shop_a), 20_000, "test_funding"))
+    world.post(Transfer("seed", accounts.BUDGET_ACCOUNT, accounts.merchant_withdrawable(shop_a), 20_000,
+                        "test_funding"))
     qr = qr_of(OWNER_B, 45_000)
     res = svc.pay_merchant(payer_id=shop_a, transfer_id="mp:1", fingerprint="f", qr=qr, amount_satang=None,
                            category="groceries")

@@ -3,22 +3,19 @@ the Chalice test client on moto: what Tang Rat sees."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 
 from chalicelib.db import registered_models
 from chalicelib.ledger import Ledger, Transfer, accounts
-from tests.functional.registration_fixtures import (  # noqa: F401  (fixture)
+from tests.functional.registration_fixtures import (
     Api,
-    api,
     ledger_credit,
     phase_body,
     valid_cid,
 )
-
-pytestmark = pytest.mark.functional
 
 CID = valid_cid(1)
 PHONE = "0812345678"
@@ -82,7 +79,7 @@ def test_a_citizen_accepted_in_one_phase_is_rejected_already_benefited_in_anothe
 
 
 def test_registration_outside_the_window_is_422_registration_closed(api):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     api.put_phase("p5", phase_body(opens=now + timedelta(days=1), closes=now + timedelta(days=2)))
     assert error_of(api.register(CID, "p5"))[:2] == (422, "registration_closed")
 
@@ -116,14 +113,15 @@ def test_only_citizens_register_in_the_app(p3):
 
 
 def test_paused_registrations_are_503_with_retry_after_and_resume(p3):
-    from chalicelib.switches import forget_cached_switches, set_switch
+    from chalicelib.config import rebuild
+    from chalicelib.switches import set_switch
 
     set_switch("registrations", "paused", "district:1001", "drill")
     paused = p3.register(CID)
     assert error_of(paused)[:2] == (503, "paused") and int(paused.headers["Retry-After"]) > 0
     assert p3.register(valid_cid(2), district="5001").status == 201
     set_switch("registrations", "on", "district:1001", "drill over")
-    forget_cached_switches()
+    rebuild()
     assert p3.register(CID).status == 201
 
 

@@ -3,13 +3,14 @@ once per cold start (chalicelib/secrets.py), then from the cache."""
 from __future__ import annotations
 
 import base64
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
 
 from chalicelib import pii, secrets
-from chalicelib.config import get_settings, reset_settings
+from chalicelib.config import get_settings, rebuild
 
 pytestmark = pytest.mark.functional
 
@@ -22,7 +23,7 @@ class CountingClient:
         self.inner = inner
         self.calls: list[str] = []
 
-    def get_secret_value(self, SecretId: str) -> Any:  # noqa: N803 - boto3's name
+    def get_secret_value(self, SecretId: str) -> Any:
         self.calls.append(SecretId)
         return self.inner.get_secret_value(SecretId=SecretId)
 
@@ -36,9 +37,9 @@ def stored(moto_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[CountingC
         arns[variable] = client.create_secret(Name=name, SecretString=value)["ARN"]
         monkeypatch.delenv(variable, raising=False)
         monkeypatch.setenv(variable + secrets.ARN_SUFFIX, arns[variable])
-    reset_settings()
+    rebuild()
     yield CountingClient(client)
-    reset_settings()
+    rebuild()
 
 
 def test_secrets_are_read_once_at_cold_start_and_used_from_then_on(stored):

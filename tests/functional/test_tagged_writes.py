@@ -23,14 +23,11 @@ from chalicelib.ledger import (
 )
 from chalicelib.registration import service as registration_service
 from chalicelib.registration.models import BenefitModel, CardModel, RegistrationModel
-from tests.functional.registration_fixtures import (  # noqa: F401  (fixture)
+from tests.functional.registration_fixtures import (
     Api,
-    api,
     phase_body,
     valid_cid,
 )
-
-pytestmark = pytest.mark.functional
 
 CID = valid_cid(21)
 

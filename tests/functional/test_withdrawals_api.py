@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -13,7 +13,7 @@ import pytest
 
 from chalicelib.ledger import Ledger, Transfer, accounts
 from chalicelib.payouts import steps
-from tests.functional.payments_api_fixtures import World, balance, balanced, world  # noqa: F401
+from tests.functional.payments_api_fixtures import World, balance, balanced
 
 ACCOUNT_NO = "1234567890"  # shop_body's registered account
 
@@ -83,8 +83,8 @@ def test_only_from_withdrawable_never_from_spendable(shop):
 def test_only_an_active_tax_compliant_shop(world: World):
     pending = withdraw(world, world.shop_c, 1_000)
     assert pending.status == 422 and pending.body["error"]["details"]["reason"] == "merchant_not_active"
-    from tests.functional.payments_api_fixtures import shop_body, valid_id
     from devstack import tokens
+    from tests.functional.payments_api_fixtures import shop_body, valid_id
 
     tax_id = valid_id(44, "0")
     world.api.call("POST", "/v1/admin/merchant-reference", world.operator, {"merchants": [
@@ -111,15 +111,13 @@ def test_bad_requests_name_the_field(shop, body, field):
 
 
 def test_no_key_is_a_400_and_moves_nothing(shop):
-    w, merchant_id = shop
+    w, _merchant_id = shop
     reply = w.api.call("POST", "/v1/withdrawals", w.shop_a, {"amount_satang": 100})
     assert reply.status == 400 and reply.body["error"]["details"]["field"] == "Idempotency-Key"
 
 
 @pytest.mark.parametrize("scope", ["all", "district:1001", "bank:004"])
 def test_the_withdrawals_switch_pauses_and_resumes(shop, scope):
-    from chalicelib.switches import forget_cached_switches
-
     w, merchant_id = shop
     put = {"operation": "withdrawals", "state": "paused", "scope": scope, "reason": "bank incident"}
     assert w.api.call("PUT", "/v1/admin/switches", w.operator, put).status == 200
@@ -127,7 +125,6 @@ def test_the_withdrawals_switch_pauses_and_resumes(shop, scope):
     assert reply.status == 503 and reply.code == "paused" and int(reply.headers["retry-after"]) > 0
     assert balance(accounts.merchant_withdrawable(merchant_id)) == 100_000
     assert w.api.call("PUT", "/v1/admin/switches", w.operator, {**put, "state": "on"}).status == 200
-    forget_cached_switches()
     assert withdraw(w, w.shop_a, 1_000).status == 202
 
 
@@ -141,7 +138,7 @@ def test_other_shops_see_no_withdrawal_of_mine(shop):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def test_settled_pays_out_and_rejected_returns_the_money(shop):

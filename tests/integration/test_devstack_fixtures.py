@@ -15,8 +15,6 @@ import requests
 
 from chalicelib import db, queues
 
-pytestmark = pytest.mark.integration
-
 PARALLEL_REQUESTS = 16
 
 
@@ -78,15 +76,15 @@ def test_local_api_sends_responses_without_waiting_for_acknowledgements():
     the body would otherwise wait ~40 ms for the client's delayed ACK."""
     from devstack.server import _Handler
 
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        with socket.create_connection(listener.getsockname()) as _client:
-            accepted, _ = listener.accept()
-            with accepted:
-                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
-                handler = object.__new__(_Handler)
-                handler.request = accepted
-                handler.setup()
-                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    with socket.create_server(("127.0.0.1", 0)) as listener, \
+            socket.create_connection(listener.getsockname()) as _client:
+        accepted, _ = listener.accept()
+        with accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+            handler = object.__new__(_Handler)
+            handler.request = accepted
+            handler.setup()
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -94,7 +92,8 @@ def _listening_addresses(port: int) -> set[str]:
     found = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            lines = open(table, encoding="ascii").read().splitlines()[1:]
+            with open(table, encoding="ascii") as handle:
+                lines = handle.read().splitlines()[1:]
         except OSError:
             continue
         for line in lines:

@@ -19,8 +19,6 @@ import requests
 from devstack.paths import REPO_ROOT
 from devstack.procs import free_port
 
-pytestmark = pytest.mark.integration
-
 STARTUP_LIMIT_S = 60.0
 STOP_LIMIT_S = 30.0
 CITIZEN_CLAIMS = ["cid=1101700230708", "birth_date=1990-01-01", "district=1001",

@@ -8,12 +8,9 @@ import sys
 import time
 
 import jwt
-import pytest
 
 from devstack import tokens
 from devstack.paths import REPO_ROOT
-
-pytestmark = pytest.mark.integration
 
 
 def run_token(*args: str) -> subprocess.CompletedProcess[str]:

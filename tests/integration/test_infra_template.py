@@ -55,7 +55,8 @@ def code() -> dict[str, Any]:
     for the same reason as the template)."""
     script = (
         "import json; from infra import resources; from chalicelib import functions\n"
-        f"tables = resources.tables({STAGE!r}); queues = resources.queues({STAGE!r}); app = resources.load_app({STAGE!r})\n"
+        f"tables = resources.tables({STAGE!r}); queues = resources.queues({STAGE!r})\n"
+        f"app = resources.load_app({STAGE!r})\n"
         "print(json.dumps({'tables': [dict(short=t.short, name=t.name, partition=t.partition.name,"
         " sort=t.sort.name if t.sort else None, indexes=[i.name for i in t.indexes], ttl=t.ttl_attribute)"
         " for t in tables], 'queues': [dict(short=q.short, name=q.name, dlq=q.dlq_name) for q in queues],"
@@ -119,7 +120,8 @@ def test_every_model_has_an_encrypted_protected_on_demand_table(template, code):
 
 
 def test_history_and_wave_indexes_are_deployed(template):
-    tables = {v["Properties"]["TableName"]: v["Properties"] for v in _of_type(template, "AWS::DynamoDB::Table").values()}
+    tables = {v["Properties"]["TableName"]: v["Properties"]
+              for v in _of_type(template, "AWS::DynamoDB::Table").values()}
     transfers = tables[f"wallet-{STAGE}-transfers"]
     assert {i["IndexName"] for i in transfers["GlobalSecondaryIndexes"]} == {"debit-history", "credit-history"}
     assert {"transfer_id", "debit_history", "credit_history", "history_sort"} <= {
@@ -233,7 +235,8 @@ def test_each_function_touches_only_its_declared_tables_queues_and_secrets(templ
     policies = {k: p for k, p in _of_type(template, "AWS::IAM::Policy").items()
                 if p["Properties"]["Roles"][0]["Ref"] in roles}
     assert {p["Properties"]["Roles"][0]["Ref"] for p in policies.values()} == set(roles)
-    others = [p for p in _of_type(template, "AWS::IAM::Policy").values() if p["Properties"]["Roles"][0]["Ref"] not in roles]
+    others = [p for p in _of_type(template, "AWS::IAM::Policy").values()
+              if p["Properties"]["Roles"][0]["Ref"] not in roles]
     for other in others:  # API Gateway's logging role: its access log and nothing else
         text = json.dumps(other["Properties"]["PolicyDocument"])
         assert not any(f'"{logical}"' in text for logical in [*tables.values(), *queues.values(), *secrets.values()])
@@ -333,7 +336,8 @@ def test_access_log_has_the_route_template_and_no_token_card_code_or_query(templ
 def test_functions_read_only_their_declared_secrets(template, code):
     secrets = _logical_of(template, "AWS::SecretsManager::Secret", "Name")
     deployed = _functions(template)
-    variables = {"id-pepper": "WALLET_ID_PEPPER", "data-key": "WALLET_DATA_KEY", "qr-signing-key": "WALLET_QR_SIGNING_KEY"}
+    variables = {"id-pepper": "WALLET_ID_PEPPER", "data-key": "WALLET_DATA_KEY",
+                 "qr-signing-key": "WALLET_QR_SIGNING_KEY"}
     for name, spec in code["functions"].items():
         env = deployed[name]["Properties"]["Environment"]["Variables"]
         named = {k for k in env if k.endswith("_SECRET_ARN")}
@@ -377,7 +381,7 @@ def test_launch_day_alarms_watch_what_the_issue_names(template, code):
         assert oldest["MetricName"] == "ApproximateAgeOfOldestMessage" and oldest["Threshold"] > 0
     for name in code["functions"]:
         for kind in ("errors", "throttles"):
-            ((namespace, metric, dims),) = _metric_of(alarms[f"{name}-{kind}"])
+            ((namespace, _metric, dims),) = _metric_of(alarms[f"{name}-{kind}"])
             assert namespace == "AWS/Lambda" and dims == {"FunctionName": f"wallet-{STAGE}-{name}"}
     for table in code["tables"]:
         watched = _metric_of(alarms[f"{table['short']}-throttles"])

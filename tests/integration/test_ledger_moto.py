@@ -19,8 +19,6 @@ from chalicelib.ledger import (
 )
 from chalicelib.ledger.models import TransferModel
 
-pytestmark = pytest.mark.integration
-
 PHASE = "p3"
 
 

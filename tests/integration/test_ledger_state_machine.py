@@ -28,14 +28,20 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, \
-    run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from chalicelib import db
 from chalicelib.ledger import (
@@ -55,8 +61,6 @@ from chalicelib.ledger import (
 from chalicelib.payments.models import QrNonceModel
 from tests.faults import ConflictInjector
 
-pytestmark = pytest.mark.integration
-
 SHARD = accounts.treasury_shard("p", 0)
 WALLETS = [accounts.wallet_account(f"w{i}") for i in range(3)]
 SHOPS = ["m0", "m1"]
@@ -68,7 +72,7 @@ IDS = [f"t{i}" for i in range(16)]  # few ids: replays and reuses happen by them
 ISSUANCE_IDS = [f"iss{i}" for i in range(6)]
 NONCES = [f"n{i}" for i in range(4)]
 ACTIVE, SUSPENDED = "active", "suspended"
-FAR_FUTURE = datetime(2099, 1, 1, tzinfo=timezone.utc)
+FAR_FUTURE = datetime(2099, 1, 1, tzinfo=UTC)
 
 amounts = st.integers(1, 3_000)
 fingerprints = st.sampled_from([None, "f1", "f2"])

@@ -10,7 +10,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -19,8 +20,6 @@ from chalice import Chalice, Rate
 from chalicelib import queues
 from devstack import resources
 from devstack.pump import Pump, failed_message_ids, sqs_event
-
-pytestmark = pytest.mark.integration
 
 QUEUE = "activation"
 VISIBILITY_TIMEOUT_S = 1
@@ -31,20 +30,18 @@ WAIT_LIMIT_S = 30.0
 @pytest.fixture
 def sqs_stage(moto_server_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A fresh stage whose queues live on the session's moto server."""
-    from chalicelib.config import get_settings, reset_settings
+    from chalicelib.config import get_settings, rebuild
 
     for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
                         "AWS_DEFAULT_REGION": "ap-southeast-1", "AWS_REGION": "ap-southeast-1",
                         "WALLET_STAGE": f"p{uuid.uuid4().hex[:10]}",
                         "WALLET_SQS_ENDPOINT": moto_server_endpoint}.items():
         monkeypatch.setenv(name, value)
-    reset_settings()
-    queues.reset_clients()
+    rebuild()
     resources.create_queues(get_settings())
     yield get_settings()
     monkeypatch.undo()
-    reset_settings()
-    queues.reset_clients()
+    rebuild()
 
 
 class Recorder:

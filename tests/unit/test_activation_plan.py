@@ -2,17 +2,17 @@
 decisions, messages. Pure: no I/O."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from chalicelib.activation import plan as p
 from chalicelib.activation.progress import COUNTERS, wave_counter, wave_status
-from chalicelib.registration.models import ACTIVATION_BUCKETS
+from chalicelib.limits import ACTIVATION_BUCKETS
 
-CLOSES = datetime(2025, 3, 31, tzinfo=timezone.utc)
-W1 = datetime(2025, 4, 1, 2, tzinfo=timezone.utc)
-W2 = datetime(2025, 4, 2, 2, tzinfo=timezone.utc)
+CLOSES = datetime(2025, 3, 31, tzinfo=UTC)
+W1 = datetime(2025, 4, 1, 2, tzinfo=UTC)
+W2 = datetime(2025, 4, 2, 2, tzinfo=UTC)
 
 
 def definition(**changes):
@@ -62,7 +62,7 @@ def test_no_wave_activates_while_registration_is_open_or_the_index_settles():
     # citizens still register would miss the late ones.
     early = plan(registration_closes_at="2025-04-05T00:00:00Z")
     assert p.due_credit_runs(early, W2) == []
-    closed = datetime(2025, 4, 5, tzinfo=timezone.utc)
+    closed = datetime(2025, 4, 5, tzinfo=UTC)
     assert p.due_credit_runs(early, closed) == []
     settled = closed + timedelta(seconds=p.INDEX_SETTLE_S)
     assert len(p.due_credit_runs(early, settled)) == 2

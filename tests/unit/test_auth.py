@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from chalicelib.auth import Principal, authenticate, forget_keys, require_mfa, require_role
-from chalicelib.config import Settings, get_settings
+from chalicelib.auth import Principal, authenticate, require_mfa, require_role
+from chalicelib.config import Settings, get_settings, rebuild
 from chalicelib.errors import ForbiddenError, UnauthenticatedError
 
 ISSUER = "https://issuer.test"
@@ -33,7 +33,7 @@ def keys(tmp_path: Path) -> dict[str, Any]:
     jwks = {"keys": [_jwk(ec_key.public_key(), "ec1", "ES256"), _jwk(rsa_key.public_key(), "rsa1", "RS256")]}
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(jwks))
-    forget_keys()
+    rebuild()
     return {"ec": ec_key, "rsa": rsa_key, "path": str(path)}
 
 

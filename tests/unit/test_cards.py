@@ -17,8 +17,6 @@ from chalicelib.registration.cards import (
     validate_pin,
 )
 
-pytestmark = pytest.mark.unit
-
 CODE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
 
 

@@ -1,7 +1,7 @@
 """The app's one clock: real time, or real time plus the local stack's offset."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -23,22 +23,22 @@ def _close(a: datetime, b: datetime) -> bool:
 
 def test_without_a_clock_file_the_clock_is_real_time(monkeypatch):
     monkeypatch.delenv(clock.CLOCK_FILE_ENV, raising=False)
-    assert _close(clock.utcnow(), datetime.now(timezone.utc))
+    assert _close(clock.utcnow(), datetime.now(UTC))
 
 
 def test_a_missing_file_is_real_time_and_a_written_offset_moves_every_reading(clock_file):
-    assert _close(clock.utcnow(), datetime.now(timezone.utc))
+    assert _close(clock.utcnow(), datetime.now(UTC))
     clock.write_offset(str(clock_file), timedelta(days=30).total_seconds())
-    assert _close(clock.utcnow(), datetime.now(timezone.utc) + timedelta(days=30))
-    assert clock.parse_iso(clock.iso_now()) > datetime.now(timezone.utc) + timedelta(days=29)
+    assert _close(clock.utcnow(), datetime.now(UTC) + timedelta(days=30))
+    assert clock.parse_iso(clock.iso_now()) > datetime.now(UTC) + timedelta(days=29)
     clock.write_offset(str(clock_file), 0)
-    assert _close(clock.utcnow(), datetime.now(timezone.utc))
+    assert _close(clock.utcnow(), datetime.now(UTC))
 
 
 def test_a_deployed_function_ignores_the_clock_file(clock_file, monkeypatch):
     clock.write_offset(str(clock_file), 86400.0)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "wallet-prod-api")
-    assert _close(clock.utcnow(), datetime.now(timezone.utc))
+    assert _close(clock.utcnow(), datetime.now(UTC))
 
 
 def test_an_unreadable_clock_file_says_how_to_fix_it(clock_file):

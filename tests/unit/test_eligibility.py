@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given
@@ -19,8 +19,6 @@ from chalicelib.eligibility import (
     wallet_id_for,
 )
 
-pytestmark = pytest.mark.unit
-
 PHASE3 = PhaseRules.from_definition("p3", {
     "kind": "wallet",
     "birth_date_from": "2004-09-16", "birth_date_to": "2008-09-16",
@@ -36,7 +34,7 @@ def citizen(born: str = "2006-01-01", nationality: str = "TH", h: str = "c" * 64
 
 
 def at(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 @pytest.mark.parametrize("born", ["2004-09-16", "2006-06-30", "2008-09-16"])

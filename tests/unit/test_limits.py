@@ -11,16 +11,14 @@ from chalicelib import limits
 from chalicelib.activation.requests import ACTIVATE_BODY
 from chalicelib.errors import InvalidRequestError
 from chalicelib.exclusions.requests import EXCLUSIONS_BODY
-from chalicelib.ledger.core import Transfer, TransferRecord
 from chalicelib.ledger import accounts
+from chalicelib.ledger.core import Transfer, TransferRecord
 from chalicelib.merchants.validation import MERCHANT_REFERENCE_BODY, MERCHANT_REGISTRATION_BODY
 from chalicelib.phases.definition import PHASE_BODY, parse_definition
 from chalicelib.registration.requests import ASSISTED_REGISTRATION_BODY, REGISTRATION_BODY
 from chalicelib.switches import SWITCH_BODY
 from chalicelib.transactions import transaction_item
 from chalicelib.validation import BankCode, Money
-
-pytestmark = pytest.mark.unit
 
 CHALICELIB = pathlib.Path(__file__).resolve().parents[2] / "chalicelib"
 CID = "1101700230708"

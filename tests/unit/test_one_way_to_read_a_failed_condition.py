@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.unit
-
 CHALICELIB = Path(__file__).resolve().parents[2] / "chalicelib"
 DB_MODULE = CHALICELIB / "db.py"
 

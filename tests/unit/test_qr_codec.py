@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chalicelib.qr import (
     QR_TTL_S,
@@ -52,7 +53,7 @@ def test_our_payload_is_standard_emvco():
     payload, claims = issue_qr(merchant_id="m_abc", merchant_name="Som Tam Shop", city="1001",
                                key=KEY, now_s=NOW_S, amount_satang=40000)
     fields = parse_tlv(payload)
-    assert list(fields)[0] == "00" and list(fields)[-1] == "63"
+    assert next(iter(fields)) == "00" and list(fields)[-1] == "63"
     assert fields["01"] == "12"
     assert fields["54"] == "400.00"
     assert fields["59"] == "Som Tam Shop"

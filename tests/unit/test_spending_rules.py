@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chalicelib.errors import InvalidRequestError, RuleError
+from chalicelib.merchants.rules import MerchantView
 from chalicelib.payments.rules import (
-    MerchantView,
     SpendingPolicy,
     WalletView,
     check_round1,

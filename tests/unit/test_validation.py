@@ -8,8 +8,24 @@ import pytest
 from chalicelib.errors import InvalidRequestError
 from chalicelib.limits import REQUEST_AMOUNT_SATANG_MAX as AMOUNT_SATANG_MAX
 from chalicelib.validation import (
-    PAGE_QUERY, BankCode, Cid, Const, Date, DateTime, District, Enum, ListOf, Money, Obj, Opt, Params, Phone, Pin,
-    Str, UrlInt, parse_json,
+    PAGE_QUERY,
+    BankCode,
+    Cid,
+    Const,
+    Date,
+    DateTime,
+    District,
+    Enum,
+    ListOf,
+    Money,
+    Obj,
+    Opt,
+    Params,
+    Phone,
+    Pin,
+    Str,
+    UrlInt,
+    parse_json,
 )
 
 SPEC = Obj({

@@ -8,7 +8,7 @@ data, run here without moto, sockets or Chalice.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,24 +24,20 @@ from chalicelib.activation.plan import (
 )
 from chalicelib.eligibility import Citizen, PhaseRules, assign_wave, decide, registration_open
 from chalicelib.errors import InvalidRequestError, RuleError
+from chalicelib.merchants.rules import MerchantView, check_cash_out, may_cash_out
 from chalicelib.payments.rules import (
     DEFAULT_RESTRICTED_CATEGORIES,
-    MerchantView,
     SpendingPolicy,
     WalletView,
-    check_cash_out,
     check_round1,
     check_round2,
-    may_cash_out,
     split_round2,
 )
 from chalicelib.phases.definition import parse_definition
 
-pytestmark = pytest.mark.unit
-
 BAHT = 100  # satang
 TEN_THOUSAND_BAHT = 10_000 * BAHT
-UTC = timezone.utc
+UTC = UTC
 
 PHASE_3 = {
     "name": "Phase 3: ages 16-20", "kind": "wallet",
