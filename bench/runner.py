@@ -9,7 +9,7 @@ from rich.console import Console
 
 __all__ = ["BENCHES", "run_one"]
 
-BENCHES = ("ledger", "activation", "payments")
+BENCHES = ("ledger", "activation", "payments", "coldstart")
 console = Console()
 
 
@@ -43,7 +43,12 @@ _RUNNERS: dict[str, Callable[[str, bool, int], dict[str, Any]]] = {
 
 
 def run_one(name: str, quick: bool) -> dict[str, Any]:
-    """One benchmark against a DynamoDB Local of its own (in a child process)."""
+    """One benchmark against a DynamoDB Local of its own (in a child process);
+    the cold start needs none (it imports the deployment package)."""
+    if name == "coldstart":
+        from bench import coldstart
+
+        return coldstart.run(rounds=5 if quick else coldstart.ROUNDS_DEFAULT, progress=_say)
     import os
 
     from devstack import dynamodb_local, env

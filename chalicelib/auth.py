@@ -13,12 +13,16 @@ import os
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import jwt
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings, get_settings, runtime
 from chalicelib.errors import ForbiddenError, UnauthenticatedError
+from chalicelib.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import jwt
+else:
+    jwt = lazy_module("jwt")  # PyJWT and cryptography's X.509: only the API verifies tokens
 
 __all__ = [
     "Principal",

@@ -20,7 +20,7 @@
   local server's threads.
 - **Tracer** (X-Ray, on Lambda only): botocore patched, so every DynamoDB
   call (each transaction among them) is a subsegment; a subsegment per use
-  case.
+  case. Made at the container's first event (``tracer()``).
 
 The middleware also splits an SQS batch into one record at a time, so that
 each message has its own correlation id and its own share of the
@@ -41,6 +41,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from chalicelib.config import runtime
 
 __all__ = [
     "CORRELATION_HEADER",
@@ -74,8 +76,14 @@ PAYMENT_ROUTES = {
 }
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE, patch_modules=("botocore",))
 _local = threading.local()
+
+
+def tracer() -> Tracer:
+    """The container's Tracer, made at its first event rather than at import:
+    the X-Ray SDK it loads to patch botocore is about a fifth of app.py's
+    import (bench/coldstart.py), and a function's first event needs it anyway."""
+    return runtime().component("tracer", lambda: Tracer(service=SERVICE, patch_modules=("botocore",)))
 
 
 def component_logger() -> Logger:
@@ -173,7 +181,7 @@ def _http(event: Any, get_response: Callable[[Any], Any]) -> Any:
     use_case = _use_case(event)
     started = time.perf_counter()
     with _correlated(cid, use_case=use_case):
-        with tracer.provider.in_subsegment(f"## {use_case}"):
+        with tracer().provider.in_subsegment(f"## {use_case}"):
             response = get_response(event)
         elapsed_ms = (time.perf_counter() - started) * 1000
         status = response.status_code
@@ -264,6 +272,7 @@ def _scheduled(event: Any, get_response: Callable[[Any], Any]) -> Any:
 
 def middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Register with ``app.register_middleware(middleware, "all")``."""
+    tracer()  # botocore patched from the container's first event on
     kind = type(event).__name__
     if kind == "Request":
         return _http(event, get_response)
