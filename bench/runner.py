@@ -17,16 +17,16 @@ def _say(message: str) -> None:
     console.print(f"[dim]  {message}[/dim]")
 
 
-def _ledger(endpoint: str, quick: bool, _pid: int) -> dict[str, Any]:
+def _ledger(endpoint: str, quick: bool, pid: int) -> dict[str, Any]:
     from bench import ledger
 
-    return ledger.run(endpoint, posts=150 if quick else ledger.POSTS_DEFAULT, progress=_say)
+    return ledger.run(endpoint, posts=150 if quick else ledger.POSTS_DEFAULT, progress=_say, ddb_pid=pid)
 
 
-def _activation(endpoint: str, quick: bool, _pid: int) -> dict[str, Any]:
+def _activation(endpoint: str, quick: bool, pid: int) -> dict[str, Any]:
     from bench import activation
 
-    return activation.run(endpoint, citizens=1_000 if quick else 5_000, progress=_say)
+    return activation.run(endpoint, citizens=1_000 if quick else 5_000, progress=_say, ddb_pid=pid)
 
 
 def _payments(endpoint: str, quick: bool, pid: int) -> dict[str, Any]:

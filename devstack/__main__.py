@@ -1,7 +1,8 @@
 """``python -m devstack run`` (the local stack), ``python -m devstack token``
 and ``python -m devstack scenario`` (phase 3 end to end on the running stack),
 ``python -m devstack clock`` (the running stack's movable clock),
-``python -m devstack metrics`` (what the dashboard would show)."""
+``python -m devstack metrics`` (what the dashboard would show),
+``python -m devstack audit`` (the offline ledger audit of the running stack)."""
 from __future__ import annotations
 
 import argparse
@@ -44,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     from devstack import metrics
     metrics.add_arguments(commands.add_parser(
         "metrics", help="counters and latency percentiles of the running stack, from its log stream"))
+
+    from devstack import audit
+    audit.add_arguments(commands.add_parser(
+        "audit", help="the auditor's offline check of the running stack's ledger (a full scan)"))
 
     from devstack import clock
     clock.add_arguments(commands.add_parser(
@@ -92,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "clock":
         from devstack import clock
         return clock.main(args)
+    if args.command == "audit":
+        from devstack import audit
+        return audit.main(args)
     return _token(args) if args.command == "token" else _run(args)
 
 

@@ -9,6 +9,11 @@ from enum import StrEnum
 
 __all__ = [
     "AccountKind",
+    "TALLIES",
+    "TALLY_DIRECTIONS",
+    "tally_name",
+    "tallies_of",
+    "TALLIED_KINDS",
     "BUDGET_ACCOUNT",
     "kind_of",
     "bucket_of",
@@ -52,6 +57,32 @@ _BUCKETS = {
     AccountKind.RETURNED: "returned_satang",
 }
 SUMMARY_BUCKETS = tuple(_BUCKETS.values())
+
+
+# A wallet's balance item keeps, beside its balance, what came in from and
+# went out to each kind of account, added in the same update as the balance
+# (no extra item, no second write): its credited and spent amounts are read
+# from its one item (GET /v1/wallet is O(1)), not summed over its history.
+# Only wallets: a shop's balance can be a pass-through in a linked posting
+# (net change zero, so no update is sent for it), where a tally would be lost.
+TALLY_DIRECTIONS = ("in", "out")
+TALLIES = tuple(f"{direction}_{kind.value}_satang" for direction in TALLY_DIRECTIONS for kind in AccountKind)
+TALLIED_KINDS = frozenset({AccountKind.WALLET})
+
+
+def tallies_of(account_id: str, direction: str, counterparty_account: str, amount_satang: int) -> dict[str, int]:
+    """The tallies a move adds to ``account_id``: none unless its kind keeps them."""
+    if kind_of(account_id) not in TALLIED_KINDS:
+        return {}
+    return {tally_name(direction, counterparty_account): amount_satang}
+
+
+def tally_name(direction: str, counterparty_account: str) -> str:
+    """``in_treasury_satang``: the tally of money in from (``out``: to) the
+    counterparty's kind of account."""
+    if direction not in TALLY_DIRECTIONS:
+        raise ValueError(f"a tally is {' or '.join(TALLY_DIRECTIONS)}, not {direction}")
+    return f"{direction}_{kind_of(counterparty_account).value}_satang"
 
 
 def kind_of(account_id: str) -> AccountKind:

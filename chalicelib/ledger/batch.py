@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 
 from chalicelib import db
-from chalicelib.ledger import items
+from chalicelib.ledger import accounts, items
 from chalicelib.ledger.posting import Context, existing_record
 from chalicelib.ledger.records import BatchCredit, BatchResult, Transfer, TransferRecord
 
@@ -108,7 +108,11 @@ def _commit(ctx: Context, source: str, chunk: list[BatchCredit], records: list[T
     tx = ctx.transaction("post_batch")
     for record in records:
         items.put_record(tx, record)
+    out: dict[str, int] = {}
     for credit in chunk:
-        items.update_balance(tx, credit.credit_account, credit.amount_satang, sets=credit.credit_sets)
-    items.update_balance(tx, source, -sum(c.amount_satang for c in chunk))
+        items.update_balance(tx, credit.credit_account, credit.amount_satang, sets=credit.credit_sets,
+                             tallies=accounts.tallies_of(credit.credit_account, "in", source, credit.amount_satang))
+        for name, amount in accounts.tallies_of(source, "out", credit.credit_account, credit.amount_satang).items():
+            out[name] = out.get(name, 0) + amount
+    items.update_balance(tx, source, -sum(c.amount_satang for c in chunk), tallies=out)
     tx.commit()

@@ -26,7 +26,7 @@ from chalicelib.clock import iso_now
 from chalicelib.config import Settings, get_settings
 from chalicelib.ledger import batch, history, pending, reads, summary
 from chalicelib.ledger.models import AccountModel
-from chalicelib.ledger.posting import BalanceChange, Context, net_changes, post_once
+from chalicelib.ledger.posting import Context, net_changes, post_once, transfer_changes
 from chalicelib.ledger.records import (
     POSTED,
     VOIDED,
@@ -69,10 +69,8 @@ class Ledger:
         expired wallet's ``status`` as its balance goes back)."""
         transfer.check()
         record = TransferRecord.of(transfer, transfer.debit_account, self._ctx.clock())
-        changes = [
-            BalanceChange(transfer.debit_account, -transfer.amount_satang, debit_sets, debit_condition),
-            BalanceChange(transfer.credit_account, transfer.amount_satang, credit_sets),
-        ]
+        changes = transfer_changes(transfer, debit_sets=debit_sets, debit_condition=debit_condition,
+                                   credit_sets=credit_sets)
         return post_once(self._ctx, "post", [record], changes, expected=transfer, extra=extra)
 
     def post_linked(self, transfer: Transfer, linked: Sequence[Transfer], *,

@@ -66,7 +66,8 @@ def put_record(tx: db.Transaction, record: TransferRecord) -> None:
 
 
 def update_balance(tx: db.Transaction, account_id: str, delta_satang: int, *,
-                   sets: Mapping[str, str] | None = None, condition: Condition | None = None) -> None:
+                   sets: Mapping[str, str] | None = None, condition: Condition | None = None,
+                   tallies: Mapping[str, int] | None = None) -> None:
     """Add ``delta_satang`` to a balance (creating it with its kind on the
     first credit) and set ``sets`` (``status``, ``expires_at``) in the same
     write, on condition that ``condition`` holds and that a debit is covered
@@ -80,6 +81,12 @@ def update_balance(tx: db.Transaction, account_id: str, delta_satang: int, *,
             raise ValueError(f"a posting may set {' or '.join(sorted(SETTABLE))} of a balance, not {name}")
         names[f"#{name}"], values[f":{name}"] = name, {"S": value}
         assignments.append(f"#{name} = :{name}")
+    adds = ["#balance :delta_satang"]
+    for i, (name, amount) in enumerate(sorted((tallies or {}).items())):
+        if name not in accounts.TALLIES:
+            raise ValueError(f"{name} is not a tally of a balance (accounts.TALLIES)")
+        names[f"#tally{i}"], values[f":tally{i}"] = name, {"N": str(amount)}
+        adds.append(f"#tally{i} :tally{i}")
     conditions = []
     if delta_satang < 0 and not accounts.may_go_negative(account_id):
         conditions.append(_COVERS_DEBIT)
@@ -94,7 +101,7 @@ def update_balance(tx: db.Transaction, account_id: str, delta_satang: int, *,
     request: dict[str, Any] = {
         "TableName": db.table_name(AccountModel),
         "Key": {"account_id": {"S": account_id}},
-        "UpdateExpression": f"SET {', '.join(assignments)} ADD #balance :delta_satang",
+        "UpdateExpression": f"SET {', '.join(assignments)} ADD {', '.join(adds)}",
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
     }

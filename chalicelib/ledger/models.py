@@ -6,6 +6,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.db import register
+from chalicelib.ledger import accounts
 
 __all__ = ["AccountModel", "TransferModel"]
 
@@ -26,6 +27,31 @@ class AccountModel(Model):
     status = UnicodeAttribute(null=True)
     expires_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute(null=True)
+    # What came in from and went out to each kind of account (accounts.TALLIES),
+    # added by every posting in the same update as the balance. Declared one
+    # by one so that a read keeps them (PynamoDB drops undeclared attributes).
+    in_treasury_satang = NumberAttribute(null=True)
+    in_wallet_satang = NumberAttribute(null=True)
+    in_budget_satang = NumberAttribute(null=True)
+    in_merchant_spendable_satang = NumberAttribute(null=True)
+    in_merchant_withdrawable_satang = NumberAttribute(null=True)
+    in_in_flight_satang = NumberAttribute(null=True)
+    in_paid_out_satang = NumberAttribute(null=True)
+    in_returned_satang = NumberAttribute(null=True)
+    out_treasury_satang = NumberAttribute(null=True)
+    out_wallet_satang = NumberAttribute(null=True)
+    out_budget_satang = NumberAttribute(null=True)
+    out_merchant_spendable_satang = NumberAttribute(null=True)
+    out_merchant_withdrawable_satang = NumberAttribute(null=True)
+    out_in_flight_satang = NumberAttribute(null=True)
+    out_paid_out_satang = NumberAttribute(null=True)
+    out_returned_satang = NumberAttribute(null=True)
+
+    def tally(self, name: str) -> int:
+        """One of accounts.TALLIES (0 before anything moved that way)."""
+        if name not in accounts.TALLIES:
+            raise ValueError(f"{name} is not a tally (accounts.TALLIES)")
+        return int(getattr(self, name) or 0)
 
 
 class _DebitHistoryIndex(GlobalSecondaryIndex["TransferModel"]):

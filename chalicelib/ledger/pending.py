@@ -14,7 +14,7 @@ from typing import Any
 
 from chalicelib.ledger import accounts, reads
 from chalicelib.ledger.exceptions import PendingStateError
-from chalicelib.ledger.posting import BalanceChange, Context, Resolution, post_once
+from chalicelib.ledger.posting import Context, Resolution, post_once, transfer_changes
 from chalicelib.ledger.records import PENDING, POSTED, VOIDED, ExtraWrite, Posted, Transfer, TransferRecord
 
 __all__ = ["hold", "resolve", "OUTCOMES"]
@@ -26,8 +26,7 @@ def hold(ctx: Context, transfer: Transfer, post_to: str, extra: Sequence[ExtraWr
     transfer.check()
     accounts.kind_of(post_to)
     record = TransferRecord.of(transfer, transfer.debit_account, ctx.clock(), state=PENDING, post_to=post_to)
-    changes = [BalanceChange(transfer.debit_account, -transfer.amount_satang),
-               BalanceChange(transfer.credit_account, transfer.amount_satang)]
+    changes = transfer_changes(transfer)
     return post_once(ctx, "hold", [record], changes, expected=transfer, extra=extra)
 
 
@@ -65,8 +64,7 @@ def resolve(ctx: Context, transfer_id: str, outcome: str, details: Mapping[str, 
         raise PendingStateError(transfer_id, pending.state)
     move.check()
     record = TransferRecord.of(move, move.debit_account, ctx.clock())
-    changes = [BalanceChange(move.debit_account, -move.amount_satang),
-               BalanceChange(move.credit_account, move.amount_satang)]
+    changes = transfer_changes(move)
     try:
         return post_once(ctx, f"resolve_{outcome}", [record], changes, expected=move,
                          resolves=Resolution(transfer_id, outcome), extra=extra)

@@ -13,7 +13,7 @@ items, and last the balances.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -29,7 +29,8 @@ from chalicelib.ledger.exceptions import (
 )
 from chalicelib.ledger.records import ExtraWrite, Posted, Transfer, TransferRecord
 
-__all__ = ["Context", "BalanceChange", "Resolution", "post_once", "net_changes", "existing_record", "DEBIT_TAG"]
+__all__ = ["Context", "BalanceChange", "Resolution", "post_once", "net_changes", "transfer_changes", "existing_record",
+           "DEBIT_TAG"]
 
 # ConditionFailedError's tag for the debited account's own condition.
 DEBIT_TAG = "debit"
@@ -50,10 +51,28 @@ class Context:
 
 @dataclass(frozen=True)
 class BalanceChange:
+    """One account's update in a posting: its delta, what it sets, its
+    condition, and its running totals by counterparty (``tallies``: e.g.
+    ``in_treasury_satang``, see accounts.tally_name) added in the same write."""
+
     account_id: str
     delta_satang: int
     sets: Mapping[str, str] | None = None
     condition: Condition | None = None
+    tallies: Mapping[str, int] = field(default_factory=dict)
+
+
+def transfer_changes(transfer: Transfer, *, debit_sets: Mapping[str, str] | None = None,
+                     debit_condition: Condition | None = None,
+                     credit_sets: Mapping[str, str] | None = None) -> list[BalanceChange]:
+    """The two updates of one transfer, each with its tally of the other side."""
+    amount = transfer.amount_satang
+    return [
+        BalanceChange(transfer.debit_account, -amount, debit_sets, debit_condition,
+                      accounts.tallies_of(transfer.debit_account, "out", transfer.credit_account, amount)),
+        BalanceChange(transfer.credit_account, amount, credit_sets,
+                      tallies=accounts.tallies_of(transfer.credit_account, "in", transfer.debit_account, amount)),
+    ]
 
 
 @dataclass(frozen=True)
@@ -67,10 +86,15 @@ class Resolution:
 def net_changes(transfers: Sequence[Transfer]) -> list[BalanceChange]:
     """One change per account with its net delta (accounts netting to zero left out)."""
     deltas: dict[str, int] = {}
+    tallies: dict[str, dict[str, int]] = {}
     for each in transfers:
-        deltas[each.debit_account] = deltas.get(each.debit_account, 0) - each.amount_satang
-        deltas[each.credit_account] = deltas.get(each.credit_account, 0) + each.amount_satang
-    return [BalanceChange(account_id, delta) for account_id, delta in deltas.items() if delta]
+        for change in transfer_changes(each):
+            deltas[change.account_id] = deltas.get(change.account_id, 0) + change.delta_satang
+            mine = tallies.setdefault(change.account_id, {})
+            for name, amount in change.tallies.items():
+                mine[name] = mine.get(name, 0) + amount
+    return [BalanceChange(account_id, delta, tallies=tallies[account_id])
+            for account_id, delta in deltas.items() if delta]
 
 
 def existing_record(expected: Transfer, item: Mapping[str, Any] | None, *, post_to: str | None = None,
@@ -105,7 +129,8 @@ def post_once(ctx: Context, operation: str, records: Sequence[TransferRecord], c
     for each in extra:
         items.add_extra(tx, each)
     for change in changes:
-        items.update_balance(tx, change.account_id, change.delta_satang, sets=change.sets, condition=change.condition)
+        items.update_balance(tx, change.account_id, change.delta_satang, sets=change.sets, condition=change.condition,
+                             tallies=change.tallies)
     try:
         tx.commit()
     except db.ConditionsFailedError as exc:

@@ -13,8 +13,7 @@ from typing import Any
 from chalicelib.clock import iso, parse_iso
 from chalicelib.eligibility import PhaseRules
 from chalicelib.errors import NotFoundError
-from chalicelib.ledger import Ledger, TransferRecord, accounts
-from chalicelib.limits import PAGE_SIZE_MAX
+from chalicelib.ledger import Ledger, accounts
 from chalicelib.registration.models import BenefitModel
 from chalicelib.transactions import transactions_page
 
@@ -23,14 +22,7 @@ __all__ = [
     "wallet_view",
     "wallet_transactions",
     "wallet_status",
-    "WALLET_HISTORY_PAGES_MAX",
 ]
-
-# credited/spent are summed over the wallet's history. A wallet has one
-# credit per tranche and one transfer per purchase: 50 pages of 100 cover
-# 5,000 purchases in the 180 days a wallet lives, far above real use, and
-# bound the cost of one GET.
-WALLET_HISTORY_PAGES_MAX = 50
 
 PENDING = "pending"
 ACTIVE = "active"
@@ -61,30 +53,12 @@ def wallet_status(account_status: str | None, expires_at: str | None, now: datet
     return account_status
 
 
-def _counterparty_kind(record: TransferRecord, direction: str) -> accounts.AccountKind:
-    return accounts.kind_of(record.debit_account if direction == "in" else record.credit_account)
-
-
-def _totals(ledger: Ledger, history_key: str) -> tuple[int, int]:
-    """(credited, spent) from the wallet's own transfers: a wallet has few,
-    so this costs a page or two and needs no counter that every payment
-    would have to keep up to date."""
-    credited = spent = 0
-    cursor = None
-    for _ in range(WALLET_HISTORY_PAGES_MAX):
-        page = ledger.history(history_key, limit=PAGE_SIZE_MAX, cursor=cursor)
-        for record, direction in page.items:
-            if record.state == "voided":
-                continue
-            kind = _counterparty_kind(record, direction)
-            if direction == "in" and kind in _CREDIT_SOURCES:
-                credited += record.amount_satang
-            elif direction == "out" and kind in _SPEND_TARGETS:
-                spent += record.amount_satang
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    return credited, spent
+# What a citizen calls credited: money from the phase's treasury; spent:
+# money paid to shops. Both are tallies of the wallet's one balance item,
+# kept by the ledger in every posting (not summed over the history).
+_CREDITED = accounts.tally_name("in", accounts.treasury_shard("p", 0))
+_SPENT = (accounts.tally_name("out", accounts.merchant_spendable("m")),
+          accounts.tally_name("out", accounts.merchant_withdrawable("m")))
 
 
 def wallet_view(benefit: BenefitModel, phase: PhaseRules | None, now: datetime,
@@ -100,12 +74,11 @@ def wallet_view(benefit: BenefitModel, phase: PhaseRules | None, now: datetime,
         if activates_at:
             view["activates_at"] = iso(parse_iso(activates_at))
         return view
-    credited, spent = _totals(ledger, accounts.history_key_of(account_id) or account_id)
     view.update(
         status=wallet_status(account.status, account.expires_at, now),
         balance_satang=int(account.balance_satang),
-        credited_satang=credited,
-        spent_satang=spent,
+        credited_satang=account.tally(_CREDITED),
+        spent_satang=sum(account.tally(name) for name in _SPENT),
     )
     if account.expires_at:
         view["expires_at"] = account.expires_at

@@ -41,3 +41,24 @@ def test_the_raw_path_goes_first_in_odd_rounds_only():
         app, raw = in_turn(round_no, lambda: order.append("app") or "a", lambda: order.append("raw") or "r")
         assert (app, raw) == ("a", "r")
     assert order == ["app", "raw", "raw", "app", "app", "raw", "raw", "app"]
+
+
+def test_the_cpu_ratio_reads_as_a_throughput_ratio() -> None:
+    from bench.cpu import CpuMeter
+
+    meter = CpuMeter(None)
+    meter.totals = {"app": {"python": 2.0, "dynamodb_local": 2.0}, "raw": {"python": 1.0, "dynamodb_local": 2.0}}
+    # 100 operations each: the app costs 40 ms of CPU each, the raw calls 30 ms.
+    assert meter.ratio("app", 100, "raw", 100) == pytest.approx(0.75)
+    assert meter.per_op_ms("app", 100) == {"python": 20.0, "dynamodb_local": 20.0, "total": 40.0}
+    assert meter.ratio("app", 100, "missing", 100) == 0.0
+
+
+def test_the_overview_lists_every_ratio_of_every_benchmark() -> None:
+    from bench.__main__ import _ratios
+
+    figures = {"posts": {"ratio": 0.97, "cpu_ratio": 0.9, "ratio_rounds": {"median_of_round_ratios": 0.97,
+                                                                           "rounds": 16}},
+               "ratio_to_raw": 1.01, "targets": {"met": True, "ratio_min": 0.8}}
+    assert dict(_ratios("", figures)) == {"posts.ratio": 0.97, "posts.cpu_ratio": 0.9,
+                                          "posts.ratio_rounds.median_of_round_ratios": 0.97, "ratio_to_raw": 1.01}
