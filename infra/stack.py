@@ -69,7 +69,8 @@ QUEUE_SEND_ACTIONS = ("sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttribu
 QUEUE_CONSUME_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
                          "sqs:GetQueueAttributes", "sqs:GetQueueUrl")
 KEY_DECRYPT_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
-KEY_ENCRYPT_ACTIONS = ("kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo")
+KEY_ENCRYPT_ACTIONS = ("kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext",
+                       "kms:ReEncryptFrom", "kms:ReEncryptTo")
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 # X-Ray has no resource-level permissions: these two take Resource "*".
 XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
@@ -383,7 +384,8 @@ class WalletStack(cdk.Stack):
             description="The stage's throttle and the money and registration routes' own",
             api_stages=[apigateway.CfnUsagePlan.ApiStageProperty(
                 api_id=api.ref, stage=self.config.stage,
-                throttle={f"{_method_path(p)}/{m}": apigateway.CfnUsagePlan.ThrottleSettingsProperty(
+                # keyed "<path>/<METHOD>" (/v1/payments/POST), not the ~1 form of method settings
+                throttle={f"{p}/{m}": apigateway.CfnUsagePlan.ThrottleSettingsProperty(
                     rate_limit=rate, burst_limit=burst) for (m, p), (rate, burst) in ROUTE_THROTTLES.items()})],
             throttle=apigateway.CfnUsagePlan.ThrottleSettingsProperty(rate_limit=API_RATE_PER_S,
                                                                       burst_limit=API_BURST))

@@ -11,10 +11,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib import db, observability, queues
@@ -25,6 +23,13 @@ from chalicelib.activation.phase_store import default_source
 from chalicelib.activation.source import PhaseSource
 from chalicelib.clock import iso, parse_iso, utcnow
 from chalicelib.errors import InvalidRequestError, NotFoundError
+from chalicelib.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities import batch
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+else:
+    batch = lazy_module("aws_lambda_powertools.utilities.batch")  # the queue's worker only, not the API
 
 __all__ = [
     "ACTIVATION_QUEUE",
@@ -216,6 +221,6 @@ def handle_sqs_event(event: Mapping[str, Any], context: Any = None,
             return handle(item)
         return handle_work_item(item, budget_s=message_budget_s(context))
 
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=dict(event), record_handler=record_handler,
+    processor = batch.BatchProcessor(event_type=batch.EventType.SQS, raise_on_entire_batch_failure=False)
+    return batch.process_partial_response(event=dict(event), record_handler=record_handler,
                                     processor=processor, context=context)

@@ -306,6 +306,8 @@ def test_api_is_throttled_per_stage_and_on_the_money_and_registration_routes(tem
         assert route["ThrottlingRateLimit"] <= stage[0]["ThrottlingRateLimit"]
     (plan,) = _of_type(template, "AWS::ApiGateway::UsagePlan").values()
     assert plan["Properties"]["Throttle"]["RateLimit"] == stage[0]["ThrottlingRateLimit"]
+    (api_stage,) = plan["Properties"]["ApiStages"]
+    assert "/v1/payments/POST" in api_stage["Throttle"] and api_stage["Stage"] == STAGE
 
 
 def test_gateway_responses_speak_the_contract(template):
