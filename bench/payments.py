@@ -56,6 +56,11 @@ TARGET_WRITE_ITEMS_QR = 4
 TARGET_WRITE_ITEMS_CARD = 3
 TARGET_READS = 2
 TARGET_RATIO = 0.8
+# Production's cache behaviour: every payment from another citizen, over
+# many shops, so that the per-container caches of citizens' wallet ids and
+# shops' profiles miss as they do on AWS.
+COLD_CITIZENS_DEFAULT = 480
+COLD_SHOPS = 60
 
 
 class _CacheRefreshes:
@@ -69,10 +74,22 @@ class _CacheRefreshes:
         self._lock = threading.Lock()
         self.count = 0
 
+        # Reads of the items a container caches per citizen and per shop:
+        # how often the caches miss (a payment's first read of a citizen's
+        # wallet id, of a shop's profile).
+        self.benefit_reads = 0
+        self.profile_reads = 0
+
     def _on_call(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        if model.name == "GetItem" and str(params.get("TableName", "")).endswith(self.TABLE_SUFFIXES):
-            with self._lock:
+        table = str(params.get("TableName", ""))
+        with self._lock:
+            if model.name == "GetItem" and table.endswith(self.TABLE_SUFFIXES):
                 self.count += 1
+            elif model.name == "GetItem" and table.endswith("-benefits"):
+                self.benefit_reads += 1
+            elif model.name == "BatchGetItem":
+                self.profile_reads += sum(len(v.get("Keys", [])) for k, v in params.get("RequestItems", {}).items()
+                                          if k.endswith("-merchants"))
 
     @contextmanager
     def installed(self) -> Iterator[_CacheRefreshes]:
@@ -164,9 +181,50 @@ def _setup(workers: int, with_cards: bool) -> dict[str, Any]:
             "citizen_token": tokens.mint("citizen", {"cid": citizen, "district": DISTRICT,
                                                      "birth_date": "2006-01-01", "nationality": "TH"}),
             "merchant_token": tokens.mint("merchant", {"cid": owner}),
-            "card_code": card_code, "pin": pin, "wallet_id": wallet_id,
+            "card_code": card_code, "pin": pin, "wallet_id": wallet_id, "citizen_hash": pii.hash_id(citizen),
         })
     return {"people": people, "phase_id": phase_id}
+
+
+def _setup_cold(citizens: int, shops: int) -> list[dict[str, Any]]:
+    """``citizens`` citizens, each with a wallet, spread over ``shops`` shops:
+    as on AWS, where millions of citizens pay over many containers and almost
+    every payment is a citizen's first in that container."""
+    from chalicelib import pii
+    from chalicelib.clock import iso, utcnow
+    from chalicelib.ledger import BatchCredit, Ledger, accounts
+    from chalicelib.merchants.service import merchant_id_of, register_merchant, upsert_reference
+    from chalicelib.merchants.validation import ReferenceEntry, parse_registration
+    from chalicelib.registration.models import BenefitModel
+    from devstack import tokens
+
+    ledger = Ledger()
+    shard = accounts.treasury_shard("bench", 1)
+    ledger.post_batch([accounts.BUDGET_ACCOUNT], [BatchCredit("bench:fund-cold", shard, citizens * WALLET_SATANG)],
+                      "funding")
+    owners = [_valid_cid(40_000 + s) for s in range(shops)]
+    upsert_reference([ReferenceEntry(_valid_cid(50_000 + s), "small", True) for s in range(shops)])
+    for s, owner in enumerate(owners):
+        register_merchant(owner, parse_registration({
+            "name": f"Cold Shop {s}", "tax_id": _valid_cid(50_000 + s), "business_type": "grocery",
+            "size_class": "small", "district": DISTRICT, "location": {"lat": 13.75, "lon": 100.5},
+            "bank": {"bank_code": "004", "account_no": "1234567890"}}))
+    expires_at = iso(utcnow() + timedelta(days=180))
+    credits = [BatchCredit(f"bench:cold:{c}", accounts.wallet_account(f"cw{c}"), WALLET_SATANG,
+                           credit_sets={"status": "active", "expires_at": expires_at}) for c in range(citizens)]
+    ledger.post_batch([shard], credits, "issuance")
+    people = []
+    with BenefitModel.batch_write() as batch:
+        for c in range(citizens):
+            cid = _valid_cid(60_000 + c)
+            batch.save(BenefitModel(pii.hash_id(cid), phase_id="bench", registration_id=f"cr{c}",
+                                    wallet_id=f"cw{c}", district=DISTRICT, created_at=iso(utcnow())))
+            people.append({"merchant_id": merchant_id_of(owners[c % shops]), "wallet_id": f"cw{c}",
+                           "citizen_hash": pii.hash_id(cid),
+                           "citizen_token": tokens.mint("citizen", {"cid": cid, "district": DISTRICT,
+                                                                    "birth_date": "2006-01-01",
+                                                                    "nationality": "TH"})})
+    return people
 
 
 def _qr_for(merchant_id: str) -> str:
@@ -190,20 +248,28 @@ def _timed(workers: int, per_worker: Callable[[int], tuple[int, int]]) -> tuple[
     return elapsed, sum(r[0] for r in results), sum(r[1] for r in results)
 
 
+def _payer(people: list[dict[str, Any]], workers: int, w: int, i: int) -> dict[str, Any]:
+    """Worker ``w``'s ``i``-th payer: one person per worker when there are as
+    many people as workers (warm caches), else every payment another person."""
+    return people[(i * workers + w) % len(people)]
+
+
 def _http_payments(url: str, people: list[dict[str, Any]], count: int, kind: str, tag: str,
-                   meter: Meter | None = None, cpu: CpuMeter | None = None) -> tuple[float, int, int]:
-    workers = len(people)
+                   meter: Meter | None = None, cpu: CpuMeter | None = None,
+                   workers: int | None = None) -> tuple[float, int, int]:
+    workers = workers or len(people)
     share = [count // workers + (1 if i < count % workers else 0) for i in range(workers)]
     # QR codes are made before the clock starts: the figure is the payment.
-    qrs = [[_qr_for(people[w]["merchant_id"]) for _ in range(share[w])] for w in range(workers)] \
+    qrs = [[_qr_for(_payer(people, workers, w, i)["merchant_id"]) for i in range(share[w])] for w in range(workers)] \
         if kind == "qr" else None
     if meter is not None:
         meter.reset()  # what the QR codes cost is not the payment's
 
     jobs: list[list[tuple[str, str, str, str]]] = []
     for w in range(workers):
-        person, mine = people[w], []
+        mine = []
         for i in range(share[w]):
+            person = _payer(people, workers, w, i)
             if kind == "qr":
                 path, token = "/v1/payments", person["citizen_token"]
                 body = {"qr": qrs[w][i], "category": CATEGORY}  # type: ignore[index]
@@ -262,7 +328,8 @@ def _drive(url: str, jobs: list[list[tuple[str, str, str, str]]]) -> tuple[float
 
 
 def _raw_transactions(people: list[dict[str, Any]], count: int, items: int,
-                      cpu: CpuMeter | None = None) -> tuple[float, int, int]:
+                      cpu: CpuMeter | None = None, workers: int | None = None,
+                      read_benefit: bool = False, cpu_path: str = "raw") -> tuple[float, int, int]:
     """The same DynamoDB work as a payment, straight through boto3: one
     BatchGetItem of the wallet and the shop's profile, then one
     TransactWriteItems of the conditional wallet debit, the merchant credit,
@@ -279,16 +346,20 @@ def _raw_transactions(people: list[dict[str, Any]], count: int, items: int,
     transfers_table = settings.table_name("transfers")
     nonces_table = settings.table_name("qr-nonces")
     merchants_table = settings.table_name("merchants")
-    workers = len(people)
+    benefits_table = settings.table_name("benefits")
+    workers = workers or len(people)
     share = [count // workers + (1 if i < count % workers else 0) for i in range(workers)]
     amount = {"N": str(AMOUNT_SATANG)}
 
     def worker(w: int) -> tuple[int, int]:
-        person = people[w]
         ok = failed = 0
         for i in range(share[w]):
+            person = _payer(people, workers, w, i)
             tid = f"raw-{w}-{i}-{uuid.uuid4().hex[:6]}"
             now = iso(utcnow())
+            if read_benefit:  # what the app reads when its citizen cache misses
+                client.get_item(TableName=benefits_table, Key={"citizen_hash": {"S": person["citizen_hash"]}},
+                                ConsistentRead=True)
             client.batch_get_item(RequestItems={
                 accounts_table: {"Keys": [{"account_id": {"S": accounts.wallet_account(person["wallet_id"])}}],
                                  "ConsistentRead": True},
@@ -332,7 +403,7 @@ def _raw_transactions(people: list[dict[str, Any]], count: int, items: int,
                 failed += 1
         return ok, failed
 
-    with cpu.measure("raw") if cpu else nullcontext():
+    with cpu.measure(cpu_path) if cpu else nullcontext():
         return _timed(workers, worker)
 
 
@@ -355,9 +426,36 @@ def _per_payment(seen: dict[str, Any], payments: int, cache_refreshes: int = 0) 
     }
 
 
+def _cold(url: str, people: list[dict[str, Any]], workers: int, meter: Meter, reads: _CacheRefreshes,
+          cpu: CpuMeter) -> dict[str, Any]:
+    """Each citizen pays once through the app, then once by the raw path with
+    the same reads (the citizen's benefit, the wallet and the shop); the
+    hit rates say how often the app's caches spared a read."""
+    benefits_before, profiles_before, refreshes_before = reads.benefit_reads, reads.profile_reads, reads.count
+    seconds, ok, failed = _http_payments(url, people, len(people), "qr", "cold", meter, cpu, workers=workers)
+    seen = meter.snapshot()
+    benefit_reads, profile_reads = reads.benefit_reads - benefits_before, reads.profile_reads - profiles_before
+    costs = _per_payment(seen, ok, reads.count - refreshes_before)
+    raw_s, raw_ok, _raw_failed = _raw_transactions(people, len(people), items=TARGET_WRITE_ITEMS_QR, cpu=cpu,
+                                                   workers=workers, read_benefit=True)
+    cpu_ratio = cpu.ratio("qr", ok, "raw", raw_ok)
+    return {
+        "payments": ok, "failed": failed, "payments_per_s": round(ok / seconds, 1) if seconds else 0.0,
+        "raw_per_s": round(raw_ok / raw_s, 1) if raw_s else 0.0,
+        "ratio_to_raw": round((ok / seconds) / (raw_ok / raw_s), 3) if seconds and raw_s and raw_ok else 0.0,
+        "cpu_ratio": round(cpu_ratio, 3),
+        "citizen_cache_hit_rate": round(1 - benefit_reads / max(ok, 1), 3),
+        "shop_profile_cache_hit_rate": round(1 - profile_reads / max(ok, 1), 3),
+        "raw_shape": "1 GetItem (benefit) + 1 BatchGetItem (2 items) + 1 TransactWriteItems (4 items)",
+        "cpu_ms_per_payment": cpu.per_op_ms("qr", ok), "raw_cpu_ms_per_payment": cpu.per_op_ms("raw", raw_ok),
+        **costs,
+    }
+
+
 def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT,
         card_payments: int = CARD_PAYMENTS_DEFAULT, ddb_endpoint: str | None = None,
-        ddb_pid: int | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+        ddb_pid: int | None = None, progress: Callable[[str], None] | None = None,
+        cold_citizens: int = COLD_CITIZENS_DEFAULT) -> dict[str, Any]:
     """Run the payments benchmark; returns its figures (see the module doc).
     ``ddb_pid``: the process of the DynamoDB Local at ``ddb_endpoint``, whose
     CPU is then reported too.
@@ -423,6 +521,9 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
                         "payments_per_s": round(card_ok / card_s, 1) if card_s else 0.0,
                         **_per_payment(card_seen, card_ok, card_refreshes),
                         "cpu_ms_per_payment": cpu.per_op_ms("card", card_ok)}
+            say(f"cold caches: {cold_citizens} distinct citizens paying once each at {COLD_SHOPS} shops")
+            cold = _cold(server.url, _setup_cold(cold_citizens, COLD_SHOPS), concurrency, meter, refreshes,
+                         CpuMeter(own_ddb_pid or ddb_pid))
         from chalicelib.ledger import Ledger
 
         balanced = Ledger().summary()["balanced"]
@@ -441,6 +542,7 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
                            "per_s": round(raw_rate, 1),
                            "shape": "1 BatchGetItem (2 items) + 1 TransactWriteItems (4 items)",
                            "cpu_ms_per_payment": cpu.per_op_ms("raw", raw_ok)},
+        "cold_caches": cold,
         "ratio_to_raw": round(ratio, 3),
         "ratio_rounds": rounds.summary(),
         # CPU per payment of every process on the path (the app, the phones,
@@ -455,6 +557,9 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
                 card["write_requests_per_payment"] == 1 and 0 < card["items_per_write"] <= TARGET_WRITE_ITEMS_CARD),
             "card_at_most_2_reads": (not card) or card["own_read_requests_per_payment"] <= TARGET_READS,
             "cpu_ratio_at_least_0_8": cpu_ratio >= TARGET_RATIO,
+            "cold_one_write_of_at_most_4_items": cold["write_requests_per_payment"] == 1
+            and 0 < cold["items_per_write"] <= TARGET_WRITE_ITEMS_QR,
+            "cold_at_most_2_reads": cold["own_read_requests_per_payment"] <= TARGET_READS,
         },
         "ledger_balanced": balanced,
     }

@@ -33,7 +33,7 @@ def _payments(endpoint: str, quick: bool, pid: int) -> dict[str, Any]:
     from bench import payments
 
     return payments.run(payments=100 if quick else payments.PAYMENTS_DEFAULT, ddb_endpoint=endpoint, ddb_pid=pid,
-                        progress=_say)
+                        progress=_say, cold_citizens=96 if quick else payments.COLD_CITIZENS_DEFAULT)
 
 
 # (DynamoDB Local's URL, quick, its process id)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 from rich.console import Console
@@ -38,10 +37,8 @@ def _point_at(stack: state.StackState) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        stack = state.read()
-    except state.NoStackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    stack = state.running()
+    if stack is None:
         return 1
     console.print(f"# stack {stack.api_url} (stage {stack.stage}, pid {stack.pid}), "
                   f"DynamoDB {stack.dynamodb_endpoint}: full scan of the ledger")

@@ -64,10 +64,8 @@ def stack_now(stack: state.StackState) -> datetime:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        stack = state.read()
-    except state.NoStackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    stack = state.running()
+    if stack is None:
         return 1
     if not stack.clock_file:
         print(f"error: the stack at {stack.api_url} has no movable clock; restart it with `make run`",

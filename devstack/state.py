@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from devstack.paths import state_dir
 
-__all__ = ["StackState", "NoStackError", "state_path", "write", "read", "remove", "DEFAULT_API_URL"]
+__all__ = [
+    "StackState", "NoStackError", "state_path", "write", "read", "running", "remove", "DEFAULT_API_URL"]
 
 _FILE = "stack.json"
 DEFAULT_API_URL = "http://127.0.0.1:8000"
@@ -84,3 +86,13 @@ def remove(pid: int) -> None:
             path.unlink()
     except (FileNotFoundError, ValueError):
         pass
+
+
+def running() -> StackState | None:
+    """The running stack, or None after saying on stderr why there is none
+    and how to start one (what every devstack command does first)."""
+    try:
+        return read()
+    except NoStackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
