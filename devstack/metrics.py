@@ -142,10 +142,8 @@ def _since_ms(text: str) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        stack = state.read()
-    except state.NoStackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    stack = state.running()
+    if stack is None:
         return 1
     path = Path(stack.app_log) if stack.app_log else app_log_path(stack.stage)
     print(f"# stack {stack.api_url} (stage {stack.stage}, pid {stack.pid}), metrics from {path}", file=sys.stderr)
