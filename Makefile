@@ -23,7 +23,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: run test lint bench install synth clean-devstack clean-build
+.PHONY: run test lint bench install synth clean-devstack clean-build audit
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ lint: $(INSTALLED)
 
 test: $(INSTALLED) lint synth
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# pip-audit --strict on both requirements files; exit 3 (SKIPPED, never a
+# pass) when no advisory service answers (devstack/depaudit.py).
+audit: $(INSTALLED)
+	$(VPY) -m devstack.depaudit
 
 # The cold start benchmark imports the package that synth builds.
 bench: $(INSTALLED) synth

@@ -11,7 +11,7 @@ from chalice import Chalice, Rate
 from chalicelib import functions, observability, openapi, queues, secrets
 from chalicelib.activation import service as activation_jobs
 from chalicelib.api import activation, admin, citizen, merchant, payments, payouts, public, registrar
-from chalicelib.api.common import map_errors
+from chalicelib.api.common import contract_errors, map_errors
 from chalicelib.ledger.check import check_ledger
 
 # On AWS: the pepper and keys from Secrets Manager, once per cold start.
@@ -19,9 +19,11 @@ secrets.load()
 
 app = Chalice(app_name="wallet")
 # Logs with a correlation id, metrics and traces of every route, message and
-# schedule (chalicelib/observability.py).
+# schedule (chalicelib/observability.py); registered first, so it sees the
+# answers as they leave.
 app.register_middleware(observability.middleware, "all")
-
+# Every answer, the framework's own included (405, 415), in the contract's error shape.
+app.register_middleware(contract_errors, "http")
 # Every route runs in this one function: it touches every table.
 functions.declare(
     functions.API_HANDLER, memory_mb=1024, timeout_s=25, why="the HTTP API (every route)",

@@ -69,6 +69,15 @@ class Settings:
     # BANKS.md: a payout without the bank's word after this long is flagged
     # for inquiry (a cash_transfer phase may set its own).
     bank_timeout_hours: int = 24
+    # Per-caller abuse limits (chalicelib.ratelimit); off only for the
+    # benchmarks, whose few synthetic callers pay thousands of times a minute.
+    rate_limits: bool = True
+    # KMS key (id or ARN) that wraps the data keys of personal data on AWS;
+    # unset locally, where WALLET_DATA_KEY wraps them (chalicelib.pii).
+    kms_key_id: str | None = None
+    # The QR signing key before the last rotation: its QRs still verify
+    # (a QR lives 2 minutes; drop it once the rotation is a few minutes old).
+    qr_previous_signing_key: str = ""
 
     @property
     def resource_prefix(self) -> str:
@@ -111,6 +120,9 @@ def _load() -> Settings:
         statement_bucket=_env("WALLET_STATEMENT_BUCKET", f"wallet-{stage}-statements")
         or f"wallet-{stage}-statements",
         bank_timeout_hours=_env_int("WALLET_BANK_TIMEOUT_HOURS", 24),
+        rate_limits=(_env("WALLET_RATE_LIMITS", "on") or "on") != "off",
+        kms_key_id=_env("WALLET_KMS_KEY_ID"),
+        qr_previous_signing_key=_env("WALLET_QR_PREVIOUS_SIGNING_KEY", "") or "",
     )
 
 

@@ -20,7 +20,51 @@ __all__ = [
     "RuleError",
     "RateLimitedError",
     "PausedError",
+    "CODE_OF_STATUS",
+    "MESSAGE_OF_STATUS",
+    "code_of_status",
+    "contract_body",
 ]
+
+# The code and message of an error that no view raised (the framework's or
+# the gateway's own answers: an unknown path, a method a path does not take,
+# a media type, a body too large), by status: one table for the app, the
+# local server and API Gateway's responses (infra/gateway_responses.py).
+CODE_OF_STATUS = {
+    400: "invalid_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 408: "request_timeout", 409: "conflict",
+    411: "invalid_request", 413: "request_too_large", 414: "request_too_large", 415: "unsupported_media_type",
+    429: "rate_limited", 431: "request_too_large", 500: "internal_error", 501: "not_implemented",
+    502: "internal_error", 503: "unavailable", 504: "timeout",
+}
+MESSAGE_OF_STATUS = {
+    400: "The request is malformed; see the OpenAPI document at /v1/openapi.json.",
+    401: "Send a valid Tang Rat token as 'Authorization: Bearer <token>'.",
+    403: "This operation is not allowed for this caller.",
+    404: "There is no such path or resource; see the OpenAPI document at /v1/openapi.json.",
+    405: "This path does not take this method; see the Allow header or the OpenAPI document.",
+    413: "The request is larger than this API takes.",
+    414: "The request's URL is longer than this API takes.",
+    415: "Send JSON with 'Content-Type: application/json'.",
+    429: "Too many requests; try again after Retry-After seconds.",
+    431: "The request's headers are larger than this API takes.",
+    501: "This method is not one this API implements.",
+    503: "The service is unavailable for a moment; try again after Retry-After seconds.",
+    504: "The request took too long; try again.",
+}
+
+
+def code_of_status(status: int) -> str:
+    if status in CODE_OF_STATUS:
+        return CODE_OF_STATUS[status]
+    return "internal_error" if status >= 500 else "invalid_request"
+
+
+def contract_body(status: int, message: str | None = None) -> dict[str, Any]:
+    """The contract's error body for a status no view chose the code of."""
+    default = MESSAGE_OF_STATUS.get(status, "Something went wrong on our side; try again later."
+                                    if status >= 500 else "The request was refused.")
+    return {"error": {"code": code_of_status(status), "message": message or default, "details": {}}}
 
 
 class WalletError(Exception):

@@ -28,6 +28,10 @@ __all__ = [
     "SWITCH_SCOPE_PATTERN", "SWITCH_SCOPE_CHARS_MAX",
     "LATITUDE_DEG_RANGE", "LONGITUDE_DEG_RANGE",
     "SIZE_CLASSES", "SPENDING_SCOPES",
+    "RATE_WINDOW_S", "PAYMENTS_PER_CALLER_PER_WINDOW_MAX", "REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX",
+    "REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX", "MERCHANT_REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX",
+    "POINT_FOREIGN_WINDOW_S", "POINT_FOREIGN_ACTIONS_PER_WINDOW_MAX",
+    "POINT_ID_CHARS_MAX", "POINT_ID_PATTERN", "REQUEST_BODY_BYTES_MAX", "BULK_BODY_BYTES_MAX",
     "PAYOUT_ID_CHARS_MAX", "PAYOUT_ID_PATTERN", "ALERT_ID_CHARS_MAX", "ALERT_ID_PATTERN",
     "BANK_MESSAGE_TRANSACTIONS_MAX",
 ]
@@ -123,6 +127,11 @@ BANK_CODES = frozenset({
 DISTRICT_PATTERN = r"[1-9][0-9]{3}"
 PROVINCE_DIGITS = 2
 
+# A registration point's id, as the identity provider puts it in a
+# registrar's token; it names the point's audit chain and rate counters.
+POINT_ID_CHARS_MAX = 64
+POINT_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+
 # -- personal identifiers --------------------------------------------------------
 
 CID_PATTERN = r"[0-9]{13}"
@@ -163,3 +172,27 @@ BANK_MESSAGE_TRANSACTIONS_MAX = 500
 
 SIZE_CLASSES = ("small", "medium", "large")
 SPENDING_SCOPES = ("district", "province", "nationwide")
+
+# A request body: every request of the API is a few hundred bytes, a phase
+# definition a few KB; only the bulk imports (exclusions: 100,000 IDs, about
+# 1.6 MB; the merchant reference) declare BULK_BODY_BYTES_MAX.
+REQUEST_BODY_BYTES_MAX = 64 * 1024
+BULK_BODY_BYTES_MAX = 4 * 1024 * 1024
+
+# -- abuse limits (chalicelib.ratelimit: per caller, fixed windows in DynamoDB) ---
+
+RATE_WINDOW_S = 60
+# A shop counter takes a sale every few seconds at its busiest; a citizen or
+# shop moving money faster than one a second for a minute is a script.
+PAYMENTS_PER_CALLER_PER_WINDOW_MAX = 60
+# A citizen registers for a handful of phases; retries of one are a few more.
+REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX = 10
+MERCHANT_REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX = 10
+# A registration point serves a queue of people, one every minute or two per
+# desk; a few desks share a point id.
+REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX = 30
+# Actions of a point on citizens it did not register (a card reissued or
+# unlocked, a registration repeated, an ID card that did not match): a
+# lost card now and then; dozens an hour is a point taking over wallets.
+POINT_FOREIGN_WINDOW_S = 3600
+POINT_FOREIGN_ACTIONS_PER_WINDOW_MAX = 20

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+import geothai
 from stdnum.th import pin as thai_pin
 from stdnum.th import tin as thai_tin
 
@@ -31,7 +32,7 @@ from chalicelib.errors import InvalidRequestError
 
 __all__ = [
     "Field", "Str", "Int", "Money", "Number", "Bool", "Const", "Enum", "Date", "DateTime", "Cid", "TaxId",
-    "District", "BankCode", "Phone", "Pin", "PhaseId", "ListName", "Category", "ListOf", "Obj", "Opt",
+    "District", "SwitchScope", "BankCode", "Phone", "Pin", "PhaseId", "ListName", "Category", "ListOf", "Obj", "Opt",
     "Nullable", "UrlInt", "Params", "PAGE_QUERY", "parse_json", "BODY_BYTES_MAX",
 ]
 
@@ -268,8 +269,37 @@ class TaxId(Cid):
 
 
 class District(Str):
+    """A DOPA district code that exists: the shape from limits, the list
+    from ``geothai`` (DOPA's 928 districts, kept by its maintainers), not a
+    pattern alone (9,000 codes of which most name no district, and a shop
+    with a mistyped district could never be paid)."""
+
     def __init__(self) -> None:
         super().__init__(4, 4, limits.DISTRICT_PATTERN, "a 4-digit DOPA district code such as 1001")
+
+    def parse(self, value: Any, path: str) -> Any:
+        code = super().parse(value, path)
+        if geothai.district(code) is None:
+            raise _fail(path, f"{path} {code} is not a DOPA district code; check it against the ID card or "
+                              "the district office (1001 is Phra Nakhon, Bangkok).")
+        return code
+
+
+class SwitchScope(Str):
+    """``all``, ``district:<a DOPA district>`` or ``bank:<a participating bank>``."""
+
+    def __init__(self) -> None:
+        super().__init__(3, limits.SWITCH_SCOPE_CHARS_MAX, limits.SWITCH_SCOPE_PATTERN,
+                         "'all', 'district:<4-digit district code>' or 'bank:<3-digit bank code>'")
+
+    def parse(self, value: Any, path: str) -> Any:
+        scope = super().parse(value, path)
+        kind, _, code = scope.partition(":")
+        if kind == "district":
+            District().parse(code, path)
+        elif kind == "bank":
+            BankCode().parse(code, path)
+        return scope
 
 
 class BankCode(Field):
@@ -441,16 +471,20 @@ PAGE_QUERY = Params("query", {
 })
 
 
-def parse_json(raw: bytes | str | None) -> Any:
-    """The request body as JSON; 400 naming ``body`` if it is not JSON."""
+def parse_json(raw: bytes | str | None, bytes_max: int = BODY_BYTES_MAX) -> Any:
+    """The request body as JSON; 400 naming ``body`` if it is not JSON or
+    is larger than ``bytes_max``."""
     if raw is None or raw in (b"", ""):
         raise InvalidRequestError("body", "The request needs a JSON body.")
-    if len(raw) > BODY_BYTES_MAX:
-        raise InvalidRequestError("body", f"The body is larger than {BODY_BYTES_MAX} bytes.")
+    if len(raw) > bytes_max:
+        raise InvalidRequestError("body", f"The body is larger than this operation takes ({bytes_max} bytes).")
     try:
         return json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequestError("body", "The body is not valid UTF-8 JSON.") from exc
+    except RecursionError as exc:
+        raise InvalidRequestError("body", "The body is nested too deeply; no request of this API "
+                                          "nests more than a few levels.") from exc
 
 
 def _no_constant(name: str) -> Any:

@@ -2,7 +2,8 @@
 and ``python -m devstack scenario`` (phase 3 end to end on the running stack),
 ``python -m devstack clock`` (the running stack's movable clock),
 ``python -m devstack metrics`` (what the dashboard would show),
-``python -m devstack audit`` (the offline ledger audit of the running stack)."""
+``python -m devstack audit`` (the offline ledger audit of the running stack),
+``python -m devstack audit-verify`` (the audit chains, recomputed offline)."""
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="extra claim (repeatable); true/false become booleans")
     token.add_argument("--ttl-s", type=int, default=tokens.TOKEN_TTL_S)
 
-    from devstack import scenario
+    from devstack import auditcheck, scenario
     scenario.add_arguments(commands.add_parser(
         "scenario", help="phase 3 end to end on the running stack: register, activate, check"))
+    auditcheck.add_arguments(commands.add_parser(
+        "audit-verify", help="recompute the audit chains from the stack's DynamoDB, offline"))
 
     from devstack import metrics
     metrics.add_arguments(commands.add_parser(
@@ -94,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "metrics":
         from devstack import metrics
         return metrics.main(args)
+    if args.command == "audit-verify":
+        from devstack import auditcheck
+        return auditcheck.main(args)
     if args.command == "clock":
         from devstack import clock
         return clock.main(args)

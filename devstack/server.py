@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import importlib
+import json
+import re
 import sys
 import threading
 from typing import Any
@@ -13,12 +15,14 @@ from chalice.local import (
     CustomLocalChalice,
     LocalChalice,
     LocalDevServer,
+    LocalGatewayException,
     ThreadedHTTPServer,
 )
 
+from chalicelib.errors import contract_body
 from devstack.paths import REPO_ROOT
 
-__all__ = ["ApiServer", "load_app"]
+__all__ = ["ApiServer", "load_app", "redact_path"]
 
 LOCAL_STAGE = "local"
 # API Gateway's own integration timeout; chalice local enforces no limit itself.
@@ -45,12 +49,56 @@ class _BurstServer(ThreadedHTTPServer):
     daemon_threads = True
 
 
+# Path segments that are secrets: a card's code (half of what pays) never
+# reaches an access log; the line keeps the route's template instead.
+_SECRET_SEGMENTS = (re.compile(r"^(/v1/cards/)[^/?]+(/unlock)"),)
+
+
+def redact_path(path: str) -> str:
+    """The path as an access log keeps it: secrets replaced by the route's
+    parameter name, the query string dropped (cursors, filters)."""
+    path = path.split("?", 1)[0]
+    for pattern in _SECRET_SEGMENTS:
+        path = pattern.sub(r"\1{card_code}\2", path)
+    return path
+
+
 class _Handler(ChaliceRequestHandler):
     """chalice's handler with Nagle's algorithm off: it writes the headers
     and the body of a response separately, and on a kept-alive connection the
-    body would otherwise wait for the client's delayed acknowledgement."""
+    body would otherwise wait for the client's delayed acknowledgement.
+    Its access log line names the route, never a card code of the path."""
 
     disable_nagle_algorithm = True
+
+    def _send_error_response(self, error: LocalGatewayException) -> None:
+        """The local gateway's own answers in the contract's shape. Its 403
+        for a path no route has (API Gateway's "Missing Authentication
+        Token", which locally even echoed the caller's Authorization header)
+        is 404 ``not_found``, as infra's Gateway Responses make it on AWS."""
+        status = 404 if error.CODE == 403 else error.CODE
+        self._send_json(status, contract_body(status))
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (501 for an unknown method, 431 for large
+        headers, 400 for a bad request line, 414) as JSON instead of HTML."""
+        self.close_connection = True
+        self._send_json(code, contract_body(code))
+
+    def _send_json(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        line = f"{self.command} {redact_path(self.path)} {self.request_version}"
+        self.log_message('"%s" %s %s', line, str(code), str(size))
 
 
 class ApiServer:

@@ -347,6 +347,9 @@ class WalletStack(cdk.Stack):
         for secret in spec.secrets:
             function.add_property_override(f"Environment.Variables.{functions.SECRETS[secret]}_SECRET_ARN",
                                            self.secrets[secret].secret_arn)
+        if "data-key" in spec.secrets:
+            # Personal data under envelope encryption: data keys from the stage's key (chalicelib/pii.py).
+            function.add_property_override("Environment.Variables.WALLET_KMS_KEY_ID", self.key.key_arn)
         if spec.consumes is not None:
             self._event_source(name, spec)
         return role
@@ -459,7 +462,9 @@ class WalletStack(cdk.Stack):
     def _secret_statements(self, spec: Any) -> list[iam.PolicyStatement]:
         if not spec.secrets:
             return []
-        return [
+        envelope = ([iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self.key.key_arn])]
+                    if "data-key" in spec.secrets else [])
+        return envelope + [
             iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"],
                                 resources=[self.secrets[name].secret_arn for name in spec.secrets]),
             iam.PolicyStatement(actions=["kms:Decrypt"], resources=[self.key.key_arn], conditions={

@@ -22,7 +22,7 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import db, observability
+from chalicelib import audit, db, observability
 from chalicelib.activation import plan as planning
 from chalicelib.activation.models import RunModel, run_key
 from chalicelib.activation.progress import count, wave_counter
@@ -153,6 +153,8 @@ def stop_run(phase_id: str, key: str, reason: str, now: datetime) -> None:
     except UpdateError as exc:
         if not db.condition_failed(exc):
             raise
+        return
+    audit.audit(audit.system(), "activation_run_stopped", f"phase:{phase_id}", {"run": key, "reason": reason})
 
 
 def _pool_treasury(ledger: Ledger, phase_id: str, shards: int) -> None:
@@ -180,10 +182,12 @@ def _finish_bucket(item: planning.WorkItem, key: str, now: datetime) -> None:
         try:
             run.update(actions=[RunModel.status.set("done"), RunModel.finished_at.set(iso(now))],
                        condition=RunModel.status == "running")
-            logger.info("run done", extra={"phase_id": item.phase_id, "run": key})
         except UpdateError as exc:
             if not db.condition_failed(exc):
                 raise
+            return
+        logger.info("run done", extra={"phase_id": item.phase_id, "run": key})
+        audit.audit(audit.system(), "activation_run_done", f"phase:{item.phase_id}", {"run": key})
 
 
 def _continue(item: planning.WorkItem, cursor: str, outcome: BucketOutcome) -> BucketOutcome:

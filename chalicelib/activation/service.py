@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib import db, observability, queues
+from chalicelib import audit, db, observability, queues
 from chalicelib.activation import plan as planning
 from chalicelib.activation.crediting import BUDGET_EXHAUSTED, MESSAGE_WORK_BUDGET_S, credit_bucket, expire_bucket
 from chalicelib.activation.models import RunModel, run_key
@@ -78,6 +78,10 @@ def _claim(phase_id: str, run: planning.RunRef, existing: RunModel | None, now: 
         if db.condition_failed(exc):
             return False
         raise
+    if existing is None or existing.status != "running":
+        # A wave's tranche starting (or started again) is a phase change: audited.
+        audit.audit(audit.system(), "activation_run_started", f"phase:{phase_id}",
+                    {"run": key, "op": run.op, "wave": run.wave, "tranche": run.tranche})
     return True
 
 

@@ -1,5 +1,5 @@
 """Alerts for operators: stored, listed, acknowledged (audited), logged as
-structured events and counted as metrics.
+structured events, counted as metrics and appended to the audit chain.
 
 ``raise_alert(kind, key, details)`` is the one way to raise one: the alert's
 id is a hash of ``kind`` and ``key`` (what it is about: a payout and a
@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib import db, limits, observability
+from chalicelib import audit, db, limits, observability
 from chalicelib.alerts.exceptions import AlertNotFoundError
 from chalicelib.alerts.models import ALERT_LIST, AlertModel
 from chalicelib.clock import iso_now
@@ -27,7 +27,10 @@ __all__ = ["KINDS", "STATUSES", "METRIC_NAMESPACE", "raise_alert", "list_alerts"
            "ALERTS_QUERY", "ACK_BODY", "ALERT_ID_PATH", "AlertNotFoundError"]
 
 KINDS = ("contradicting_status", "unknown_payout", "unparseable_message", "payout_timeout",
-         "reconciliation_break", "ledger_imbalance")
+         "reconciliation_break", "ledger_imbalance",
+         # The security review's: a registration point acting unusually often
+         # for citizens it did not register; a shop naming another owner's tax ID.
+         "registrar_point_unusual", "tax_id_of_another_owner")
 STATUSES = ("open", "acknowledged")
 METRIC_NAMESPACE = "Wallet"
 ALERT_ID_HASH_CHARS = 24
@@ -63,6 +66,8 @@ def raise_alert(kind: str, key: str, details: Mapping[str, Any]) -> str:
             raise
         return alert_id  # seen before: one alert, logged and counted once
     logger.warning("alert raised", extra={"alert_id": alert_id, "alert_kind": kind, "details": dict(details)})
+    # Every alert is also an event of the operators' audit chain.
+    audit.audit(audit.system(), "alert", f"alert:{alert_id}", {"kind": kind, **db.plain(dict(details))})
     with single_metric(name="Alerts", unit=MetricUnit.Count, value=1, namespace=METRIC_NAMESPACE) as metric:
         metric.add_dimension(name="kind", value=kind)
     return alert_id

@@ -76,7 +76,24 @@ def audit_events(req: ApiRequest) -> dict[str, Any]:
         raise InvalidRequestError("cursor", "cursor is not one this API gave; start without it.") from exc
 
 
+@bp.route("/v1/admin/audit/verify", methods=["GET"])
+@endpoint(bp, roles=READERS)
+def audit_verify(req: ApiRequest) -> dict[str, Any]:
+    return audit.verify()
+
+
 _PHASE_VIEW = {**PHASE_BODY.schema(), "additionalProperties": True}
+_COUNT = {"type": "integer", "minimum": 0}
+# GET adds the progress at top level and, to each wave, its number, status and count (API.md).
+_PHASE_READ = {**_PHASE_VIEW, "properties": {
+    **_PHASE_VIEW["properties"], "phase_id": {"type": "string"},
+    **{name: _COUNT for name in ("registered", "accepted", "rejected", "credited_count", "credited_satang",
+                                 "spent_satang", "expired_satang")},
+    "waves": {"type": "array", "items": {"type": "object", "required": ["activate_at", "wave", "status",
+                                                                         "credited_count"], "properties": {
+        "activate_at": {"type": "string", "format": "date-time"}, "wave": {"type": "integer", "minimum": 1},
+        "status": {"type": "string", "enum": ["scheduled", "running", "done", "stopped"]},
+        "credited_count": _COUNT}}}}}
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/admin/phases/{phase_id}": {
         "put": operation(
@@ -92,7 +109,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                         "budget funds the difference from the government budget account; lowering it "
                         "returns the difference. A retried PUT funds once."),
         "get": operation("A phase: its definition as saved, phase_id and progress", READERS,
-                         {"200": ok("the phase", _PHASE_VIEW), "404": error("not_found")}, path=PHASE_ID_PATH),
+                         {"200": ok("the phase", _PHASE_READ), "404": error("not_found")}, path=PHASE_ID_PATH),
     },
     "/v1/admin/switches": {
         "get": operation("What is paused: one entry per paused operation and scope", READERS,
@@ -110,12 +127,22 @@ OPENAPI_PATHS: dict[str, Any] = {
         {"200": ok("a page", {"type": "object", "required": ["items", "next_cursor"], "properties": {
             "items": {"type": "array", "items": {"type": "object", "properties": {
                 "seq": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+                "event_id": {"type": "string", "description": "<chain>/<sequence number>"},
+                "chain": {"type": "string", "description": "point:<point_id> for a registration point's "
+                          "events; absent for the operators' chain"},
                 "actor": {"type": "string"}, "action": {"type": "string"}, "target": {"type": "string"},
                 "details": {"type": "object"}, "prev_hash": {"type": "string"},
                 "hash": {"type": "string", "description": "sha256(prev_hash + canonical JSON of the event "
                          "fields seq, at, actor, action, target, details)"}}}},
             "next_cursor": {"type": "string", "nullable": True}}})},
         query=PAGE_QUERY)},
+    "/v1/admin/audit/verify": {"get": operation(
+        "Recompute every audit chain from its first event", READERS,
+        {"200": ok("ok, or the first event whose link is broken", {
+            "type": "object", "required": ["ok", "events_checked", "first_broken"], "properties": {
+                "ok": {"type": "boolean"}, "events_checked": {"type": "integer"},
+                "first_broken": {"type": "object", "nullable": True, "required": ["event_id", "reason"],
+                                 "properties": {"event_id": {"type": "string"}, "reason": {"type": "string"}}}}})})},
     "/v1/admin/ledger/summary": {"get": operation(
         "Where the money is; balanced when funded equals the sum of the other buckets", READERS,
         {"200": ok("the summary", {"type": "object", "required": list(SUMMARY_KEYS), "properties": {

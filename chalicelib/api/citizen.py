@@ -6,6 +6,7 @@ from typing import Any
 
 from chalice.app import Blueprint
 
+from chalicelib import ratelimit
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.clock import utcnow
 from chalicelib.registration import usecases
@@ -20,7 +21,7 @@ CITIZEN = {"citizen"}
 
 
 @bp.route("/v1/registrations", methods=["POST"])
-@endpoint(bp, roles=CITIZEN, body=REGISTRATION_BODY)
+@endpoint(bp, roles=CITIZEN, body=REGISTRATION_BODY, rate=ratelimit.REGISTRATION)
 def register(req: ApiRequest) -> Reply:
     status, body = usecases.register_citizen(req.principal.claims, req.body, phases=phase_rules, now=utcnow())
     return Reply(status, body)

@@ -48,15 +48,15 @@ from typing import Any
 
 from chalice.app import Blueprint, Response
 
-from chalicelib import db, observability
+from chalicelib import db, limits, observability, ratelimit
 from chalicelib.auth import Principal, authenticate, require_mfa, require_role
-from chalicelib.errors import WalletError
+from chalicelib.errors import InvalidRequestError, WalletError, contract_body
 from chalicelib.idempotency import HEADER as IDEMPOTENCY_HEADER
 from chalicelib.idempotency import KEY_PATTERN, parse_idempotency_key
 from chalicelib.validation import Field, Params, parse_json
 
 __all__ = ["ApiRequest", "Reply", "RequestSpec", "endpoint", "error_response", "json_response", "map_errors",
-           "operation", "ok", "error", "ERROR_RESPONSE"]
+           "operation", "ok", "error", "ERROR_RESPONSE", "contract_errors", "in_contract_shape"]
 
 logger = observability.component_logger()
 # A 429/503 always says when to come back, even if the error did not.
@@ -108,6 +108,8 @@ class RequestSpec:
     query: Params | None = None
     path: Params | None = None
     idempotency_key: bool = False
+    # Larger only for the bulk imports (limits.BULK_BODY_BYTES_MAX).
+    body_bytes_max: int = limits.REQUEST_BODY_BYTES_MAX
 
     def __post_init__(self) -> None:
         for name, params, where in (("query", self.query, "query"), ("path", self.path, "path")):
@@ -129,7 +131,22 @@ class RequestSpec:
     def request_body(self) -> dict[str, Any] | None:
         if self.body is None:
             return None
-        return {"required": self.body_required, "content": {"application/json": {"schema": self.body.schema()}}}
+        return {"required": self.body_required, "x-body-bytes-max": self.body_bytes_max,
+                "content": {"application/json": {"schema": self.body.schema()}}}
+
+
+def _parsing(where: str, parse: Callable[..., Any], *args: Any) -> Any:
+    """The one place where a request's input meets its spec: whatever the
+    input makes a parser do (a RecursionError of JSON nested 10,000 deep, a
+    TypeError of a value that is not what the spec expects), the answer is
+    400 ``invalid_request`` naming the part, never a 500."""
+    try:
+        return parse(*args)
+    except WalletError:
+        raise
+    except Exception as exc:
+        raise InvalidRequestError(where, f"The request's {where} is not one this operation takes; "
+                                         "see the OpenAPI document at /v1/openapi.json.") from exc
 
 
 class ApiRequest:
@@ -143,15 +160,17 @@ class ApiRequest:
         self.path: str = self._request.path
         self.path_params: Mapping[str, str] = self._request.uri_params or {}
         raw_query: Mapping[str, str] = self._request.query_params or {}
-        self.key: str | None = parse_idempotency_key(self.headers) if spec.idempotency_key else None
+        self.key: str | None = (_parsing("Idempotency-Key", parse_idempotency_key, self.headers)
+                                if spec.idempotency_key else None)
         # The body as sent (JSON) and as its spec parsed it.
         self.sent: Any = None
-        self.body: Any = self._body(spec) if spec.body is not None else None
-        self.query: Mapping[str, Any] = spec.query.parse(dict(raw_query), "") if spec.query is not None else raw_query
+        self.body: Any = _parsing("body", self._body, spec) if spec.body is not None else None
+        self.query: Mapping[str, Any] = (_parsing("query", spec.query.parse, dict(raw_query), "")
+                                         if spec.query is not None else raw_query)
 
     def _body(self, spec: RequestSpec) -> Any:
         raw = self._request.raw_body
-        self.sent = {} if not raw and not spec.body_required else parse_json(raw)
+        self.sent = {} if not raw and not spec.body_required else parse_json(raw, spec.body_bytes_max)
         return spec.body.parse(self.sent, "")  # type: ignore[union-attr]
 
     def json(self, spec: Field | None = None, optional: bool = False) -> Any:
@@ -167,9 +186,11 @@ class ApiRequest:
         return self.key if self.key is not None else parse_idempotency_key(self.headers)
 
 
-def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False, **request: Any) -> Callable[..., Any]:
+def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False,
+             rate: ratelimit.Limit | None = None, **request: Any) -> Callable[..., Any]:
     """Authenticate (unless ``roles`` is None: public), check the role (and
-    mfa for operator writes), parse the request by ``RequestSpec(**request)``,
+    mfa for operator writes), count the caller against ``rate`` (429 with
+    Retry-After over it), parse the request by ``RequestSpec(**request)``,
     call the view with an ApiRequest and the parsed path parameters, answer
     JSON. The spec stays on the view (``request_spec``) for the document's test."""
     allowed = None if roles is None else tuple(roles)
@@ -185,9 +206,11 @@ def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False, **
                     require_role(principal, allowed)
                     if write:
                         require_mfa(principal)
+                    if rate is not None:
+                        ratelimit.check(rate, principal.scope)
                 req = ApiRequest(bp, principal, spec)
                 if spec.path is not None:
-                    path_params = spec.path.parse(path_params, "")
+                    path_params = _parsing("path", spec.path.parse, path_params, "")
                 with db.request_deadline():
                     result = view(req, **path_params)
             except Exception as exc:
@@ -199,6 +222,7 @@ def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False, **
             return json_response(200, result)
 
         run.request_spec = spec  # type: ignore[attr-defined]
+        run.rate_limit = rate  # type: ignore[attr-defined]
         return run
 
     return decorate
@@ -247,9 +271,48 @@ def operation(summary: str, roles: Iterable[str] | None, responses: Mapping[str,
     request_body = spec.request_body()
     if request_body is not None:
         out["requestBody"] = request_body
-    for status in ("400", "401", "403") if roles is not None else ():
+    for status in ("400", "401", "403", "429") if roles is not None else ():
         out["responses"].setdefault(status, ERROR_RESPONSE)
+    out["responses"].setdefault("500", error("internal_error: a fault on our side, without internals"))
     return out
+
+
+def _is_contract_error(body: Any) -> bool:
+    if isinstance(body, (bytes, str)):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return False
+    if not isinstance(body, dict) or set(body) != {"error"} or not isinstance(body["error"], dict):
+        return False
+    error_ = body["error"]
+    return (set(error_) == {"code", "message", "details"} and isinstance(error_["code"], str)
+            and isinstance(error_["message"], str) and isinstance(error_["details"], dict))
+
+
+# Headers of a framework answer that a client still needs.
+_KEPT_HEADERS = ("Allow", "Retry-After")
+
+
+def in_contract_shape(response: Response) -> Response:
+    """Any error response as the contract's body: those the views wrote are
+    left alone; the framework's own (405 with its Allow, 415, a 400 of a
+    binary Accept header, anything else) get the body of their status."""
+    if response.status_code < 400 or _is_contract_error(response.body):
+        return response
+    headers = {k: str(v) for k, v in (response.headers or {}).items() if k in _KEPT_HEADERS}
+    return json_response(response.status_code, contract_body(response.status_code), headers)
+
+
+def contract_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """The app's HTTP middleware (app.py registers it): every answer of the
+    app, the framework's included, in the contract's error shape, and any
+    exception that got this far a 500 without internals."""
+    try:
+        response = get_response(event)
+    except Exception as exc:
+        return error_response(exc)
+    return in_contract_shape(response)
 
 
 def map_errors(app: Any) -> None:

@@ -6,11 +6,11 @@ from typing import Any
 
 from chalice.app import Blueprint
 
-from chalicelib import audit
+from chalicelib import audit, limits, ratelimit
 from chalicelib.api.citizen import TRANSACTIONS_SCHEMA
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.auth import Principal
-from chalicelib.errors import ForbiddenError
+from chalicelib.errors import UnauthenticatedError
 from chalicelib.merchants import service as merchants
 from chalicelib.merchants.validation import (
     MERCHANT_ID_PATH,
@@ -34,12 +34,12 @@ OPERATOR = {"operator"}
 def _owner(principal: Principal) -> str:
     cid = principal.claims.get("cid")
     if not isinstance(cid, str) or not cid:
-        raise ForbiddenError("A merchant token must carry the owner's cid.")
+        raise UnauthenticatedError("A merchant token must carry the owner's cid; sign in again.")
     return cid
 
 
 @bp.route("/v1/merchants", methods=["POST"])
-@endpoint(bp, roles=MERCHANT, body=MERCHANT_REGISTRATION_BODY)
+@endpoint(bp, roles=MERCHANT, body=MERCHANT_REGISTRATION_BODY, rate=ratelimit.MERCHANT_REGISTRATION)
 def register_merchant(req: ApiRequest) -> Reply:
     return Reply(201, merchants.register_merchant(_owner(req.principal), RegistrationRequest.of(req.body)))
 
@@ -65,7 +65,8 @@ def my_qr(req: ApiRequest) -> Reply:
 
 
 @bp.route("/v1/admin/merchant-reference", methods=["POST"])
-@endpoint(bp, roles=OPERATOR, write=True, body=MERCHANT_REFERENCE_BODY)
+@endpoint(bp, roles=OPERATOR, write=True, body=MERCHANT_REFERENCE_BODY,
+          body_bytes_max=limits.BULK_BODY_BYTES_MAX)
 def merchant_reference(req: ApiRequest) -> dict[str, Any]:
     result = merchants.upsert_reference(ReferenceEntry.all_of(req.body))
     audit.audit(req.principal, "merchant_reference_upserted", "merchant-reference", result)
@@ -111,13 +112,14 @@ OPENAPI_PATHS: dict[str, Any] = {
         "A one-time dynamic QR (EMVCo merchant-presented) for one sale, valid 120 s", MERCHANT,
         {"201": ok("the QR", {"type": "object", "required": ["qr", "expires_at"], "properties": {
             "qr": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}}}),
+         "404": error("not_found: no shop is registered for this owner"),
          "422": error("merchant_not_eligible (the shop is not active)")},
         body=QR_BODY, body_required=False)},
     "/v1/admin/merchant-reference": {"post": operation(
         "Upsert the operator's merchant reference data", OPERATOR,
         {"200": ok("upserted: entries saved", {"type": "object", "required": ["upserted"], "properties": {
             "upserted": {"type": "integer"}}})},
-        body=MERCHANT_REFERENCE_BODY, mfa=True)},
+        body=MERCHANT_REFERENCE_BODY, body_bytes_max=limits.BULK_BODY_BYTES_MAX, mfa=True)},
     "/v1/admin/merchants/{merchant_id}/review": {"post": operation(
         "Approve, reject or suspend a shop", OPERATOR,
         {"200": ok("the shop's status now", _STATUS_SCHEMA), "404": error("not_found"),

@@ -12,11 +12,11 @@ from typing import Any
 
 from chalice.app import Blueprint
 
-from chalicelib import pii
+from chalicelib import pii, ratelimit
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.auth import Principal
 from chalicelib.config import runtime
-from chalicelib.errors import ForbiddenError
+from chalicelib.errors import UnauthenticatedError
 from chalicelib.idempotency import fingerprint, replay_headers, scoped_id
 from chalicelib.merchants.service import merchant_id_of
 from chalicelib.payments.requests import CARD_PAYMENT_BODY, QR_PAYMENT_BODY
@@ -39,7 +39,7 @@ def _reply(result: PaymentResult) -> Reply:
 def _cid(principal: Principal) -> str:
     cid = principal.claims.get("cid")
     if not isinstance(cid, str) or not cid:
-        raise ForbiddenError(f"A {principal.role} token must carry a cid.")
+        raise UnauthenticatedError(f"A {principal.role} token must carry a cid; sign in again.")
     return cid
 
 
@@ -50,7 +50,7 @@ def _money_request(req: ApiRequest, prefix: str) -> tuple[dict[str, Any], str, s
 
 
 @bp.route("/v1/payments", methods=["POST"])
-@endpoint(bp, roles={"citizen"}, body=QR_PAYMENT_BODY, idempotency_key=True)
+@endpoint(bp, roles={"citizen"}, body=QR_PAYMENT_BODY, idempotency_key=True, rate=ratelimit.MONEY)
 def create_payment(req: ApiRequest) -> Reply:
     body, transfer_id, request_fingerprint = _money_request(req, "pay")
     district = req.principal.claims.get("district")
@@ -61,7 +61,7 @@ def create_payment(req: ApiRequest) -> Reply:
 
 
 @bp.route("/v1/merchant-payments", methods=["POST"])
-@endpoint(bp, roles={"merchant"}, body=QR_PAYMENT_BODY, idempotency_key=True)
+@endpoint(bp, roles={"merchant"}, body=QR_PAYMENT_BODY, idempotency_key=True, rate=ratelimit.MONEY)
 def create_merchant_payment(req: ApiRequest) -> Reply:
     body, transfer_id, request_fingerprint = _money_request(req, "mpay")
     return _reply(service().pay_merchant(
@@ -70,7 +70,7 @@ def create_merchant_payment(req: ApiRequest) -> Reply:
 
 
 @bp.route("/v1/card-payments", methods=["POST"])
-@endpoint(bp, roles={"merchant"}, body=CARD_PAYMENT_BODY, idempotency_key=True)
+@endpoint(bp, roles={"merchant"}, body=CARD_PAYMENT_BODY, idempotency_key=True, rate=ratelimit.MONEY)
 def create_card_payment(req: ApiRequest) -> Reply:
     body, transfer_id, request_fingerprint = _money_request(req, "cpay")
     return _reply(service().pay_by_card(

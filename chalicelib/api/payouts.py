@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice.app import Blueprint
 
-from chalicelib import alerts, audit
+from chalicelib import alerts, audit, ratelimit
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.auth import Principal
 from chalicelib.errors import ForbiddenError
@@ -33,7 +33,7 @@ def _merchant_id(principal: Principal) -> str:
 
 
 @bp.route("/v1/withdrawals", methods=["POST"])
-@endpoint(bp, roles=MERCHANT, body=WITHDRAWAL_BODY, idempotency_key=True)
+@endpoint(bp, roles=MERCHANT, body=WITHDRAWAL_BODY, idempotency_key=True, rate=ratelimit.MONEY)
 def create_withdrawal(req: ApiRequest) -> Reply:
     payout_id = scoped_id("wd", req.principal, req.idempotency_key())
     result = withdrawals.withdraw(_merchant_id(req.principal), payout_id,

@@ -6,14 +6,20 @@ from typing import Any
 
 from chalice.app import Blueprint
 
-from chalicelib import audit
+from chalicelib import audit, limits
 from chalicelib.api.citizen import REGISTRATION_SCHEMA
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.clock import utcnow
 from chalicelib.exclusions import EXCLUSIONS_BODY
 from chalicelib.registration import usecases
 from chalicelib.registration.phases import phase_rules
-from chalicelib.registration.requests import ASSISTED_REGISTRATION_BODY, CARD_CODE_PATH, CARD_UNLOCK_BODY
+from chalicelib.registration.requests import (
+    ASSISTED_REGISTRATION_BODY,
+    CARD_CODE_PATH,
+    CARD_REISSUE_BODY,
+    CARD_UNLOCK_BODY,
+    CARD_UNLOCK_BY_BODY,
+)
 
 __all__ = ["bp", "OPENAPI_PATHS"]
 
@@ -22,25 +28,34 @@ REGISTRAR = {"registrar"}
 OPERATOR = {"operator"}
 
 
-def _registrar(req: ApiRequest) -> dict[str, Any]:
-    return {**req.principal.claims, "sub": req.principal.sub}
-
-
 @bp.route("/v1/assisted-registrations", methods=["POST"])
 @endpoint(bp, roles=REGISTRAR, body=ASSISTED_REGISTRATION_BODY)
 def assisted_registration(req: ApiRequest) -> Reply:
-    status, body = usecases.register_assisted(_registrar(req), req.body, phases=phase_rules, now=utcnow())
+    status, body = usecases.register_assisted(req.principal, req.body, phases=phase_rules, now=utcnow())
     return Reply(status, body)
+
+
+@bp.route("/v1/cards/reissue", methods=["POST"])
+@endpoint(bp, roles=REGISTRAR, body=CARD_REISSUE_BODY)
+def reissue_card(req: ApiRequest) -> Reply:
+    status, body = usecases.reissue(req.principal, req.body, now=utcnow())
+    return Reply(status, body)
+
+
+@bp.route("/v1/cards/unlock", methods=["POST"])
+@endpoint(bp, roles=REGISTRAR, body=CARD_UNLOCK_BY_BODY)
+def unlock_card_by_body(req: ApiRequest) -> dict[str, Any]:
+    return usecases.unlock_card_by_body(req.principal, req.body)
 
 
 @bp.route("/v1/cards/{card_code}/unlock", methods=["POST"])
 @endpoint(bp, roles=REGISTRAR, body=CARD_UNLOCK_BODY, path=CARD_CODE_PATH)
 def unlock_card(req: ApiRequest, card_code: str) -> dict[str, Any]:
-    return usecases.unlock_card(_registrar(req), card_code, req.body)
+    return usecases.unlock_card(req.principal, card_code, req.body)
 
 
 @bp.route("/v1/admin/exclusions", methods=["POST"])
-@endpoint(bp, roles=OPERATOR, write=True, body=EXCLUSIONS_BODY)
+@endpoint(bp, roles=OPERATOR, write=True, body=EXCLUSIONS_BODY, body_bytes_max=limits.BULK_BODY_BYTES_MAX)
 def import_exclusions(req: ApiRequest) -> dict[str, Any]:
     body = req.body
     result = usecases.import_exclusions(body, req.principal.sub)
@@ -52,29 +67,49 @@ def import_exclusions(req: ApiRequest) -> dict[str, Any]:
 
 # -- OpenAPI path items of this blueprint, for the document at /v1/openapi.json --
 
+_CARD_CODE_SCHEMA = {"type": "string", "pattern": "^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$",
+                     "description": "the code to print on the wallet card; shown once"}
 _ASSISTED_SCHEMA = {**REGISTRATION_SCHEMA, "properties": {
-    **REGISTRATION_SCHEMA["properties"],
-    "card_code": {"type": "string", "pattern": "^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$",
-                  "description": "accepted in a wallet phase: the code to print on the wallet card"}}}
+    **REGISTRATION_SCHEMA["properties"], "card_code": _CARD_CODE_SCHEMA}}
+_UNLOCKED = {"type": "object", "required": ["locked", "failed_attempts"], "properties": {
+    "locked": {"type": "boolean"}, "failed_attempts": {"type": "integer"}}}
 
 
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/assisted-registrations": {"post": operation(
         "A registrar registers a citizen from the ID card and issues a wallet card", REGISTRAR,
-        {"201": ok("registered now", _ASSISTED_SCHEMA),
-         "200": ok("registered before: the same registration (and card)", _ASSISTED_SCHEMA),
+        {"201": ok("registered now; card_code (shown this once) when accepted in a wallet phase",
+                   _ASSISTED_SCHEMA),
+         "200": ok("registered before: the same registration, without a card code (a lost card is "
+                   "reissued)", REGISTRATION_SCHEMA),
          "400": error("invalid_request (details.field), e.g. a weak PIN or a wrong check digit"),
          "403": error("forbidden: not a registrar bound to a point (point_id)"),
          "404": error("not_found: no such phase"),
-         "422": error("registration_closed"),
+         "422": error("registration_closed; identity_mismatch: the birth date or district is not what the "
+                      "program holds for this national ID"),
          "503": error("paused (Retry-After)")},
         body=ASSISTED_REGISTRATION_BODY)},
+    "/v1/cards/reissue": {"post": operation(
+        "A new wallet card for a registered citizen; the old card stops working at once", REGISTRAR,
+        {"201": ok("the new card's code, shown this once", {
+            "type": "object", "required": ["card_code"], "properties": {"card_code": _CARD_CODE_SCHEMA}}),
+         "404": error("not_found: this national ID holds no wallet"),
+         "422": error("identity_mismatch: the birth date or district is not what the program holds")},
+        body=CARD_REISSUE_BODY)},
+    "/v1/cards/unlock": {"post": operation(
+        "Set a new PIN on a locked card once the citizen has shown the ID card (the code in the body, "
+        "not in the URL)", REGISTRAR,
+        {"200": ok("unlocked with the new PIN", _UNLOCKED),
+         "404": error("not_found: no card with this code for this ID (the same answer either way)"),
+         "422": error("card_not_locked: only a locked card is unlocked; identity_mismatch: the birth date "
+                      "is not what the program holds")},
+        body=CARD_UNLOCK_BY_BODY)},
     "/v1/cards/{card_code}/unlock": {"post": operation(
-        "Set a new PIN and unlock a card once the citizen has shown the ID card", REGISTRAR,
-        {"200": ok("unlocked with the new PIN", {
-            "type": "object", "properties": {"card_code": {"type": "string"}, "locked": {"type": "boolean"},
-                                             "failed_attempts": {"type": "integer"}}}),
-         "404": error("not_found: no card with this code for this ID (the same answer either way)")},
+        "Set a new PIN on a locked card once the citizen has shown the ID card (prefer POST "
+        "/v1/cards/unlock: a code in a URL reaches access logs)", REGISTRAR,
+        {"200": ok("unlocked with the new PIN", _UNLOCKED),
+         "404": error("not_found: no card with this code for this ID (the same answer either way)"),
+         "422": error("card_not_locked: only a locked card is unlocked")},
         body=CARD_UNLOCK_BODY, path=CARD_CODE_PATH)},
     "/v1/admin/exclusions": {"post": operation(
         "Import an agency's exclusion list (IDs hashed on arrival)", OPERATOR,
@@ -82,5 +117,5 @@ OPENAPI_PATHS: dict[str, Any] = {
             "type": "object", "required": ["added"], "properties": {"added": {"type": "integer"}}}),
          "400": error("invalid_request naming the entry, e.g. cids[3]"),
          "403": error("forbidden: operators with mfa only")},
-        body=EXCLUSIONS_BODY, mfa=True)},
+        body=EXCLUSIONS_BODY, body_bytes_max=limits.BULK_BODY_BYTES_MAX, mfa=True)},
 }

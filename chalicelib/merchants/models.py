@@ -68,4 +68,7 @@ class MerchantReferenceModel(Model):
     tax_hash = UnicodeAttribute(hash_key=True)
     size_class = UnicodeAttribute()
     tax_compliant = BooleanAttribute()
+    # The owner on the Revenue Department's record (pii.hash_id of the cid):
+    # only that owner's shop is active at once and holds the tax ID.
+    owner_hash = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute()

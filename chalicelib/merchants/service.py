@@ -10,6 +10,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from chalicelib import db, pii
+from chalicelib.alerts import raise_alert
 from chalicelib.cache import TtlCache
 from chalicelib.clock import iso_now
 from chalicelib.config import runtime
@@ -62,40 +63,84 @@ def _reference(tax_hash: str) -> MerchantReferenceModel | None:
         return None
 
 
+def _tax_alert(kind: str, merchant_id: str, **facts: Any) -> None:
+    """A shop that names a tax ID of another owner: an alert (listed, and in
+    the operators' audit chain; no tax ID, no national ID: the shop's id)."""
+    raise_alert(kind, merchant_id, {"merchant_id": merchant_id, **facts})
+
+
+def _claim_holder(tax_hash: str) -> MerchantTaxModel | None:
+    try:
+        return MerchantTaxModel.get(tax_hash, consistent_read=True)
+    except MerchantTaxModel.DoesNotExist:
+        return None
+
+
 def register_merchant(owner_cid: str, request: RegistrationRequest) -> dict[str, Any]:
+    """Register the owner's shop. Active at once when the tax ID is in the
+    reference data, and, when the reference names its owner (``owner_cid``),
+    only for that owner: anyone else's shop waits for review, does not hold
+    the tax ID, and is an alert; the owner's own registration takes the tax
+    ID back from such a shop, which is rejected in the same transaction."""
     merchant_id = merchant_id_of(owner_cid)
+    owner_hash = pii.hash_id(owner_cid)
     tax_hash = pii.hash_id(request.tax_id, purpose="tax")
     reference = _reference(tax_hash)
+    named_owner = reference.owner_hash if reference is not None else None
+    squatting = named_owner is not None and named_owner != owner_hash
+    vouched = reference is not None and not squatting
     now = iso_now()
     merchant = MerchantModel(
         merchant_id,
-        owner_hash=pii.hash_id(owner_cid),
+        owner_hash=owner_hash,
         tax_hash=tax_hash,
         name=request.name,
         business_type=request.business_type,
         mcc=mcc_of(request.business_type),
         # The operator's reference data outranks what the shop declares.
-        size_class=reference.size_class if reference else request.size_class,
+        size_class=reference.size_class if vouched and reference else request.size_class,
         district=request.district,
         lat=request.lat,
         lon=request.lon,
         bank_code=request.bank_code,
         account_no_enc=pii.encrypt(request.account_no, context=f"merchant:{merchant_id}"),
-        status="active" if reference else "pending_review",
-        tax_compliant=bool(reference and reference.tax_compliant),
+        status="active" if vouched else "pending_review",
+        tax_compliant=bool(vouched and reference and reference.tax_compliant),
         created_at=now,
     )
-    claim = MerchantTaxModel(tax_hash, merchant_id=merchant_id, created_at=now)
     tx = db.Transaction("register_merchant")
     tx.put_model("merchant", merchant, MerchantModel.merchant_id.does_not_exist())
-    tx.put_model("tax_claim", claim, MerchantTaxModel.tax_hash.does_not_exist())
+    rejected = None
+    if not squatting:
+        rejected = _claim_tax(tx, tax_hash, merchant_id, now, owner_named=named_owner is not None)
     try:
         tx.commit()
     except db.ConditionsFailedError as exc:
         if "merchant" in exc:
             raise AlreadyExistsError("This owner already has a shop.", {"field": "owner"}) from exc
         raise AlreadyExistsError("A shop with this tax_id is already registered.", {"field": "tax_id"}) from exc
+    if squatting:
+        _tax_alert("tax_id_of_another_owner", merchant_id)
+    if rejected is not None:
+        _profiles().discard(rejected)
     return {"merchant_id": merchant_id, "status": merchant.status}
+
+
+def _claim_tax(tx: db.Transaction, tax_hash: str, merchant_id: str, now: str, owner_named: bool) -> str | None:
+    """The tax ID's claim for this shop. The owner named by the reference
+    takes it from a shop of someone else that holds it (registered before
+    the reference named the owner), and that shop is rejected: its id."""
+    claim = MerchantTaxModel(tax_hash, merchant_id=merchant_id, created_at=now)
+    holder = _claim_holder(tax_hash) if owner_named else None
+    if holder is None or holder.merchant_id == merchant_id:
+        tx.put_model("tax_claim", claim, MerchantTaxModel.tax_hash.does_not_exist())
+        return None
+    tx.put_model("tax_claim", claim, MerchantTaxModel.merchant_id == holder.merchant_id)
+    tx.update_model("squatter", MerchantModel(holder.merchant_id), [
+        MerchantModel.status.set("rejected"), MerchantModel.tax_compliant.set(False),
+        MerchantModel.review_reason.set("the tax ID belongs to another owner on the Revenue Department's record"),
+        MerchantModel.updated_at.set(now)], MerchantModel.merchant_id.exists())
+    return str(holder.merchant_id)
 
 
 def get_merchant(merchant_id: str) -> MerchantModel:
@@ -194,14 +239,34 @@ def upsert_reference(entries: list[ReferenceEntry]) -> dict[str, int]:
     pending review becomes active (the reference data vouches for it)."""
     now = iso_now()
     by_hash = {pii.hash_id(e.tax_id, purpose="tax"): e for e in entries}
+    owners = {tax_hash: pii.hash_id(e.owner_cid) if e.owner_cid else None for tax_hash, e in by_hash.items()}
     with MerchantReferenceModel.batch_write() as batch:
         for tax_hash, entry in by_hash.items():
             batch.save(MerchantReferenceModel(tax_hash, size_class=entry.size_class,
-                                              tax_compliant=entry.tax_compliant, updated_at=now))
+                                              tax_compliant=entry.tax_compliant, owner_hash=owners[tax_hash],
+                                              updated_at=now))
     for claim in MerchantTaxModel.batch_get(list(by_hash)):
         entry = by_hash[claim.tax_hash]
+        owner_hash = owners[claim.tax_hash]
+        if owner_hash is not None and get_merchant(claim.merchant_id).owner_hash != owner_hash:
+            _hold_for_review(claim.merchant_id, now)
+            continue
         _apply_reference(claim.merchant_id, entry, now)
     return {"upserted": len(by_hash)}
+
+
+def _hold_for_review(merchant_id: str, now: str) -> None:
+    """A shop holding a tax ID whose reference names another owner: it
+    is not vouched for (pending review, not tax compliant) and an alert."""
+    try:
+        MerchantModel(merchant_id).update(actions=[
+            MerchantModel.status.set("pending_review"), MerchantModel.tax_compliant.set(False),
+            MerchantModel.updated_at.set(now)], condition=MerchantModel.status.is_in("active", "pending_review"))
+    except UpdateError as exc:
+        if not db.condition_failed(exc):
+            raise
+    _profiles().discard(merchant_id)
+    _tax_alert("tax_id_of_another_owner", merchant_id)
 
 
 def _apply_reference(merchant_id: str, entry: ReferenceEntry, now: str) -> None:

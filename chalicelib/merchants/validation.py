@@ -10,11 +10,13 @@ from chalicelib import limits
 from chalicelib.validation import (
     BankCode,
     Bool,
+    Cid,
     District,
     Enum,
     ListOf,
     Number,
     Obj,
+    Opt,
     Params,
     Str,
     TaxId,
@@ -59,7 +61,8 @@ MERCHANT_REGISTRATION_BODY = Obj({
                                    "without dashes")}),
 })
 MERCHANT_REFERENCE_BODY = Obj({"merchants": ListOf(
-    Obj({"tax_id": TaxId(), "size_class": Enum(*limits.SIZE_CLASSES), "tax_compliant": Bool()}),
+    Obj({"tax_id": TaxId(), "size_class": Enum(*limits.SIZE_CLASSES), "tax_compliant": Bool(),
+         "owner_cid": Opt(Cid())}),
     1, limits.MERCHANT_REFERENCE_ENTRIES_MAX)})
 MERCHANT_REVIEW_BODY = Obj({"decision": Enum(*REVIEW_DECISIONS), "reason": _REASON})
 # Ids the server makes are opaque (API.md): only bounded here.
@@ -93,11 +96,12 @@ class ReferenceEntry:
     tax_id: str
     size_class: str
     tax_compliant: bool
+    owner_cid: str | None = None  # the owner on the Revenue Department's record
 
     @classmethod
     def all_of(cls, body: Mapping[str, Any]) -> list[ReferenceEntry]:
         """From a body as MERCHANT_REFERENCE_BODY parsed it."""
-        return [cls(e["tax_id"], e["size_class"], e["tax_compliant"]) for e in body["merchants"]]
+        return [cls(e["tax_id"], e["size_class"], e["tax_compliant"], e.get("owner_cid")) for e in body["merchants"]]
 
 
 def parse_registration(body: Any) -> RegistrationRequest:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import geothai
+
 from chalicelib.cache import TtlCache
 from chalicelib.clock import iso, utcnow
 from chalicelib.config import get_settings, runtime
@@ -92,6 +94,18 @@ def qr_signing_key() -> bytes:
     return key
 
 
+def qr_verifying_keys() -> tuple[bytes, ...]:
+    """The signing key, and during a rotation the one before it."""
+    previous = get_settings().qr_previous_signing_key.encode()
+    return (qr_signing_key(), previous) if len(previous) >= 16 else (qr_signing_key(),)
+
+
+def district_city(district: str) -> str:
+    """EMVCo's merchant city of a shop: its district's name (DOPA's list)."""
+    found = geothai.district(district)
+    return found.name_en if found is not None else district
+
+
 def make_qr(merchant: Any, amount_satang: int | None, now: datetime | None = None) -> dict[str, Any]:
     """A one-time QR for one sale of ``merchant`` (a MerchantModel)."""
     if merchant.status != "active":
@@ -99,7 +113,8 @@ def make_qr(merchant: Any, amount_satang: int | None, now: datetime | None = Non
                         {"merchant_status": merchant.status})
     now = now or utcnow()
     payload, claims = issue_qr(merchant_id=merchant.merchant_id, merchant_name=merchant.name,
-                               city=merchant.district, key=qr_signing_key(), now_s=int(now.timestamp()),
+                               city=district_city(merchant.district), key=qr_signing_key(),
+                               now_s=int(now.timestamp()),
                                amount_satang=amount_satang, mcc=merchant.mcc)
     expires_at = datetime.fromtimestamp(claims.expires_at_s, tz=now.tzinfo).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"qr": payload, "expires_at": expires_at}
@@ -231,7 +246,9 @@ class PaymentService:
                 views, balances = merchant_views([payer_id, claims.merchant_id], [spendable, withdrawable])
                 payer = self._merchant(views, payer_id, own=True)
                 payee = self._merchant(views, claims.merchant_id)
+                # Paused in either shop's district: money neither leaves nor enters it.
                 check_switch("payments", district=payer.district)
+                check_switch("payments", district=payee.district)
                 check_round2(payer=payer, payee=payee, category=category, restricted=DEFAULT_RESTRICTED_CATEGORIES)
                 have = {a: int(m.balance_satang) for a, m in balances.items()}
                 _from_spendable, from_withdrawable = split_round2(have.get(spendable, 0),
@@ -266,7 +283,7 @@ class PaymentService:
 
     @staticmethod
     def _claims(qr: str, now: datetime) -> QrClaims:
-        return verify_qr(qr, key=qr_signing_key(), now_s=int(now.timestamp()))
+        return verify_qr(qr, keys=qr_verifying_keys(), now_s=int(now.timestamp()))
 
     @staticmethod
     def _amount(claims: QrClaims, amount_satang: int | None) -> int:

@@ -8,6 +8,7 @@ from chalicelib.qr.codec import (
     baht_text,
     crc16_ccitt_false,
     issue_qr,
+    key_id,
     parse_tlv,
     satang_of,
     verify_qr,
@@ -24,5 +25,6 @@ __all__ = [
     "issue_qr",
     "parse_tlv",
     "satang_of",
+    "key_id",
     "verify_qr",
 ]

@@ -6,19 +6,27 @@ shows for one sale carries:
 
     00 "01"                      payload format indicator
     01 "12"                      point of initiation: dynamic (one sale)
-    30 {00 GUID, 01 merchant id} merchant account information (Thai QR bill
-                                 payment style; our own GUID, not PromptPay's)
+    50 {00 GUID, 01 merchant id} merchant account information, on a tag Thai
+                                 QR Payment does not assign (29 is PromptPay
+                                 credit transfer, 30 PromptPay bill payment,
+                                 which Thai bank apps would try to pay)
     52 MCC, 53 "764" (THB), 54 amount in baht "123.45" (optional)
-    58 "TH", 59 merchant name (ASCII, <= 25), 60 city (the district code)
+    58 "TH", 59 merchant name (ASCII, <= 25), 60 merchant city: the shop's
+    district by name (ASCII, <= 15, from DOPA's list), as EMVCo means it
     62 {05 reference label = the nonce}
     64 {00 "th", 01 name in Thai}  only when the name is not plain ASCII
-    80 {00 GUID, 01 expiry (unix s), 02 nonce, 03 signature}
+    80 {00 GUID, 01 expiry (unix s), 02 nonce, 04 key id, 03 signature}
     63 CRC-16/CCITT-FALSE over everything before its value, "6304" included
 
-The signature is HMAC-SHA256 under the QR signing key over every character
-of the payload before the signature's own sub-field, so that any change to
-any field before it (amount, merchant, expiry, nonce) is detected; the CRC
-then catches transport damage as any EMVCo reader expects. The nonce (128
+The signature is HMAC-SHA256 under the QR signing key, truncated to 128
+bits (22 characters), over every character of the payload before the
+signature's own sub-field, so that any change to any field before it
+(amount, merchant, expiry, nonce, key id) is detected; the CRC then catches
+transport damage as any EMVCo reader expects. The key id (``key_id``: a
+one-way digest of the key, never the key) names the key that signed, so
+that the signing key can be rotated: during a rotation a QR of either key
+verifies (``verify_qr(..., keys=[new, old])``), and template 80 stays well
+under the TLV maximum of 99 characters. The nonce (128
 random bits) makes each QR unique, and the payment records it once, so a
 copied or forwarded QR works at most once.
 
@@ -52,6 +60,7 @@ __all__ = [
     "satang_of",
     "issue_qr",
     "verify_qr",
+    "key_id",
 ]
 
 # A face-to-face sale: the customer scans within a minute or two.
@@ -61,7 +70,9 @@ QR_TTL_S_MAX = 600
 # ("10000000.00", within the amount field's 13 characters). A payload is at
 # most QR_PAYLOAD_CHARS_MAX: far above ours (~250), far below what would
 # cost anything to look at.
-QR_GUID = "TH.GO.DW"  # ours, in templates 30 and 80
+QR_GUID = "TH.GO.DW"  # ours, in templates 50 and 80
+SIGNATURE_BYTES = 16  # HMAC-SHA256 truncated to 128 bits
+KEY_ID_CHARS = 6
 NONCE_BYTES = 16  # 128 bits
 MERCHANT_NAME_CHARS_MAX = 25
 CITY_CHARS_MAX = 15
@@ -71,7 +82,7 @@ FORMAT_INDICATOR = "01"
 POINT_DYNAMIC = "12"
 DEFAULT_MCC = "5999"
 
-_TAG_ACCOUNT = "30"
+_TAG_ACCOUNT = "50"
 _TAG_SIGNED = "80"
 _TAG_CRC = "63"
 _CRC_HEADER = _TAG_CRC + "04"
@@ -161,8 +172,14 @@ def _crc_text(body: str) -> str:
 
 
 def _signature(key: bytes, signed: str) -> str:
-    digest = hmac.new(key, signed.encode("utf-8"), hashlib.sha256).digest()
+    digest = hmac.new(key, signed.encode("utf-8"), hashlib.sha256).digest()[:SIGNATURE_BYTES]
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def key_id(key: bytes) -> str:
+    """The id of a signing key in the QR: a one-way digest, so that a QR
+    names its key without saying anything about it."""
+    return hashlib.sha256(b"wallet-qr-key-id:" + key).hexdigest()[:KEY_ID_CHARS]
 
 
 def _check_key(key: bytes) -> None:
@@ -212,7 +229,8 @@ def issue_qr(
         parts.append(tlv("64", tlv("00", "th") + tlv("01", merchant_name[:MERCHANT_NAME_CHARS_MAX])))
     head = "".join(parts)
     signature_length = len(_signature(key, ""))
-    signed_fields = tlv("00", QR_GUID) + tlv("01", str(expires_at_s)) + tlv("02", nonce)
+    signed_fields = (tlv("00", QR_GUID) + tlv("01", str(expires_at_s)) + tlv("02", nonce)
+                     + tlv("04", key_id(key)))
     template_length = len(signed_fields) + 4 + signature_length
     signed = head + f"{_TAG_SIGNED}{template_length:02d}" + signed_fields + f"03{signature_length:02d}"
     body = signed + _signature(key, signed) + _CRC_HEADER
@@ -220,13 +238,25 @@ def issue_qr(
     return payload, QrClaims(merchant_id, nonce, expires_at_s, amount_satang)
 
 
-def verify_qr(payload: object, *, key: bytes, now_s: int) -> QrClaims:
+def _accepted(key: bytes | None, keys: tuple[bytes, ...] | list[bytes]) -> list[bytes]:
+    accepted = ([key] if key is not None else []) + list(keys)
+    if not accepted:
+        raise ValueError("verify_qr needs at least one key")
+    for one in accepted:
+        _check_key(one)
+    return accepted
+
+
+def verify_qr(payload: object, *, key: bytes | None = None, keys: tuple[bytes, ...] | list[bytes] = (),
+              now_s: int) -> QrClaims:
     """The claims of a QR this backend issued, or QrInvalidError / QrExpiredError.
 
-    Checks, in order: shape, CRC, signature (constant time), then expiry, so
-    that a forged QR never learns whether its expiry would pass.
+    ``key`` and ``keys``: the signing keys accepted now (during a rotation
+    the new and the old); the QR's key id picks one. Checks, in order:
+    shape, CRC, signature (constant time), then expiry, so that a forged QR
+    never learns whether its expiry would pass.
     """
-    _check_key(key)
+    accepted = _accepted(key, keys)
     if not isinstance(payload, str) or not 0 < len(payload) <= QR_PAYLOAD_CHARS_MAX:
         raise QrInvalidError("not a QR payload")
     try:
@@ -249,9 +279,12 @@ def verify_qr(payload: object, *, key: bytes, now_s: int) -> QrClaims:
     signature = signed_fields.get("03")
     if signed_fields.get("00") != QR_GUID or signature is None or list(signed_fields)[-1] != "03":
         raise QrInvalidError("not signed by this program")
+    signer = next((k for k in accepted if key_id(k) == signed_fields.get("04")), None)
+    if signer is None:
+        raise QrInvalidError("signed with a key this program does not hold")
     # The signature covers everything before its own value ("03LL" included).
     signed = body[:len(body) - len(_CRC_HEADER) - len(signature)]
-    if not hmac.compare_digest(_signature(key, signed), signature):
+    if not hmac.compare_digest(_signature(signer, signed), signature):
         raise QrInvalidError("bad signature")
     # Signed: every field below was written by this backend.
     if (fields.get("00") != FORMAT_INDICATOR or fields.get("01") != POINT_DYNAMIC

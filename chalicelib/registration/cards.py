@@ -18,6 +18,7 @@ from chalicelib import db
 from chalicelib.clock import iso_now
 from chalicelib.errors import InvalidRequestError, NotFoundError, RuleError
 from chalicelib.lazy import lazy_module
+from chalicelib.pii import hash_id
 from chalicelib.registration.models import CardModel
 from chalicelib.validation import Pin
 
@@ -26,12 +27,14 @@ __all__ = [
     "CARD_CODE_RANDOM_CHARS",
     "new_card_code",
     "normalize_card_code",
+    "card_key",
     "validate_pin",
     "hash_pin",
     "pin_matches",
     "get_card",
     "verify_pin",
     "reset_pin",
+    "card_of",
 ]
 
 PIN_ATTEMPTS_MAX = 5
@@ -102,6 +105,12 @@ def normalize_card_code(text: object, field: str = "card_code") -> str:
     return _format(symbols)
 
 
+def card_key(card_code: str) -> str:
+    """The card item's key: a keyed hash of the canonical code, so that the
+    table (and its backups) never hold a code that, with a PIN, pays."""
+    return hash_id(normalize_card_code(card_code), purpose="card")
+
+
 # -- PINs ----------------------------------------------------------------------
 
 
@@ -129,12 +138,19 @@ def pin_matches(pin_hash: str, pin: str) -> bool:
 # -- the card item -----------------------------------------------------------------
 
 
+_NO_CARD = "No card has this code; check it against the card."
+
+
 def get_card(card_code: str) -> CardModel:
-    code = normalize_card_code(card_code)
+    """The card in use with this code; a revoked (reissued) card answers as
+    one that does not exist."""
     try:
-        return CardModel.get(code, consistent_read=True)
+        card = CardModel.get(card_key(card_code), consistent_read=True)
     except CardModel.DoesNotExist as exc:
-        raise NotFoundError("No card has this code; check it against the card.") from exc
+        raise NotFoundError(_NO_CARD) from exc
+    if card.revoked:
+        raise NotFoundError(_NO_CARD)
+    return card
 
 
 def _locked_error() -> RuleError:
@@ -163,11 +179,11 @@ def _clear_failures(card: CardModel) -> None:
     try:
         card.update(
             actions=[CardModel.failed_attempts.set(0), CardModel.updated_at.set(iso_now())],
-            condition=CardModel.locked == False,  # noqa: E712  (a DynamoDB condition)
+            condition=(CardModel.locked == False) & (CardModel.revoked == False),  # noqa: E712
         )
     except UpdateError as exc:
         if db.condition_failed(exc):
-            # Wrong PINs racing this right one locked the card meanwhile.
+            # Wrong PINs racing this right one locked the card meanwhile (or it was reissued).
             raise _locked_error() from exc
         raise
 
@@ -180,7 +196,7 @@ def _count_wrong_pin(card: CardModel) -> None:
     and it sets ``locked`` with the count, so of any number of concurrent
     wrong attempts exactly one locks the card and the count ends at 5.
     """
-    unlocked = CardModel.locked == False  # noqa: E712
+    unlocked = (CardModel.locked == False) & (CardModel.revoked == False)  # noqa: E712
     below_last = CardModel.failed_attempts < PIN_ATTEMPTS_MAX - 1
     now = iso_now()
     try:
@@ -209,15 +225,37 @@ def _count_wrong_pin(card: CardModel) -> None:
                     {"attempts_left": 0})
 
 
-def reset_pin(card_code: str, citizen_hash: str, new_pin: str) -> CardModel:
-    """Set a new PIN and unlock, for the card's own citizen only.
+_NOT_THEIRS = "No card of this citizen has this code; check the code and the ID card."
 
-    A card of someone else answers exactly as a card that does not exist,
-    so the endpoint cannot be used to learn whose card a code is.
+
+def card_of(card_code: str, citizen_hash: str) -> CardModel:
+    """The card in use with this code, if it is this citizen's; someone
+    else's card answers exactly as a card that does not exist, so that the
+    endpoint cannot be used to learn whose card a code is."""
+    try:
+        card = get_card(card_code)
+    except NotFoundError as exc:
+        raise NotFoundError(_NOT_THEIRS) from exc
+    if card.citizen_hash != citizen_hash:
+        raise NotFoundError(_NOT_THEIRS)
+    return card
+
+
+def _not_locked() -> RuleError:
+    return RuleError("card_not_locked", "This card is not locked: its PIN still works, and only a locked "
+                                        "card can be unlocked. A lost card is reissued instead.")
+
+
+def reset_pin(card: CardModel, new_pin: str) -> CardModel:
+    """Set a new PIN and unlock a locked card (``card_of`` found it).
+
+    Only a locked card: a registrar cannot set a new PIN on a card its
+    citizen still uses (422 ``card_not_locked``). The condition holds it
+    at the write too, against a reissue or a right PIN racing the unlock.
     """
+    if not card.locked:
+        raise _not_locked()
     pin_hash = hash_pin(new_pin)
-    code = normalize_card_code(card_code)
-    card = CardModel(code)
     try:
         card.update(
             actions=[
@@ -226,10 +264,11 @@ def reset_pin(card_code: str, citizen_hash: str, new_pin: str) -> CardModel:
                 CardModel.locked.set(False),
                 CardModel.updated_at.set(iso_now()),
             ],
-            condition=CardModel.citizen_hash == citizen_hash,
+            condition=(CardModel.citizen_hash == card.citizen_hash) & (CardModel.locked == True)  # noqa: E712
+            & (CardModel.revoked == False),  # noqa: E712
         )
     except UpdateError as exc:
         if db.condition_failed(exc):
-            raise NotFoundError("No card of this citizen has this code; check the code and the ID card.") from exc
+            raise _not_locked() from exc
         raise
     return card

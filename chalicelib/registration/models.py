@@ -74,7 +74,12 @@ class RegistrationModel(Model):
     point_id = UnicodeAttribute(null=True)
     registrar_sub = UnicodeAttribute(null=True)
     phone_enc = UnicodeAttribute(null=True)
-    card_code = UnicodeAttribute(null=True)  # assisted, accepted in a wallet phase
+    # Keyed hash of the national ID with the birth date (pii.identity_hash):
+    # what a registrar's ID card is checked against, without a birth date in clear.
+    identity_hash = UnicodeAttribute(null=True)
+    # The card in use (cards.card_key of its code, never the code itself):
+    # a reissue moves it to the new card and revokes the old one.
+    card_key = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
 
     by_wave = _ByWaveIndex()
@@ -98,17 +103,20 @@ class BenefitModel(Model):
     wallet_id = UnicodeAttribute(null=True)  # wallet phases
     wave = NumberAttribute(null=True)
     district = UnicodeAttribute(null=True)
+    identity_hash = UnicodeAttribute(null=True)  # as on the registration
     created_at = UnicodeAttribute()
 
 
 @register
 class CardModel(Model):
-    """A wallet card: printed code + PIN (Argon2 hash only)."""
+    """A wallet card: printed code + PIN (Argon2 hash only). The item is
+    keyed by a keyed hash of the code (``cards.card_key``): the code is half
+    of what pays, so the table does not hold it in clear."""
 
     class Meta:
         short_name = "cards"
 
-    card_code = UnicodeAttribute(hash_key=True)
+    card_key = UnicodeAttribute(hash_key=True)
     wallet_id = UnicodeAttribute()
     citizen_hash = UnicodeAttribute()
     phase_id = UnicodeAttribute()
@@ -117,5 +125,8 @@ class CardModel(Model):
     failed_attempts = NumberAttribute(default=0)
     locked = BooleanAttribute(default=False)
     point_id = UnicodeAttribute()
+    registrar_sub = UnicodeAttribute(null=True)
+    # A reissued card stops working at once: every use checks this.
+    revoked = BooleanAttribute(default=False)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute(null=True)

@@ -7,7 +7,7 @@ from chalicelib import limits
 from chalicelib.validation import Cid, Const, Date, District, Obj, Opt, Params, PhaseId, Phone, Pin, Str
 
 __all__ = ["REGISTRATION_BODY", "ASSISTED_REGISTRATION_BODY", "CARD_UNLOCK_BODY", "CARD_CODE_PATH",
-           "CITIZEN_CLAIMS"]
+           "CARD_REISSUE_BODY", "CARD_UNLOCK_BY_BODY", "CITIZEN_CLAIMS"]
 
 _CONSENT = Const(True, "the citizen agrees to the program's terms")
 
@@ -19,7 +19,9 @@ ASSISTED_REGISTRATION_BODY = Obj({
 CARD_UNLOCK_BODY = Obj({"cid": Cid(), "pin": Pin()})
 # The card's own checks (its check symbol, the letters read as digits) are
 # the cards module's: a code as typed, here only bounded.
-CARD_CODE_PATH = Params("path", {"card_code": Str(1, limits.CARD_CODE_CHARS_MAX,
-                                                  hint="the 12-character code printed on the card")})
+_CARD_CODE = Str(1, limits.CARD_CODE_CHARS_MAX, hint="the 12-character code printed on the card")
+CARD_CODE_PATH = Params("path", {"card_code": _CARD_CODE})
+CARD_REISSUE_BODY = Obj({"cid": Cid(), "birth_date": Date(), "district": District(), "pin": Pin()})
+CARD_UNLOCK_BY_BODY = Obj({"card_code": _CARD_CODE, "cid": Cid(), "birth_date": Date(), "pin": Pin()})
 # What a citizen token must carry (API.md); its other claims are not ours.
 CITIZEN_CLAIMS = Obj({"cid": Cid(), "birth_date": Date(), "district": District()}, closed=False)

@@ -35,12 +35,12 @@ from chalicelib.eligibility import (
     registration_open,
     wallet_id_for,
 )
-from chalicelib.errors import RuleError
+from chalicelib.errors import NotFoundError, RuleError
 from chalicelib.exclusions import lists_containing
 from chalicelib.limits import ACTIVATION_BUCKETS
 from chalicelib.phases.counters import count
-from chalicelib.pii import encrypt
-from chalicelib.registration.cards import hash_pin, new_card_code, validate_pin
+from chalicelib.pii import encrypt, identity_hash
+from chalicelib.registration.cards import card_key, hash_pin, new_card_code, validate_pin
 from chalicelib.registration.models import (
     BenefitModel,
     CardModel,
@@ -56,6 +56,8 @@ __all__ = [
     "registration_view",
     "registrations_of",
     "get_registration",
+    "reissue_card",
+    "check_identity",
     "CHANNEL_APP",
     "CHANNEL_ASSISTED",
 ]
@@ -85,6 +87,30 @@ class Assisted:
 class Registered:
     registration: RegistrationModel
     created: bool  # False: an earlier registration returned again (200)
+    # The code of a card issued by this call: shown once, never stored.
+    card_code: str | None = None
+
+
+def _identity_of(citizen: Citizen) -> str:
+    return identity_hash(citizen.citizen_hash, citizen.birth_date.isoformat())
+
+
+def _mismatch() -> RuleError:
+    return RuleError("identity_mismatch", "The birth date or district does not match what the program holds for "
+                                          "this national ID; read them again from the ID card of the person "
+                                          "in front of you.")
+
+
+def check_identity(held_identity: str | None, held_district: str | None, citizen: Citizen,
+                   check_district: bool = True) -> None:
+    """422 ``identity_mismatch`` unless the ID card read at a point (the
+    birth date, and the district unless ``check_district`` is False) is what
+    the program holds for this citizen. A record without an identity
+    (none is written so) fails closed."""
+    if held_identity is None or held_identity != _identity_of(citizen):
+        raise _mismatch()
+    if check_district and held_district != citizen.district:
+        raise _mismatch()
 
 
 def get_registration(phase_id: str, citizen_hash: str) -> RegistrationModel | None:
@@ -94,11 +120,16 @@ def get_registration(phase_id: str, citizen_hash: str) -> RegistrationModel | No
         return None
 
 
-def _benefit_phase(citizen_hash: str) -> str | None:
+def get_benefit(citizen_hash: str) -> BenefitModel | None:
     try:
-        return BenefitModel.get(citizen_hash, consistent_read=True).phase_id
+        return BenefitModel.get(citizen_hash, consistent_read=True)
     except BenefitModel.DoesNotExist:
         return None
+
+
+def _benefit_phase(citizen_hash: str) -> str | None:
+    benefit = get_benefit(citizen_hash)
+    return benefit.phase_id if benefit is not None else None
 
 
 def _decide(phase: PhaseRules, citizen: Citizen) -> Decision:
@@ -123,6 +154,7 @@ def _item(phase: PhaseRules, citizen: Citizen, decision: Decision, created_at: s
         reason=decision.reason,
         channel=CHANNEL_ASSISTED if assisted else CHANNEL_APP,
         district=citizen.district,
+        identity_hash=_identity_of(citizen),
         created_at=created_at,
     )
     if phone is not None:
@@ -148,13 +180,16 @@ def _benefit(item: RegistrationModel) -> BenefitModel:
         wallet_id=item.wallet_id,
         wave=item.wave,
         district=item.district,
+        identity_hash=item.identity_hash,
         created_at=item.created_at,
     )
 
 
-def _card(item: RegistrationModel, pin_hash: str, point_id: str) -> CardModel:
-    return CardModel(
-        new_card_code(),
+def _card(item: RegistrationModel, pin_hash: str, assisted: Assisted) -> tuple[str, CardModel]:
+    """A new card for the registration's wallet: its code (shown once) and its item."""
+    code = new_card_code()
+    return code, CardModel(
+        card_key(code),
         wallet_id=item.wallet_id,
         citizen_hash=item.citizen_hash,
         phase_id=item.phase_id,
@@ -162,7 +197,9 @@ def _card(item: RegistrationModel, pin_hash: str, point_id: str) -> CardModel:
         pin_hash=pin_hash,
         failed_attempts=0,
         locked=False,
-        point_id=point_id,
+        revoked=False,
+        point_id=assisted.point_id,
+        registrar_sub=assisted.registrar_sub,
         created_at=item.created_at,
     )
 
@@ -205,62 +242,76 @@ def _put_alone(item: RegistrationModel) -> str:
     return _Outcome.STORED
 
 
-def _store(item: RegistrationModel, assisted: Assisted | None, pin_hash: str | None) -> str:
+def _store(item: RegistrationModel, assisted: Assisted | None, pin_hash: str | None) -> tuple[str, str | None]:
+    """Write the registration (with its benefit and card when accepted);
+    the outcome and the code of the card written, if any."""
     if item.status != ACCEPTED:
-        return _put_alone(item)
+        return _put_alone(item), None
     for _ in range(CARD_CODE_TRIES_MAX):
         writes: list[tuple[str, Model, Condition]] = [
             ("registration", item, RegistrationModel.registration_key.does_not_exist()),
             ("benefit", _benefit(item), BenefitModel.citizen_hash.does_not_exist()),
         ]
+        code = None
         if assisted is not None and pin_hash is not None and item.wallet_id is not None:
-            card = _card(item, pin_hash, assisted.point_id)
-            item.card_code = card.card_code
-            writes.append(("card", card, CardModel.card_code.does_not_exist()))
+            code, card = _card(item, pin_hash, assisted)
+            item.card_key = card.card_key
+            writes.append(("card", card, CardModel.card_key.does_not_exist()))
         outcome = _write(writes)
         if outcome != _Outcome.CARD_CLASH:
-            return outcome
+            return outcome, (code if outcome == _Outcome.STORED else None)
     raise RuntimeError("could not draw an unused card code; the random source is suspect")
 
 
 def _reject_benefited(item: RegistrationModel) -> RegistrationModel:
     """A racing registration into another phase took the benefit: this one
     is stored as what it now is, rejected ``already_benefited``."""
-    for name in ("wave", "wave_key", "wallet_id", "card_code"):
+    for name in ("wave", "wave_key", "wallet_id", "card_key"):
         setattr(item, name, None)
     item.status = REJECTED
     item.reason = REASON_ALREADY_BENEFITED
     return item
 
 
-def _needs_card(item: RegistrationModel) -> bool:
-    return item.status == ACCEPTED and item.wallet_id is not None and item.card_code is None
+def reissue_card(citizen: Citizen, assisted: Assisted, now: datetime) -> tuple[str, RegistrationModel]:
+    """A new card for a citizen's wallet (a lost card, or a lost phone of a
+    citizen registered in the app), once the ID card read at the point
+    matches what the program holds: the new card, the registration pointed
+    at it and the old card revoked, in one transaction, so the old card
+    stops working at once and a citizen holds one working card.
 
-
-def _issue_card(item: RegistrationModel, assisted: Assisted, now: datetime) -> RegistrationModel:
-    """A card for a wallet registered in the app, for a citizen who comes
-    to a registration point later (a lost phone): the card and the
-    registration's ``card_code`` in one transaction, so a citizen gets one
-    card however often the registrar submits."""
+    Raises NotFoundError (no wallet), RuleError ``identity_mismatch``.
+    """
     pin_hash = hash_pin(assisted.pin)
-    for _ in range(CARD_CODE_TRIES_MAX):
-        card = _card(item, pin_hash, assisted.point_id)
+    benefit = get_benefit(citizen.citizen_hash)
+    if benefit is None or not benefit.wallet_id:
+        raise NotFoundError("This national ID holds no wallet: register the citizen first.")
+    check_identity(benefit.identity_hash, benefit.district, citizen)
+    for _ in range(CARD_CODE_TRIES_MAX * 2):
+        item = get_registration(benefit.phase_id, citizen.citizen_hash)
+        if item is None:
+            raise RuntimeError("a benefit without its registration")
+        old_key = item.card_key
+        code, card = _card(item, pin_hash, assisted)
         card.created_at = iso(now)
-        tx = db.Transaction("issue_card")
-        tx.put_model("card", card, CardModel.card_code.does_not_exist())
-        tx.update_model("registration", item, [RegistrationModel.card_code.set(card.card_code)],
-                        RegistrationModel.card_code.does_not_exist())
+        tx = db.Transaction("reissue_card")
+        tx.put_model("card", card, CardModel.card_key.does_not_exist())
+        held = (RegistrationModel.card_key.does_not_exist() if old_key is None
+                else RegistrationModel.card_key == old_key)
+        tx.update_model("registration", item, [RegistrationModel.card_key.set(card.card_key)], held)
+        if old_key is not None:
+            tx.update_model("old_card", CardModel(old_key), [CardModel.revoked.set(True),
+                                                              CardModel.updated_at.set(iso(now))],
+                            CardModel.card_key.exists())
         try:
             tx.commit()
-        except db.ConditionsFailedError as exc:
-            if "registration" in exc:
-                # Another submission issued the card first: that one stands.
-                found = get_registration(item.phase_id, item.citizen_hash)
-                return found if found is not None else item
-            continue  # only the drawn code is taken: draw another
-        item.card_code = card.card_code
-        return item
-    raise RuntimeError("could not draw an unused card code; the random source is suspect")
+        except db.ConditionsFailedError:
+            # A drawn code that is taken, or a reissue racing this one: read
+            # the registration again and draw again; one card stays in use.
+            continue
+        item.card_key = card.card_key
+        return code, item
+    raise RuntimeError("could not issue a card: the registration kept changing")
 
 
 def _closed(phase: PhaseRules) -> RuleError:
@@ -291,24 +342,32 @@ def register(
         raise _closed(phase)
     existing = get_registration(phase.phase_id, citizen.citizen_hash)
     if existing is not None:
-        if assisted is not None and _needs_card(existing):
-            existing = _issue_card(existing, assisted, now)
+        # Registered before: the same registration, never a card (a lost
+        # card is reissued, after the same identity check).
+        if assisted is not None:
+            check_identity(existing.identity_hash, existing.district, citizen)
         return Registered(existing, created=False)
     if not registration_open(phase, now):
         raise _closed(phase)
+    if assisted is not None:
+        benefit = get_benefit(citizen.citizen_hash)
+        if benefit is not None:  # benefited in another phase: the same person?
+            check_identity(benefit.identity_hash, benefit.district, citizen)
     pin_hash = hash_pin(assisted.pin) if assisted is not None else None
     item = _item(phase, citizen, _decide(phase, citizen), iso(now), phone, assisted)
-    outcome = _store(item, assisted, pin_hash)
+    outcome, code = _store(item, assisted, pin_hash)
     if outcome == _Outcome.BENEFITED:
         outcome = _put_alone(_reject_benefited(item))
     if outcome == _Outcome.EXISTS:
         found = get_registration(phase.phase_id, citizen.citizen_hash)
         if found is None:
             raise RuntimeError("a registration's condition failed but it cannot be read back")
+        if assisted is not None:
+            check_identity(found.identity_hash, found.district, citizen)
         return Registered(found, created=False)
     _log(item, assisted)
     _count(item)
-    return Registered(item, created=True)
+    return Registered(item, created=True, card_code=code)
 
 
 def _count(item: RegistrationModel) -> None:
@@ -342,8 +401,9 @@ def _log(item: RegistrationModel, assisted: Assisted | None) -> None:
     })
 
 
-def registration_view(item: RegistrationModel, with_card: bool = False) -> dict[str, Any]:
-    """The API.md body of a registration."""
+def registration_view(item: RegistrationModel, card_code: str | None = None) -> dict[str, Any]:
+    """The API.md body of a registration; ``card_code`` only when a card was
+    issued by this very request (a card's code is shown once)."""
     view: dict[str, Any] = {
         "registration_id": item.registration_id,
         "phase_id": item.phase_id,
@@ -351,8 +411,8 @@ def registration_view(item: RegistrationModel, with_card: bool = False) -> dict[
     }
     if item.reason:
         view["reason"] = item.reason
-    if with_card and item.card_code:
-        view["card_code"] = item.card_code
+    if card_code:
+        view["card_code"] = card_code
     return view
 
 

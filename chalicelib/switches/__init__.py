@@ -18,7 +18,7 @@ from chalicelib.clock import iso_now
 from chalicelib.config import runtime
 from chalicelib.errors import PausedError
 from chalicelib.switches.models import SwitchModel
-from chalicelib.validation import Enum, Obj, Str
+from chalicelib.validation import Enum, Obj, Str, SwitchScope
 
 __all__ = [
     "OPERATIONS",
@@ -37,8 +37,7 @@ PAUSED_RETRY_AFTER_S = 60
 # ``PUT /v1/admin/switches``: the spec that parses it and writes its schema.
 SWITCH_BODY = Obj({
     "operation": Enum(*OPERATIONS), "state": Enum(*STATES),
-    "scope": Str(3, limits.SWITCH_SCOPE_CHARS_MAX, limits.SWITCH_SCOPE_PATTERN,
-                 "'all', 'district:<4-digit district code>' or 'bank:<3-digit bank code>'"),
+    "scope": SwitchScope(),
     "reason": Str(1, limits.REASON_CHARS_MAX),
 })
 

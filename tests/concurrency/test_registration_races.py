@@ -16,7 +16,7 @@ import pytest
 from chalicelib.eligibility import Citizen, PhaseRules
 from chalicelib.errors import RuleError
 from chalicelib.pii import hash_id
-from chalicelib.registration.cards import verify_pin
+from chalicelib.registration.cards import card_key, verify_pin
 from chalicelib.registration.models import BenefitModel, CardModel, RegistrationModel
 from chalicelib.registration.service import Assisted, register
 
@@ -92,13 +92,13 @@ def test_a_citizen_racing_into_two_phases_is_accepted_in_at_most_one(tables):
 def test_twenty_parallel_wrong_pins_lock_the_card_at_exactly_five(tables):
     who = citizen(CIDS[1])
     done = register(phase("p3"), who, now=NOW, assisted=Assisted("point-7", "registrar-1", "135790"))
-    code = done.registration.card_code
+    code = done.card_code
     results = all_at_once([lambda: verify_pin(code, "246801")] * 20)
     codes = [r.code for r in results if isinstance(r, RuleError)]
     assert len(codes) == 20, results
     assert codes.count("pin_invalid") == 4
     assert codes.count("card_locked") == 16
-    card = CardModel.get(code, consistent_read=True)
+    card = CardModel.get(card_key(code), consistent_read=True)
     assert card.locked is True and card.failed_attempts == 5
     with pytest.raises(RuleError) as caught:
         verify_pin(code, "135790")  # the right PIN no longer opens a locked card
@@ -108,9 +108,9 @@ def test_twenty_parallel_wrong_pins_lock_the_card_at_exactly_five(tables):
 def test_right_and_wrong_pins_at_once_never_leave_more_than_five_counted(tables):
     who = citizen(CIDS[2])
     done = register(phase("p3"), who, now=NOW, assisted=Assisted("point-7", "registrar-1", "135790"))
-    code = done.registration.card_code
+    code = done.card_code
     calls = [lambda: verify_pin(code, "246801")] * 8 + [lambda: verify_pin(code, "135790")] * 4
     all_at_once(calls)
-    card = CardModel.get(code, consistent_read=True)
+    card = CardModel.get(card_key(code), consistent_read=True)
     assert 0 <= card.failed_attempts <= 5
     assert card.locked == (card.failed_attempts == 5)

@@ -22,9 +22,16 @@ from devstack import tokens as local_tokens
 from tests.functional.payments_api_fixtures import World, open_world
 from tests.functional.registration_fixtures import Api, open_api
 
+# A citizen's or merchant's token always names a person (API.md); the
+# tests' default, unless a test gives its own cid (cid=None: none at all).
+DEFAULT_CID = "1101700230708"
+
 
 class Tokens:
     def make(self, role: str = "citizen", **claims: Any) -> str:
+        if role in ("citizen", "merchant"):
+            claims.setdefault("cid", DEFAULT_CID)
+        claims = {k: v for k, v in claims.items() if v is not None}
         return f"Bearer {local_tokens.mint(role, claims)}"
 
     def headers(self, role: str | None = "citizen", **claims: Any) -> dict[str, str]:

@@ -119,7 +119,7 @@ def open_world() -> Iterator[World]:
     ``world`` fixture of tests/functional/conftest.py (moto_aws built the runtime)."""
     from chalice.test import Client
 
-    from chalicelib.registration.cards import hash_pin, new_card_code
+    from chalicelib.registration.cards import card_key, hash_pin, new_card_code
     from chalicelib.registration.models import CardModel
 
     with Client(_app()) as client:
@@ -141,7 +141,7 @@ def open_world() -> Iterator[World]:
         cid = valid_id(7, "1")
         give_wallet(cid, "w1")
         code = new_card_code()
-        CardModel(code, wallet_id="w1", citizen_hash=pii.hash_id(cid), phase_id=PHASE, district="1001",
+        CardModel(card_key(code), wallet_id="w1", citizen_hash=pii.hash_id(cid), phase_id=PHASE, district="1001",
                   pin_hash=hash_pin(PIN), point_id="point-1001-01", created_at=iso(utcnow())).save()
         yield World(api, operator, shops[0], shops[1], shops[2], citizen_token(cid), code)
 

@@ -94,6 +94,14 @@ def test_activate_is_202_and_credits_every_due_citizen_once(world, mint_token):
         (1, "done", len(first)), (2, "scheduled", 0)]
     assert "activate_at" in shown["waves"][0]
     assert ledger.summary()["balanced"] is True
+    # Each change of the phase's state is in the audit chain: the operator's
+    # trigger, the wave's run starting (once) and done.
+    from chalicelib import audit
+
+    actions = [e["action"] for e in reversed(audit.page(100, None)["items"])]
+    assert actions.count("activation_run_started") == 1 and actions.count("activation_run_done") == 1
+    assert actions.index("activation_run_started") < actions.index("activation_run_done")
+    assert actions.count("activation_triggered") == 4 and audit.verify()["ok"] is True
 
 
 def test_the_schedule_sends_due_runs_and_the_handler_works_them(world, mint_token):

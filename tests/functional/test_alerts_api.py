@@ -46,7 +46,8 @@ def test_an_alert_is_stored_once_listed_and_acknowledged(call, capfd, monkeypatc
     _, open_only, _ = call("GET", "/v1/admin/alerts?status=open", role="operator")
     assert [a["alert_id"] for a in open_only["items"]] == [second]
     _, trail, _ = call("GET", "/v1/admin/audit", role="auditor")
-    assert [e["action"] for e in trail["items"]] == ["alert_acknowledged"]
+    # Newest first: the acknowledgement, then the two alerts themselves.
+    assert [e["action"] for e in trail["items"]] == ["alert_acknowledged", "alert", "alert"]
     assert trail["items"][0]["target"] == f"alert:{first}"
 
 

@@ -12,7 +12,7 @@ from chalicelib.merchants.service import merchant_id_of, register_merchant, upse
 from chalicelib.merchants.validation import ReferenceEntry, parse_registration
 from chalicelib.payments.rules import SpendingPolicy
 from chalicelib.payments.service import PaymentService
-from chalicelib.registration.cards import hash_pin, new_card_code
+from chalicelib.registration.cards import card_key, hash_pin, new_card_code
 from chalicelib.registration.models import CardModel
 from tests.functional.payments_fixtures import PHASE, credit_wallet
 from tests.functional.test_merchants_service import OTHER, OWNER, TAX, TAX2, body
@@ -30,7 +30,7 @@ def card(moto_aws):
     register_merchant(OTHER, parse_registration(far))
     credit_wallet(Ledger(), "w1")
     code = new_card_code()
-    CardModel(code, wallet_id="w1", citizen_hash=pii.hash_id("x"), phase_id=PHASE, district="1001",
+    CardModel(card_key(code), wallet_id="w1", citizen_hash=pii.hash_id("x"), phase_id=PHASE, district="1001",
               pin_hash=hash_pin(PIN), point_id="pt1", created_at=iso(utcnow())).save()
     return code
 

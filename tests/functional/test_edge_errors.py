@@ -91,3 +91,28 @@ def test_rate_limited_and_paused_carry_retry_after() -> None:
         response = error_response(exc)
         assert response.status_code == status
         assert response.headers["Retry-After"] == str(exc.retry_after_s)
+
+
+def test_the_frameworks_own_answers_are_in_the_contract_shape(call: Any) -> None:
+    """Finding 4: Chalice's 405 and 415 bodies were {"Code", "Message"}."""
+    status, body, headers = call("DELETE", "/v1/health")
+    assert status == 405 and "GET" in headers["Allow"]
+    _is_error(body, "method_not_allowed")
+    status, body, _ = call("POST", "/v1/registrations", role="citizen", raw="phase_id=p3",
+                           headers={"Content-Type": "text/plain"}, cid="1101700230708")
+    assert status == 415
+    _is_error(body, "unsupported_media_type")
+
+
+def test_an_exception_outside_any_view_is_a_contract_500(call: Any, monkeypatch: Any) -> None:
+    import app as app_module
+
+    def boom(*_: Any, **__: Any) -> None:
+        raise RuntimeError("internals 1101700230705")
+
+    # A view that no endpoint() or map_errors() guards: only the middleware is left.
+    monkeypatch.setattr(app_module.app.routes["/v1/health"]["GET"], "view_function", boom)
+    status, body, _ = call("GET", "/v1/health")
+    assert status == 500
+    _is_error(body, "internal_error")
+    assert "internals" not in str(body)

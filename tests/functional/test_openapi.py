@@ -120,3 +120,25 @@ def test_a_list_name_is_the_same_for_a_phase_and_an_import(call: Any) -> None:
     phase = doc["paths"]["/v1/admin/phases/{phase_id}"]["put"]["requestBody"]["content"]["application/json"]
     exclusions = doc["paths"]["/v1/admin/exclusions"]["post"]["requestBody"]["content"]["application/json"]
     assert phase["schema"]["properties"]["exclusion_lists"]["items"] == exclusions["schema"]["properties"]["list"]
+
+
+def test_the_phase_read_documents_its_progress_and_wave_fields(call: Any) -> None:
+    """Review finding 6: the phase GET's wave fields were missing from the document."""
+    _, doc, _ = call("GET", "/v1/openapi.json")
+    schema = doc["paths"]["/v1/admin/phases/{phase_id}"]["get"]["responses"]["200"]["content"][
+        "application/json"]["schema"]
+    assert {"phase_id", "registered", "credited_count", "spent_satang"} <= set(schema["properties"])
+    wave = schema["properties"]["waves"]["items"]
+    assert {"wave", "status", "credited_count", "activate_at"} <= set(wave["required"])
+    assert wave["properties"]["status"]["enum"] == ["scheduled", "running", "done", "stopped"]
+
+
+def test_every_authenticated_operation_documents_the_contracts_errors(call: Any) -> None:
+    _, doc, _ = call("GET", "/v1/openapi.json")
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if op.get("security") == []:
+                continue
+            for status in ("400", "401", "403", "429", "500"):
+                assert op["responses"][status]["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/Error"}, (method, path, status)

@@ -168,3 +168,28 @@ def test_the_phase_definition_sets_scope_sizes_and_negative_list(world, phase_de
     assert world.pay(world.qr(world.shop_b, 100)).status == 201  # large, another province: allowed here
     assert balance(accounts.wallet_account("w1")) == 1_000_000 - 300
     assert balanced()
+
+
+def test_a_qr_signing_key_rotation_keeps_shown_qrs_payable(world, monkeypatch):
+    """Review: a key id in the QR lets the key rotate, the old one valid meanwhile."""
+    import base64
+
+    from chalicelib.config import rebuild
+    from chalicelib.qr import key_id, parse_tlv
+
+    old_qr = world.qr(world.shop_a, 100)  # shown before the rotation
+    old_key = qr_signing_key()
+    new_key = base64.b64encode(b"n" * 32).decode()
+    monkeypatch.setenv("WALLET_QR_SIGNING_KEY", new_key)
+    monkeypatch.setenv("WALLET_QR_PREVIOUS_SIGNING_KEY", old_key.decode())
+    rebuild()
+    new_qr = world.qr(world.shop_a, 100)
+    assert parse_tlv(parse_tlv(new_qr)["80"])["04"] == key_id(new_key.encode()) != key_id(old_key)
+    assert world.pay(old_qr).status == 201 and world.pay(new_qr).status == 201
+    monkeypatch.delenv("WALLET_QR_PREVIOUS_SIGNING_KEY")
+    rebuild()
+    third = world.qr(world.shop_a, 100)
+    retired, _ = issue_qr(merchant_id=world.merchant_id(world.shop_a), merchant_name="Som Tam Shop",
+                          city="Phra Nakhon", key=old_key, now_s=int(time.time()), amount_satang=100)
+    assert world.pay(retired).code == "qr_invalid" and world.pay(third).status == 201
+    assert balanced()

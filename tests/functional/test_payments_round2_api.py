@@ -61,3 +61,16 @@ def test_round2_codes(world):
     assert citizen.status == 403
     assert balance(accounts.merchant_spendable(a)) == 9_900
     assert balanced()
+
+
+def test_a_district_pause_stops_round2_payments_into_it(world):
+    """Finding 6: pausing the payee's district did not stop shops elsewhere paying into it."""
+    a = world.merchant_id(world.shop_a)
+    Ledger().post(Transfer("seed-p", accounts.BUDGET_ACCOUNT, accounts.merchant_spendable(a), 10_000, "test_funding"))
+    set_switch("payments", "paused", "district:5001", "flood")  # shop B's district; A is in 1001
+    into = _mpay(world, world.shop_a, world.qr(world.shop_b, 100), key="into-paused")
+    assert (into.status, into.code) == (503, "paused") and into.headers["retry-after"]
+    assert balance(accounts.merchant_spendable(a)) == 10_000
+    set_switch("payments", "on", "district:5001", "over")
+    assert _mpay(world, world.shop_a, world.qr(world.shop_b, 100), key="into-open").status == 201
+    assert balanced()

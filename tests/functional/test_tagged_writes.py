@@ -22,6 +22,7 @@ from chalicelib.ledger import (
     audit_ledger,
 )
 from chalicelib.registration import service as registration_service
+from chalicelib.registration.cards import card_key
 from chalicelib.registration.models import BenefitModel, CardModel, RegistrationModel
 from tests.functional.registration_fixtures import (
     Api,
@@ -200,23 +201,30 @@ def test_a_drawn_card_code_that_is_taken_is_drawn_again(phases, monkeypatch):
     assert CardModel.count() == 2
 
 
-def test_a_card_for_an_app_registration_draws_again_on_a_taken_code(phases, monkeypatch):
+def reissue(api: Api, cid: str = CID) -> Any:
+    body = {"cid": cid, "birth_date": "2006-05-01", "district": "1001", "pin": "482915"}
+    return api.call("POST", "/v1/cards/reissue", api.registrar(), body)
+
+
+def test_a_reissued_card_draws_again_on_a_taken_code(phases, monkeypatch):
     taken = assisted(phases, valid_cid(22)).body["card_code"]
     phases.register(CID)
     _codes(monkeypatch, taken)
-    reply = assisted(phases)
-    assert reply.status == 200 and reply.body["card_code"] not in (None, taken)
+    reply = reissue(phases)
+    assert reply.status == 201 and reply.body["card_code"] not in (None, taken)
     assert CardModel.count() == 2
 
 
-def test_a_card_issued_meanwhile_by_another_submission_stands(phases, monkeypatch):
+def test_a_reissue_racing_another_leaves_one_card_in_use(phases, monkeypatch):
     phases.register(CID)
     stale = next(iter(RegistrationModel.scan()))  # no card yet
-    other = assisted(phases).body["card_code"]  # the other submission, done first
+    other = reissue(phases).body["card_code"]  # the other submission, done first
     reads = iter([stale])  # ours read the registration before that card was set
     real = registration_service.get_registration
     monkeypatch.setattr(registration_service, "get_registration",
                         lambda phase_id, citizen_hash: next(reads, None) or real(phase_id, citizen_hash))
-    reply = assisted(phases)
-    assert reply.status == 200 and reply.body["card_code"] == other
-    assert CardModel.count() == 1  # the card drawn by ours was not written
+    ours = reissue(phases)
+    assert ours.status == 201 and ours.body["card_code"] != other
+    # Ours read again and went on top: the other card is revoked, one is in use.
+    assert sorted(bool(c.revoked) for c in CardModel.scan()) == [False, True]
+    assert next(iter(RegistrationModel.scan())).card_key == card_key(ours.body["card_code"])

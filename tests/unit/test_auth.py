@@ -47,7 +47,8 @@ def settings(keys: dict[str, Any]) -> Settings:
 
 def _claims(**changes: Any) -> dict[str, Any]:
     now = int(time.time())
-    claims = {"sub": "user-1", "role": "citizen", "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 300}
+    claims = {"sub": "user-1", "role": "citizen", "cid": "1101700230708", "iss": ISSUER, "aud": AUDIENCE, "iat": now,
+              "exp": now + 300}
     claims.update(changes)
     return {k: v for k, v in claims.items() if v is not None}
 

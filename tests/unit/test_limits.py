@@ -136,7 +136,8 @@ def test_one_phase_id_for_defining_and_registering(phase_id: str, ok: bool) -> N
     assert (_field_of(ASSISTED_REGISTRATION_BODY, body) is None) == ok
 
 
-@pytest.mark.parametrize("district, ok", [("1001", True), ("9999", True), ("0101", False), ("101", False),
+@pytest.mark.parametrize("district, ok", [("1001", True), ("9001", True), ("9999", False), ("1099", False),
+                                          ("0101", False), ("101", False),
                                           ("10011", False), ("๑๐๐๑", False)])
 def test_one_district_code_for_every_request(district: str, ok: bool) -> None:
     assisted = {"phase_id": "p3", "cid": CID, "birth_date": "2006-05-01", "district": district, "consent": True,

@@ -18,6 +18,7 @@ from chalicelib.qr import (
 )
 
 KEY = b"k" * 32
+REQUEST_MAX = 1_000_000_000
 NOW_S = 1_750_000_000
 
 # Published PromptPay payloads (dtinth/promptpay-qr test suite): a generic
@@ -57,7 +58,7 @@ def test_our_payload_is_standard_emvco():
     assert fields["01"] == "12"
     assert fields["54"] == "400.00"
     assert fields["59"] == "Som Tam Shop"
-    assert parse_tlv(fields["30"])["01"] == "m_abc"
+    assert parse_tlv(fields["50"])["01"] == "m_abc" and "30" not in fields and "29" not in fields
     assert parse_tlv(fields["62"])["05"] == claims.nonce
     assert _crc_ok(payload)
     assert claims.expires_at_s == NOW_S + QR_TTL_S
@@ -157,3 +158,36 @@ def test_parse_tlv_refuses_short_and_repeated_fields():
     for bad in ["0002", "00020", "000201000201", "ab0201"]:
         with pytest.raises(ValueError):
             parse_tlv(bad)
+
+
+# -- the review's QR findings ----------------------------------------------------------
+
+
+def test_the_signed_template_names_its_key_and_has_room() -> None:
+    from chalicelib.qr import key_id
+
+    payload, _ = issue_qr(merchant_id="m_" + "a" * 24, merchant_name="A", city="Phra Nakhon", key=KEY,
+                          now_s=NOW_S, amount_satang=REQUEST_MAX)
+    signed = parse_tlv(parse_tlv(payload)["80"])
+    assert signed["04"] == key_id(KEY) and len(parse_tlv(payload)["80"]) <= 90
+    assert list(signed) == ["00", "01", "02", "04", "03"]
+    assert KEY.hex()[:6] not in signed["04"]
+
+
+def test_during_a_rotation_a_qr_of_either_key_verifies() -> None:
+    old, new = b"o" * 32, b"n" * 32
+    by_old, _ = issue_qr(merchant_id="m_1", merchant_name="A", city="Dusit", key=old, now_s=NOW_S)
+    by_new, _ = issue_qr(merchant_id="m_1", merchant_name="A", city="Dusit", key=new, now_s=NOW_S)
+    for payload in (by_old, by_new):
+        assert verify_qr(payload, keys=[new, old], now_s=NOW_S).merchant_id == "m_1"
+    with pytest.raises(QrInvalidError) as caught:
+        verify_qr(by_old, keys=[new], now_s=NOW_S)  # the old key retired
+    assert "does not hold" in caught.value.details["reason"]
+
+
+def test_the_merchant_city_is_the_districts_name() -> None:
+    from chalicelib.payments.service import district_city
+
+    assert district_city("1001") == "Phra Nakhon"
+    payload, _ = issue_qr(merchant_id="m_1", merchant_name="A", city=district_city("5001"), key=KEY, now_s=NOW_S)
+    assert parse_tlv(payload)["60"] == "Mueang Chiang M"  # EMVCo: at most 15 characters

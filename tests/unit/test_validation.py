@@ -172,3 +172,22 @@ def test_schemas_are_openapi_3_0() -> None:
     assert Const(True).schema() == {"type": "boolean", "enum": [True]}  # 3.0 has no const
     assert Obj({"a": Str()}, closed=False).schema()["additionalProperties"] is True
     assert Obj({"a": Str()}, closed=False).parse({"a": "x", "other": 1}, "") == {"a": "x"}
+
+
+def test_district_codes_are_the_real_dopa_list() -> None:
+    """Review finding: any [1-9]\\d{3} passed (9,000 codes); DOPA has 928."""
+    import geothai
+
+    from chalicelib.validation import District
+
+    valid = [d.code for p in geothai.provinces() for d in geothai.districts(p.code)]
+    assert len(valid) == 928
+    spec = District()
+    assert all(spec.parse(code, "district") == code for code in valid)
+    refused = 0
+    for n in range(1000, 10_000):
+        try:
+            spec.parse(str(n), "district")
+        except InvalidRequestError:
+            refused += 1
+    assert refused == 9000 - 928
