@@ -464,7 +464,8 @@ class WalletStack(cdk.Stack):
             return []
         envelope = ([iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self.key.key_arn])]
                     if "data-key" in spec.secrets else [])
-        return envelope + [
+        return [
+            *envelope,
             iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"],
                                 resources=[self.secrets[name].secret_arn for name in spec.secrets]),
             iam.PolicyStatement(actions=["kms:Decrypt"], resources=[self.key.key_arn], conditions={
