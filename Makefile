@@ -23,7 +23,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: run test lint bench install synth clean-devstack clean-build audit
+.PHONY: run test lint bench install synth clean-devstack clean-build audit chromium
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,8 +56,14 @@ lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: $(INSTALLED) lint synth
+test: $(INSTALLED) lint chromium synth
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# Headless Chromium renders the simulation's HTML report in the tests
+# (tests/integration/test_simulate.py): the Debian package, installed when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "chromium missing: apt-get install chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # pip-audit --strict on both requirements files; exit 3 (SKIPPED, never a
 # pass) when no advisory service answers (devstack/depaudit.py).

@@ -3,7 +3,8 @@ and ``python -m devstack scenario`` (phase 3 end to end on the running stack),
 ``python -m devstack clock`` (the running stack's movable clock),
 ``python -m devstack metrics`` (what the dashboard would show),
 ``python -m devstack audit`` (the offline ledger audit of the running stack),
-``python -m devstack audit-verify`` (the audit chains, recomputed offline)."""
+``python -m devstack audit-verify`` (the audit chains, recomputed offline),
+``python -m devstack simulate`` (a launch day rehearsed, with its report)."""
 from __future__ import annotations
 
 import argparse
@@ -53,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_arguments(commands.add_parser(
         "audit", help="the auditor's offline check of the running stack's ledger (a full scan)"))
 
+    from devstack import simulate
+    simulate.add_arguments(commands.add_parser(
+        "simulate", help="a launch day rehearsed on the running stack, with its invariants and an HTML report"))
+
     from devstack import clock
     clock.add_arguments(commands.add_parser(
         "clock", help="show or move the running stack's clock: show | advance 30d | set <RFC3339> | reset"))
@@ -97,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "metrics":
         from devstack import metrics
         return metrics.main(args)
+    if args.command == "simulate":
+        from devstack import simulate
+        return simulate.main(args)
     if args.command == "audit-verify":
         from devstack import auditcheck
         return auditcheck.main(args)

@@ -35,7 +35,7 @@ from chalicelib.eligibility import (
     registration_open,
     wallet_id_for,
 )
-from chalicelib.errors import NotFoundError, RuleError
+from chalicelib.errors import ConflictError, NotFoundError, RuleError
 from chalicelib.exclusions import lists_containing
 from chalicelib.limits import ACTIVATION_BUCKETS
 from chalicelib.phases.counters import count
@@ -311,7 +311,8 @@ def reissue_card(citizen: Citizen, assisted: Assisted, now: datetime) -> tuple[s
             continue
         item.card_key = card.card_key
         return code, item
-    raise RuntimeError("could not issue a card: the registration kept changing")
+    raise ConflictError("conflict", "Another card for this citizen was being issued at the same time; "
+                                    "try again.")
 
 
 def _closed(phase: PhaseRules) -> RuleError:

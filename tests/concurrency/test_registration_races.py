@@ -114,3 +114,26 @@ def test_right_and_wrong_pins_at_once_never_leave_more_than_five_counted(tables)
     card = CardModel.get(card_key(code), consistent_read=True)
     assert 0 <= card.failed_attempts <= 5
     assert card.locked == (card.failed_attempts == 5)
+
+
+def test_racing_reissues_leave_exactly_one_working_card(tables):
+    """A lost card reissued from two desks at once (or a double submit): one
+    card stays in use, every other is revoked and refuses its PIN."""
+    from chalicelib.errors import ConflictError, NotFoundError
+    from chalicelib.registration.service import reissue_card
+
+    who = citizen(CIDS[3])
+    first = register(phase("p3"), who, now=NOW, assisted=Assisted("point-7", "registrar-1", "135790"))
+    results = all_at_once([lambda n=n: reissue_card(who, Assisted(f"point-{n}", "registrar-1", "246813"), NOW)
+                           for n in range(4)])
+    issued = [r[0] for r in results if isinstance(r, tuple)]
+    assert issued and all(isinstance(r, (tuple, ConflictError)) for r in results), results
+    registration = RegistrationModel.get(f"p3#{who.citizen_hash}", consistent_read=True)
+    in_use = [c for c in CardModel.scan(consistent_read=True) if not c.revoked]
+    assert [c.card_key for c in in_use] == [registration.card_key]
+    for code in [first.card_code, *issued]:
+        if card_key(code) == registration.card_key:
+            assert verify_pin(code, "246813").card_key == registration.card_key
+        else:
+            with pytest.raises(NotFoundError):
+                verify_pin(code, "246813" if code != first.card_code else "135790")
