@@ -12,10 +12,18 @@ SCHEDULE_RATE_S ?=
 # make test PYTEST_ARGS="tests/unit -x"
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# make synth STAGE=prod (the stage whose CloudFormation is written to cdk.out/)
+STAGE ?= prod
+CDK := infra/node_modules/.bin/cdk
+CDK_INSTALLED := infra/node_modules/.installed
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# The CDK tools: no telemetry, no notices, no instance metadata look-ups (a
+# synth needs no AWS account).
+export CDK_DISABLE_CLI_TELEMETRY := true
+export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: run test lint bench install clean-devstack audit chromium check-port
+.PHONY: run test lint bench install synth clean-devstack clean-build audit chromium check-port
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +33,12 @@ $(INSTALLED): requirements.txt requirements-dev.txt | $(VPY)
 	$(VPY) -m pip install --no-input --progress-bar on -r requirements-dev.txt
 	touch $(INSTALLED)
 
-install: $(INSTALLED)
+# The cdk command line, at the version of infra/package-lock.json.
+$(CDK_INSTALLED): infra/package.json infra/package-lock.json
+	npm ci --prefix infra --no-audit --no-fund --loglevel=error
+	touch $(CDK_INSTALLED)
+
+install: $(INSTALLED) $(CDK_INSTALLED)
 
 # The port first: a busy port is said in a second, before any setup.
 check-port:
@@ -34,13 +47,21 @@ check-port:
 run: check-port $(INSTALLED)
 	$(VPY) -m devstack run --port $(PORT) $(if $(DB_PATH),--db-path $(DB_PATH)) $(if $(SCHEDULE_RATE_S),--schedule-rate-s $(SCHEDULE_RATE_S))
 
+# CloudFormation of one stage into cdk.out/<stage>.template.json, without an
+# AWS account, then cfn-lint on every template there (non-zero on an error).
+synth: $(INSTALLED) $(CDK_INSTALLED)
+	rm -rf cdk.out chalice.out
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-ap-southeast-1} $(CDK) synth --quiet --context stage=$(STAGE)
+	$(VENV)/bin/cfn-lint --non-zero-exit-code error cdk.out/*.template.json
+
+
 # The gates first (ruff: ruff.toml; mypy --strict on chalicelib: mypy.ini),
 # then every test tier; any finding or failure exits non-zero.
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: $(INSTALLED) lint chromium
+test: $(INSTALLED) lint chromium synth
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
 # Headless Chromium renders the simulation's HTML report in the tests
@@ -54,9 +75,14 @@ chromium:
 audit: $(INSTALLED)
 	$(VPY) -m devstack.depaudit
 
-bench: $(INSTALLED)
+# The cold start benchmark imports the package that synth builds.
+bench: $(INSTALLED) synth
 	$(VPY) -m bench $(BENCH_ARGS)
 
 # Forget the downloaded DynamoDB Local, local keys, secrets and logs.
 clean-devstack:
 	rm -rf .devstack
+
+# Forget what synth built (the Lambda source folder and its vendored requirements).
+clean-build:
+	rm -rf build cdk.out chalice.out

@@ -8,17 +8,39 @@ from __future__ import annotations
 
 from chalice import Chalice, Rate
 
-from chalicelib import openapi, queues
+from chalicelib import functions, observability, openapi, queues, secrets
 from chalicelib.activation import service as activation_jobs
 from chalicelib.api import activation, admin, citizen, merchant, payments, payouts, public, registrar, settlement
 from chalicelib.api.common import contract_errors, map_errors
+from chalicelib.ledger.check import check_ledger
+from chalicelib.limits import BANK_CODES
 from chalicelib.payouts import dispatch as payout_dispatch
 from chalicelib.payouts import reconciliation
 from chalicelib.payouts import statuses as payout_statuses
 
+# On AWS: the pepper and keys from Secrets Manager, once per cold start.
+secrets.load()
+
 app = Chalice(app_name="wallet")
+# Logs with a correlation id, metrics and traces of every route, message and
+# schedule (chalicelib/observability.py); registered first, so it sees the
+# answers as they leave.
+app.register_middleware(observability.middleware, "all")
 # Every answer, the framework's own included (405, 415), in the contract's error shape.
 app.register_middleware(contract_errors, "http")
+# Every route runs in this one function: it touches every table.
+functions.declare(
+    functions.API_HANDLER, memory_mb=1024, timeout_s=25, why="the HTTP API (every route)",
+    # 25 s: a request gives up within 19 s (chalicelib/db.py), API Gateway at 29 s.
+    reads=("activation-runs", "phase-counters"),
+    writes=("accounts", "activation-runs", "alerts", "audit", "benefits", "cards", "exclusion-lists", "exclusions",
+            "merchant-reference", "merchant-tax-ids", "merchants", "payouts", "phases", "qr-nonces", "rate-counters",
+            "reconciliations", "registrations", "switches", "transfers"),
+    sends=(activation_jobs.ACTIVATION_QUEUE,),
+    # POST /v1/admin/reconciliation/{bank}/{date} reads the bank's statement.
+    statement_bucket="read",
+    secrets=("id-pepper", "data-key", "qr-signing-key"),
+)
 
 BLUEPRINT_MODULES = (public, admin, citizen, registrar, merchant, payments, activation, payouts, settlement)
 
@@ -29,11 +51,33 @@ for _module in BLUEPRINT_MODULES:
 
 # -- SQS handlers and schedules ------------------------------------------------------
 # (@app.on_sqs_message(queue=...) / @app.schedule(...); keep each a one-line
-#  call into its package.)
+#  call into its package, with its functions.declare(...) above it: memory,
+#  timeout, concurrency and every table, queue and secret it touches, from
+#  which infra/ builds its settings and its IAM role.)
 
-@app.on_sqs_message(queue=queues.queue_name(activation_jobs.ACTIVATION_QUEUE), batch_size=10)
+ACTIVATION_WORKER = functions.declare(
+    "activation_worker", memory_mb=1024, timeout_s=300, why="credits or expires one bucket of a wave per message",
+    # 10 messages share one invocation's time (crediting budgets each from
+    # the time left); 40 workers at most keep a wave's writes (~8 treasury
+    # shards) clear of throttling on a new on-demand table.
+    consumes=activation_jobs.ACTIVATION_QUEUE, batch_size=10, max_concurrency=40, reserved_concurrency=50,
+    reads=("phases", "registrations"),
+    writes=("accounts", "transfers", "activation-runs", "phase-counters", "phases"),
+    sends=(activation_jobs.ACTIVATION_QUEUE,),
+)
+
+
+@app.on_sqs_message(queue=queues.queue_name(ACTIVATION_WORKER.consumes or ""), batch_size=ACTIVATION_WORKER.batch_size,
+                    maximum_concurrency=ACTIVATION_WORKER.max_concurrency)
 def activation_worker(event):  # type: ignore[no-untyped-def]
     return activation_jobs.handle_sqs_event(event.to_dict(), event.context)
+
+
+functions.declare(
+    "activation_schedule", memory_mb=512, timeout_s=60, why="every minute: sends due waves' and expiries' messages",
+    reserved_concurrency=2,  # two overlapping planners are safe (a claim per run), more is waste
+    reads=("phases",), writes=("activation-runs",), sends=(activation_jobs.ACTIVATION_QUEUE,),
+)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))  # locally: every settings.schedule_rate_s (the pump)
@@ -41,9 +85,29 @@ def activation_schedule(event):  # type: ignore[no-untyped-def]
     activation_jobs.run_schedule()
 
 
-@app.on_sqs_message(queue=queues.queue_name(queues.STATUS_QUEUE), batch_size=10)
+BANK_STATUS_WORKER = functions.declare(
+    "bank_status_worker", memory_mb=512, timeout_s=60, why="settles or reverses payouts from the banks' pacs.002",
+    # 10 messages of up to 500 statuses each; 5 workers keep one bank's burst
+    # from taking the account's concurrency.
+    consumes=queues.STATUS_QUEUE, batch_size=10, max_concurrency=5, reserved_concurrency=10,
+    writes=("accounts", "transfers", "payouts", "alerts", "audit"),
+    sends=(queues.dlq_short_name(queues.STATUS_QUEUE),),
+)
+
+
+@app.on_sqs_message(queue=queues.queue_name(BANK_STATUS_WORKER.consumes or ""),
+                    batch_size=BANK_STATUS_WORKER.batch_size, maximum_concurrency=BANK_STATUS_WORKER.max_concurrency)
 def bank_status_worker(event):  # type: ignore[no-untyped-def]
     return payout_statuses.handle_sqs_event(event.to_dict(), event.context)
+
+
+functions.declare(
+    "payout_schedule", memory_mb=512, timeout_s=120,
+    why="every minute: each bank's pending payouts to its queue, timeouts",
+    reserved_concurrency=1,  # one dispatcher at a time (each payout is marked sent once, conditionally)
+    writes=("payouts", "alerts", "audit"),
+    sends=tuple(queues.bank_queue(code) for code in sorted(BANK_CODES)),
+)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))  # dispatch each bank's pending payouts, flag timeouts
@@ -51,10 +115,29 @@ def payout_schedule(event):  # type: ignore[no-untyped-def]
     payout_dispatch.run_schedule()
 
 
+functions.declare(
+    "reconciliation_schedule", memory_mb=512, timeout_s=300, why="hourly: each bank's statement against the payouts",
+    reserved_concurrency=1, reads=("payouts",), writes=("reconciliations", "alerts", "audit"),
+    statement_bucket="read",
+)
+
+
 @app.schedule(Rate(1, unit=Rate.HOURS))  # reconcile yesterday's statements until each bank's is in
 def reconciliation_schedule(event):  # type: ignore[no-untyped-def]
     reconciliation.run_schedule()
 
+
+
+functions.declare(
+    "ledger_check", memory_mb=1024, timeout_s=900, why="hourly: the ledger summary as metrics (ledger imbalance alarm)",
+    # one scan of the balances at a time; 15 min covers ~2.7 million accounts
+    reserved_concurrency=1, reads=("accounts",), writes=("alerts",),
+)
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def ledger_check(event):  # type: ignore[no-untyped-def]
+    check_ledger()
 
 
 # Last: every route answers errors as the contract's body (also those above).

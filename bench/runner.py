@@ -9,7 +9,7 @@ from rich.console import Console
 
 __all__ = ["BENCHES", "run_one"]
 
-BENCHES = ("ledger", "activation", "payments", "payouts")
+BENCHES = ("ledger", "activation", "payments", "payouts", "coldstart")
 console = Console()
 
 
@@ -50,7 +50,12 @@ _RUNNERS: dict[str, Callable[[str, bool, int], dict[str, Any]]] = {
 
 
 def run_one(name: str, quick: bool) -> dict[str, Any]:
-    """One benchmark against a DynamoDB Local of its own (in a child process)."""
+    """One benchmark against a DynamoDB Local of its own (in a child process);
+    the cold start needs none (it imports the deployment package)."""
+    if name == "coldstart":
+        from bench import coldstart
+
+        return coldstart.run(rounds=5 if quick else coldstart.ROUNDS_DEFAULT, progress=_say)
     import os
 
     from devstack import dynamodb_local, env

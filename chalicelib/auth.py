@@ -28,14 +28,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import jwt
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import limits
 from chalicelib.config import Settings, get_settings, runtime
 from chalicelib.errors import ForbiddenError, InvalidRequestError, UnauthenticatedError
+from chalicelib.lazy import lazy_module
 from chalicelib.validation import Bool, Cid, Date, District, Field, Int, ListOf, Obj, Opt, Str
+
+if TYPE_CHECKING:
+    import jwt
+else:
+    jwt = lazy_module("jwt")  # PyJWT and cryptography's X.509: only the API verifies tokens
 
 __all__ = [
     "Principal",

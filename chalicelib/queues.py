@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
     from types_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
+from chalicelib import observability
 from chalicelib.config import get_settings, runtime
 from chalicelib.limits import BANK_CODES
 
@@ -99,8 +100,13 @@ def send_text(short: str, text: str, delay_s: int = 0) -> str:
     if len(text.encode()) > MESSAGE_BYTES_MAX:
         raise ValueError(f"message for queue {short!r} is {len(text.encode())} bytes; "
                          f"the limit is {MESSAGE_BYTES_MAX}: split the batch")
+    # The sender's correlation id goes with the message (observability.py).
+    attributes: dict[str, Any] = {}
+    correlation = observability.correlation_id()
+    if correlation:
+        attributes[observability.CORRELATION_ATTRIBUTE] = {"DataType": "String", "StringValue": correlation}
     response = sqs_client().send_message(QueueUrl=queue_url(short), MessageBody=text,
-                                         DelaySeconds=delay_s)
+                                         DelaySeconds=delay_s, MessageAttributes=attributes)
     return response["MessageId"]
 
 

@@ -1,6 +1,7 @@
 """``python -m devstack run`` (the local stack), ``python -m devstack token``
 and ``python -m devstack scenario`` (phase 3 end to end on the running stack),
 ``python -m devstack clock`` (the running stack's movable clock),
+``python -m devstack metrics`` (what the dashboard would show),
 ``python -m devstack audit`` (the offline ledger audit of the running stack),
 ``python -m devstack audit-verify`` (the audit chains, recomputed offline),
 ``python -m devstack simulate`` (a launch day rehearsed, with its report)."""
@@ -50,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
         "bank", help="the running stack's bank simulator: show | set BANK_CODE ... | statement BANK_CODE"))
     bank.add_dlq_arguments(commands.add_parser(
         "dlq", help="dead-letter queue depths of the running stack; --redrive QUEUE moves them back"))
+    from devstack import metrics
+    metrics.add_arguments(commands.add_parser(
+        "metrics", help="counters and latency percentiles of the running stack, from its log stream"))
 
     from devstack import audit
     audit.add_arguments(commands.add_parser(
@@ -103,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("bank", "dlq"):
         from devstack import bank
         return bank.bank_main(args) if args.command == "bank" else bank.dlq_main(args)
+    if args.command == "metrics":
+        from devstack import metrics
+        return metrics.main(args)
     if args.command == "simulate":
         from devstack import simulate
         return simulate.main(args)

@@ -9,8 +9,11 @@ event sources and schedules) and called as Lambda calls them, through
   deletes only the other messages; the failed ones come back after the
   visibility timeout (and go to the DLQ after the queue's maxReceiveCount);
 - an exception, or a response naming an unknown message, fails the whole batch.
-Schedules fire every ``schedule_rate_s`` seconds, whatever their expression
-(faster than in production, so that local runs do not wait for minutes).
+Schedules fire faster than in production, so that local runs do not wait
+for minutes: a schedule of every minute (or less) fires every
+``schedule_rate_s`` seconds, a longer rate as many ticks apart as it has
+minutes (an hourly ledger check every 60 ticks), so that their proportions
+hold and a heavy hourly job does not run every few seconds.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from chalice.app import Chalice, ScheduledEventConfig, SQSEventConfig
 
 __all__ = [
     "SQS_BATCH_SIZE_MAX",
+    "ticks_between",
     "LambdaContext",
     "Pump",
     "PumpStats",
@@ -65,6 +69,21 @@ class ScheduleSource:
     name: str
     expression: str
     handler: Handler
+
+
+_RATE_MINUTES = {"minute": 1, "minutes": 1, "hour": 60, "hours": 60, "day": 1440, "days": 1440}
+
+
+def ticks_between(expression: str) -> int:
+    """Local ticks between two fires of ``rate(N unit)``: one per minute of
+    the rate (at least 1); a cron expression fires every tick."""
+    text = expression.strip()
+    if not (text.startswith("rate(") and text.endswith(")")):
+        return 1
+    parts = text[5:-1].split()
+    if len(parts) != 2 or not parts[0].isdigit():
+        return 1
+    return max(1, int(parts[0]) * _RATE_MINUTES.get(parts[1].lower(), 1))
 
 
 def stage_queue_resolver(settings: Any) -> Callable[[str], str]:
@@ -305,14 +324,19 @@ class Pump:
             log.info("sqs %s: %d done", source.name, len(done))
 
     def _schedule_loop(self) -> None:
+        tick = 0
         while not self._stop.wait(self.schedule_rate_s):
-            self.fire_schedules()
+            tick += 1
+            self.fire_schedules(tick)
 
-    def fire_schedules(self) -> None:
-        """Call every schedule's handler once (a failure is logged, as Lambda would)."""
+    def fire_schedules(self, tick: int | None = None) -> None:
+        """Call every schedule's handler once (a failure is logged, as Lambda
+        would); with ``tick``, only those due at that tick (ticks_between)."""
         for schedule in self.schedules:
             if self._stop.is_set():
                 return
+            if tick is not None and tick % ticks_between(schedule.expression) != 0:
+                continue
             try:
                 schedule.handler(scheduled_event(schedule.name, self.region),
                                  LambdaContext(schedule.name, self.region))

@@ -13,6 +13,7 @@ from types import FrameType
 
 from devstack import banksim, dynamodb_local, env, moto_server, resources, state
 from devstack.clock import clock_path, clock_state
+from devstack.metrics import AppLogTee, app_log_path
 from devstack.procs import LOOPBACK, ChildProcess, StartupError, free_port, stop_with_parent
 from devstack.pump import Pump
 from devstack.server import ApiServer, load_app
@@ -105,6 +106,7 @@ def run(opts: StackOptions) -> int:
     api: ApiServer | None = None
     pump: Pump | None = None
     banks: banksim.BankSimulator | None = None
+    tee: AppLogTee | None = None
     status = 0
     try:
         started = time.monotonic()
@@ -124,6 +126,7 @@ def run(opts: StackOptions) -> int:
         log.info("tables created: %s; queues: %s; bucket: %s",
                  ", ".join(created["tables"]) or "none new",
                  ", ".join(created["queues"]) or "none", created["bucket"])
+        tee = _tee_app_output(opts.stage)
         app = load_app(opts.app_module)
         from chalicelib.config import get_settings
 
@@ -140,7 +143,7 @@ def run(opts: StackOptions) -> int:
         written = state.write(state.StackState(
             api_url=api.url, stage=opts.stage, dynamodb_endpoint=ddb.url,
             aws_endpoint=aws.url.removesuffix("/moto-api/"), pid=os.getpid(),
-            schedule_rate_s=opts.schedule_rate_s, clock_file=str(clock_path(opts.stage))))
+            schedule_rate_s=opts.schedule_rate_s, clock_file=str(clock_path(opts.stage)), app_log=str(tee.path)))
         log.info("stack state in %s (devstack commands find the stack there)", written)
         _banner(opts, api, children, pump)
         while not stop.wait(CHILD_CHECK_S):
@@ -172,7 +175,24 @@ def run(opts: StackOptions) -> int:
             child.stop()
             log.info("%s stopped (pid %d)", child.name, child.pid)
         log.info("stack stopped")
+        if tee is not None and sys.stdout is tee:
+            sys.stdout = sys.__stdout__
+            tee.close()
     return status
+
+
+def _tee_app_output(stage: str) -> AppLogTee:
+    """The app's JSON lines (logs, EMF metrics) to .devstack/logs/app-<stage>.jsonl,
+    as Lambda's would go to CloudWatch; other output stays on the terminal."""
+    from chalicelib import observability
+
+    path = app_log_path(stage)
+    path.write_text("")  # this run's stream only
+    tee = AppLogTee(sys.__stdout__ or sys.stdout, path)
+    sys.stdout = tee
+    observability.logger.registered_handler.setStream(tee)  # type: ignore[attr-defined]
+    log.info("app logs and metrics in %s (python -m devstack metrics)", path)
+    return tee
 
 
 def configure_logging(verbose: bool = False) -> None:

@@ -37,6 +37,9 @@ class StackState:
     # The stack's movable clock (``python -m devstack clock``); "" for a
     # state file written before the stack had one.
     clock_file: str = ""
+    # The app's structured log stream (JSON lines: Powertools logs and EMF
+    # metrics), read by ``python -m devstack metrics``; "" before it had one.
+    app_log: str = ""
 
     def alive(self) -> bool:
         try:

@@ -1,89 +1,98 @@
-"""CloudFormation for the stateful resources, generated from the code that
+"""The stateful resources as the code defines them, read from the code that
 uses them, so that the deployed tables and queues cannot drift from it.
 
-    python -m infra.resources --stage prod > out/resources.json
+- one table per registered PynamoDB model (``chalicelib.db``): its name,
+  keys, global indexes (key schema and projection) and TTL attribute;
+- every work queue of ``chalicelib.queues`` with its dead-letter queue;
+- every Lambda function declared in app.py (``chalicelib.functions``).
 
-- one DynamoDB table per registered PynamoDB model (keys and global indexes
-  from the model, on-demand billing, point-in-time recovery, encryption at
-  rest, deletion protection, TTL where the model has a TTL attribute);
-- every work queue of chalicelib/queues.py with its dead-letter queue
-  (redrive after MAX_RECEIVE_COUNT receives), encrypted;
-- the bank statement bucket, private and versioned.
-
-The functions themselves come from ``chalice package`` (then
-infra/add_batch_failures.py); this stack is deployed first and outlives them.
+This module says what exists; ``infra/stack.py`` says how it is deployed
+(encryption, backups, alarms, IAM). No CDK here, so the tests can read it
+without synthesizing.
 """
 from __future__ import annotations
 
-import argparse
-import json
+import importlib
 import os
-import re
-import sys
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["template", "main", "QUEUE_VISIBILITY_TIMEOUT_S", "MESSAGE_RETENTION_S"]
-
-# Above the longest handler run (activation's work budget plus margin), so a
-# message being worked on is not handed to a second worker.
-QUEUE_VISIBILITY_TIMEOUT_S = 900
-# The longest SQS allows: a bank that is down for days loses no instruction.
-MESSAGE_RETENTION_S = 14 * 24 * 3600
-
-
-def _logical(name: str) -> str:
-    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]", name) if part)
+__all__ = [
+    "Index",
+    "Key",
+    "QueueDef",
+    "TableDef",
+    "load_app",
+    "queues",
+    "tables",
+]
 
 
-def _table(model: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Key:
+    name: str
+    type: str  # "S", "N" or "B"
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    partition: Key
+    sort: Key | None
+    projection: str  # "ALL", "KEYS_ONLY" or "INCLUDE"
+    non_key_attributes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TableDef:
+    short: str
+    name: str
+    partition: Key
+    sort: Key | None
+    indexes: tuple[Index, ...]
+    ttl_attribute: str | None
+
+
+@dataclass(frozen=True)
+class QueueDef:
+    short: str
+    name: str
+    dlq_short: str
+    dlq_name: str
+    max_receive_count: int
+
+
+def _keys(key_schema: list[dict[str, str]], types: dict[str, str]) -> tuple[Key, Key | None]:
+    by_kind = {k["KeyType"]: k["AttributeName"] for k in key_schema}
+    partition = Key(by_kind["HASH"], types[by_kind["HASH"]])
+    sort = Key(by_kind["RANGE"], types[by_kind["RANGE"]]) if "RANGE" in by_kind else None
+    return partition, sort
+
+
+def _table(model: Any) -> TableDef:
     schema = model._get_schema()
-    definitions = {d["AttributeName"]: d for d in schema["attribute_definitions"]}
-    properties: dict[str, Any] = {
-        "TableName": model.Meta.table_name,
-        "BillingMode": "PAY_PER_REQUEST",
-        # HASH before RANGE, as CloudFormation requires.
-        "KeySchema": sorted(schema["key_schema"], key=lambda k: k["KeyType"] != "HASH"),
-        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-        "SSESpecification": {"SSEEnabled": True},
-        "DeletionProtectionEnabled": True,
-    }
-    indexes = []
+    types = {d["AttributeName"]: d["AttributeType"] for d in schema["attribute_definitions"]}
     for index in schema.get("global_secondary_indexes", []):
-        for definition in index["attribute_definitions"]:
-            definitions[definition["AttributeName"]] = definition
-        indexes.append({"IndexName": index["index_name"],
-                        "KeySchema": sorted(index["key_schema"], key=lambda k: k["KeyType"] != "HASH"),
-                        "Projection": index["projection"]})
-    if indexes:
-        properties["GlobalSecondaryIndexes"] = indexes
-    properties["AttributeDefinitions"] = list(definitions.values())
+        types.update({d["AttributeName"]: d["AttributeType"] for d in index.get("attribute_definitions", [])})
+    if schema.get("local_secondary_indexes"):
+        raise ValueError(f"{model.Meta.short_name}: local secondary indexes are not deployed; use a global one")
+    partition, sort = _keys(schema["key_schema"], types)
+    indexes = []
+    for index in sorted(schema.get("global_secondary_indexes", []), key=lambda i: i["index_name"]):
+        i_partition, i_sort = _keys(index["key_schema"], types)
+        projection = index["projection"]
+        indexes.append(Index(index["index_name"], i_partition, i_sort, projection["ProjectionType"],
+                             tuple(projection.get("NonKeyAttributes", ()))))
     ttl = [name for name, attr in model.get_attributes().items() if type(attr).__name__ == "TTLAttribute"]
-    if ttl:
-        properties["TimeToLiveSpecification"] = {"AttributeName": ttl[0], "Enabled": True}
-    return {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "Properties": properties}
+    return TableDef(model.Meta.short_name, model.Meta.table_name, partition, sort, tuple(indexes),
+                    ttl[0] if ttl else None)
 
 
-def _queues(settings: Any, shorts: tuple[str, ...], max_receives: int, dlq_suffix: str) -> dict[str, Any]:
-    resources: dict[str, Any] = {}
-    for short in shorts:
-        dlq = _logical(f"{short}{dlq_suffix}") + "Queue"
-        resources[dlq] = {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": settings.queue_name(f"{short}{dlq_suffix}"),
-            "MessageRetentionPeriod": MESSAGE_RETENTION_S, "SqsManagedSseEnabled": True}}
-        resources[_logical(short) + "Queue"] = {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": settings.queue_name(short),
-            "VisibilityTimeout": QUEUE_VISIBILITY_TIMEOUT_S,
-            "MessageRetentionPeriod": MESSAGE_RETENTION_S,
-            "SqsManagedSseEnabled": True,
-            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
-                              "maxReceiveCount": max_receives}}}
-    return resources
-
-
-def template(stage: str) -> dict[str, Any]:
+def _bind(stage: str) -> Any:
     os.environ["WALLET_STAGE"] = stage
-    os.environ.pop("WALLET_DYNAMODB_ENDPOINT", None)
-    from chalicelib import db, queues
+    for name in ("WALLET_DYNAMODB_ENDPOINT", "WALLET_SQS_ENDPOINT", "WALLET_S3_ENDPOINT"):
+        os.environ.pop(name, None)
+    from chalicelib import db
     from chalicelib.config import get_settings, rebuild
     from chalicelib.models_index import import_all_models
 
@@ -91,30 +100,29 @@ def template(stage: str) -> dict[str, Any]:
     import_all_models()
     settings = get_settings()
     db.bind_models(settings)
-    resources: dict[str, Any] = {}
-    for model in db.registered_models():
-        resources[_logical(model.Meta.short_name) + "Table"] = _table(model)
-    resources.update(_queues(settings, queues.QUEUES, queues.MAX_RECEIVE_COUNT, queues.DLQ_SUFFIX))
-    resources["StatementBucket"] = {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "Properties": {
-        "BucketName": f"{settings.resource_prefix}-statements",
-        "VersioningConfiguration": {"Status": "Enabled"},
-        "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
-        "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]}}}
-    return {"AWSTemplateFormatVersion": "2010-09-09",
-            "Description": f"Digital wallet: tables, queues and statement bucket of stage {stage}",
-            "Resources": resources}
+    return settings
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.resources", description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", required=True)
-    args = parser.parse_args(argv)
-    json.dump(template(args.stage), sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return 0
+def tables(stage: str) -> list[TableDef]:
+    """One table per registered model, named for ``stage``."""
+    _bind(stage)
+    from chalicelib import db
+
+    return sorted((_table(model) for model in db.registered_models()), key=lambda t: t.short)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def queues(stage: str) -> list[QueueDef]:
+    """Every work queue of the code with its dead-letter queue."""
+    settings = _bind(stage)
+    from chalicelib import queues as work_queues
+
+    return [QueueDef(short, settings.queue_name(short), work_queues.dlq_short_name(short),
+                     settings.queue_name(work_queues.dlq_short_name(short)), work_queues.MAX_RECEIVE_COUNT)
+            for short in work_queues.QUEUES]
+
+
+def load_app(stage: str) -> Any:
+    """app.py's Chalice app, imported for ``stage`` (its handlers declare
+    their functions in chalicelib.functions as they are imported)."""
+    _bind(stage)
+    return importlib.import_module("app").app

@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import audit, db
+from chalicelib import audit, db, observability
 from chalicelib.activation import plan as planning
 from chalicelib.activation.models import RunModel, run_key
 from chalicelib.activation.progress import count, tranche_counter, wave_counter
@@ -55,7 +54,7 @@ __all__ = [
     "stop_run",
 ]
 
-logger = Logger(service="activation")
+logger = observability.component_logger()
 
 # Registrations read per index page; a page is credited in ceil(page /
 # credits-per-transaction) ledger transactions.

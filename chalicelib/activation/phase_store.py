@@ -14,6 +14,7 @@ from chalicelib.phases import service as phases
 __all__ = ["StorePhaseSource", "default_source"]
 
 
+
 class StorePhaseSource:
     def definitions(self) -> Iterable[tuple[str, Mapping[str, Any]]]:
         return phases.list_definitions()

@@ -11,17 +11,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.update import Action
 
-from chalicelib import audit, db, queues, rolling
+from chalicelib import audit, db, observability, queues, rolling
 from chalicelib.activation import plan as planning
-from chalicelib.activation.crediting import BUDGET_EXHAUSTED, credit_bucket, expire_bucket
+from chalicelib.activation.crediting import BUDGET_EXHAUSTED, MESSAGE_WORK_BUDGET_S, credit_bucket, expire_bucket
 from chalicelib.activation.late import credit_marked, treasury_satang
 from chalicelib.activation.models import RunModel, run_key
 from chalicelib.activation.phase_store import default_source
@@ -29,7 +26,14 @@ from chalicelib.activation.source import PhaseSource
 from chalicelib.clock import iso, parse_iso, utcnow
 from chalicelib.config import get_settings
 from chalicelib.errors import InvalidRequestError, NotFoundError
+from chalicelib.lazy import lazy_module
 from chalicelib.phases.counters import tally_spending
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities import batch
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+else:
+    batch = lazy_module("aws_lambda_powertools.utilities.batch")  # the queue's worker only, not the API
 
 __all__ = [
     "ACTIVATION_QUEUE",
@@ -39,9 +43,15 @@ __all__ = [
     "dispatch",
     "handle_work_item",
     "handle_sqs_event",
+    "message_budget_s",
+    "PAGE_OVERRUN_S",
 ]
 
-logger = Logger(service="activation")
+logger = observability.component_logger()
+
+# A message stops at the first page boundary after its budget: what one page
+# of ledger transactions may take past it, kept back from the time it has.
+PAGE_OVERRUN_S = 5.0
 
 # Short name of the work queue (chalicelib.queues.QUEUES).
 ACTIVATION_QUEUE = "activation"
@@ -133,6 +143,10 @@ def dispatch(source: PhaseSource, plan: planning.PhasePlan, run: planning.RunRef
         finished = existing.buckets_done if existing is not None else None
     done = set(int(b) for b in (finished or set()))
     items = planning.work_items(plan, run, done, recheck=existing is not None, final=final)
+    if existing is not None and existing.status == "running" and not forced:
+        # The lease ran out before the run finished: its workers are stuck or
+        # failing (the "activation stalled" alarm counts these).
+        observability.count("ActivationRedispatched", Op=run.op)
     _send_all([item.to_body() for item in items], send)
     logger.info("run dispatched", extra={"phase_id": plan.phase_id, "run": key, "messages": len(items),
                                          "forced": forced})
@@ -255,21 +269,36 @@ def activate(phase_id: str, wave: int | None = None, now: datetime | None = None
     return body
 
 
+def message_budget_s(context: Any) -> float:
+    """How long one message may work: its share of the invocation's time
+    left (the middleware's per-record context tells the share), less one
+    page's overrun; at least one page is always done."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return float(MESSAGE_WORK_BUDGET_S)
+    return max(0.0, float(remaining()) / 1000 - PAGE_OVERRUN_S)
+
+
 def handle_work_item(item: planning.WorkItem, source: PhaseSource | None = None,
-                     send: Sender = _send) -> dict[str, Any]:
-    """Do one message's work; a bucket too large for one message goes on
-    in a continuation message."""
+                     send: Sender = _send, budget_s: float = MESSAGE_WORK_BUDGET_S) -> dict[str, Any]:
+    """Do one message's work within ``budget_s``; a bucket too large for it
+    goes on in a continuation message."""
     if item.op == planning.LATE:
         phases = source or default_source()
         outcome = credit_marked(item, phases.definition(item.phase_id),
                                 on_stopped=lambda reason: phases.mark_stopped(item.phase_id, reason, utcnow()))
         finish_late(item)
     elif item.op == planning.CREDIT:
-        outcome = credit_bucket(item)
+        outcome = credit_bucket(item, budget_s=budget_s)
         if outcome.stopped:
             (source or default_source()).mark_stopped(item.phase_id, BUDGET_EXHAUSTED, utcnow())
+        observability.count("WalletsCredited", outcome.credited_count, Op=item.op)
+        observability.count("CreditedSatang", outcome.credited_satang, Op=item.op)
     else:
-        outcome = expire_bucket(item)
+        outcome = expire_bucket(item, budget_s=budget_s)
+        observability.count("WalletsExpired", outcome.expired_count, Op=item.op)
+    if outcome.finished:
+        observability.count("ActivationBucketsDone", Op=item.op)
     if outcome.continuation is not None:
         send(outcome.continuation)
     return {"credited": outcome.credited_count, "expired": outcome.expired_count,
@@ -282,14 +311,14 @@ def handle_sqs_event(event: Mapping[str, Any], context: Any = None,
     the records that failed come back in ``batchItemFailures`` so SQS
     redelivers only those (the event source needs ReportBatchItemFailures,
     see infra/)."""
-    work = handle or handle_work_item
-
     def record_handler(record: Any) -> Any:
         item = planning.WorkItem.from_body(record.body)
         if int(record.attributes.approximate_receive_count or 1) > 1 and not item.recheck:
             item = dataclasses.replace(item, recheck=True)  # a redelivery: part may be done
-        return work(item)
+        if handle is not None:
+            return handle(item)
+        return handle_work_item(item, budget_s=message_budget_s(context))
 
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=dict(event), record_handler=record_handler,
+    processor = batch.BatchProcessor(event_type=batch.EventType.SQS, raise_on_entire_batch_failure=False)
+    return batch.process_partial_response(event=dict(event), record_handler=record_handler,
                                     processor=processor, context=context)

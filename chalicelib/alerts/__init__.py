@@ -13,11 +13,10 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib import audit, db, limits
+from chalicelib import audit, db, limits, observability
 from chalicelib.alerts.exceptions import AlertNotFoundError
 from chalicelib.alerts.models import ALERT_LIST, AlertModel
 from chalicelib.clock import iso_now
@@ -36,7 +35,7 @@ STATUSES = ("open", "acknowledged")
 METRIC_NAMESPACE = "Wallet"
 ALERT_ID_HASH_CHARS = 24
 
-logger = Logger(service="alerts")
+logger = observability.component_logger()
 
 ALERTS_QUERY = Params("query", {
     "status": Opt(Enum(*STATUSES)),

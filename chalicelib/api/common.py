@@ -46,10 +46,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from chalice.app import Blueprint, Response
 
-from chalicelib import db, limits, ratelimit
+from chalicelib import db, limits, observability, ratelimit
 from chalicelib.auth import Principal, authenticate, require_mfa, require_role
 from chalicelib.errors import InvalidRequestError, WalletError, contract_body
 from chalicelib.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -59,7 +58,7 @@ from chalicelib.validation import Field, Params, parse_json
 __all__ = ["ApiRequest", "Reply", "RequestSpec", "endpoint", "error_response", "json_response", "map_errors",
            "operation", "ok", "error", "ERROR_RESPONSE", "contract_errors", "in_contract_shape"]
 
-logger = Logger(service="api")
+logger = observability.component_logger()
 # A 429/503 always says when to come back, even if the error did not.
 RETRY_AFTER_DEFAULT_S = 5
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import secrets
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from pynamodb.exceptions import UpdateError
 
 from chalicelib import db
 from chalicelib.clock import iso_now
 from chalicelib.errors import InvalidRequestError, NotFoundError, RuleError
+from chalicelib.lazy import lazy_module
 from chalicelib.pii import hash_id
 from chalicelib.registration.models import CardModel
 from chalicelib.validation import Pin
@@ -55,9 +55,15 @@ ARGON2_MEMORY_KIB = 19_456
 ARGON2_PARALLELISM = 1
 
 
+if TYPE_CHECKING:
+    import argon2
+else:
+    argon2 = lazy_module("argon2")  # only the card routes hash or check a PIN
+
+
 @lru_cache(maxsize=1)
-def _hasher() -> PasswordHasher:
-    return PasswordHasher(time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB,
+def _hasher() -> argon2.PasswordHasher:
+    return argon2.PasswordHasher(time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB,
                           parallelism=ARGON2_PARALLELISM)
 
 
@@ -124,7 +130,8 @@ def hash_pin(pin: str) -> str:
 def pin_matches(pin_hash: str, pin: str) -> bool:
     try:
         return _hasher().verify(pin_hash, pin)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+    except (argon2.exceptions.VerifyMismatchError, argon2.exceptions.VerificationError,
+            argon2.exceptions.InvalidHashError):
         return False
 
 

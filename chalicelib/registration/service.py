@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import PutError, PynamoDBException
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
-from chalicelib import db, rolling
+from chalicelib import db, observability, rolling
 from chalicelib.clock import iso, parse_iso
 from chalicelib.eligibility import (
     ACCEPTED,
@@ -71,7 +70,7 @@ CARD_CODE_TRIES_MAX = 3
 # A citizen registers for a handful of phases in a lifetime.
 PHASES_PER_CITIZEN_MAX = 100
 
-logger = Logger(service="registration")
+logger = observability.component_logger()
 
 
 @dataclass(frozen=True)

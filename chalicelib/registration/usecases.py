@@ -12,9 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
-from chalicelib import audit, limits, ratelimit
+from chalicelib import audit, limits, observability, ratelimit
 from chalicelib.alerts import raise_alert
 from chalicelib.auth import Principal
 from chalicelib.eligibility import THAI_NATIONALITY, Citizen, PhaseRules
@@ -64,7 +62,7 @@ POINT_ACTIONS = ratelimit.REGISTRAR
 POINT_FOREIGN_ACTIONS = ratelimit.Limit("point-foreign", limits.POINT_FOREIGN_ACTIONS_PER_WINDOW_MAX,
                                         limits.POINT_FOREIGN_WINDOW_S)
 
-logger = Logger(service="registration")
+logger = observability.component_logger()
 
 
 # -- identity ---------------------------------------------------------------------

@@ -4,6 +4,7 @@ token of the local issuer, and stops cleanly on Ctrl-C and on SIGTERM with
 every child process (java, moto server) gone."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -80,7 +81,18 @@ def test_the_stack_serves_the_api_and_stops_with_every_child_gone(tmp_path, stop
         authorised = requests.get(f"{url}/v1/me", headers={"Authorization": f"Bearer {token}"},
                                   timeout=10)
         assert authorised.status_code == 200, authorised.text
+        # what the dashboard would show, from the stack's log stream
+        shown = subprocess.run([sys.executable, "-m", "devstack", "metrics", "--json"], cwd=REPO_ROOT, env=env,
+                               capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        assert url in shown.stderr  # it says which stack
+        series = {(s["name"], tuple(sorted(s["dimensions"].items()))): s for s in json.loads(shown.stdout)}
+        assert series[("Requests", (("UseCase", "GET /v1/me"),))]["sum"] == 2
+        assert series[("Rejections", (("Code", "unauthenticated"), ("UseCase", "GET /v1/me")))]["sum"] == 1
+        latency = series[("LatencyMs", (("UseCase", "GET /v1/me"),))]
+        assert latency["count"] == 2 and 0 < latency["p50"] <= latency["p99"]
         text = log.read_text()
+        assert '"_aws"' not in text  # JSON lines go to the app log, not the terminal
         pids = [int(p) for p in re.findall(r"ready on \S+ \(pid (\d+)\)", text)]
         assert len(pids) == 2, text  # DynamoDB Local and moto server
         assert url in text and "devstack token --role" in text
