@@ -15,18 +15,23 @@ BENCH_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench install clean-devstack audit chromium
+.PHONY: run test lint bench install clean-devstack audit chromium check-port
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
 
 $(INSTALLED): requirements.txt requirements-dev.txt | $(VPY)
-	$(VPY) -m pip install --quiet --no-input -r requirements-dev.txt
+	@echo "Installing the dependencies into $(VENV) (a few minutes on a fresh clone; once)"
+	$(VPY) -m pip install --no-input --progress-bar on -r requirements-dev.txt
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
 
-run: $(INSTALLED)
+# The port first: a busy port is said in a second, before any setup.
+check-port:
+	@$(PYTHON) devstack/portcheck.py $(PORT)
+
+run: check-port $(INSTALLED)
 	$(VPY) -m devstack run --port $(PORT) $(if $(DB_PATH),--db-path $(DB_PATH)) $(if $(SCHEDULE_RATE_S),--schedule-rate-s $(SCHEDULE_RATE_S))
 
 # The gates first (ruff: ruff.toml; mypy --strict on chalicelib: mypy.ini),

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from chalicelib.clock import parse_iso
@@ -60,6 +60,7 @@ class PhaseRules:
     opens_at: datetime
     closes_at: datetime
     wave_activations: tuple[str, ...]  # activate_at of wave 1, 2, ... (RFC 3339)
+    tranche_days: tuple[int, ...] = (0,)  # after_days of tranche 1, 2, ...
 
     @property
     def is_wallet(self) -> bool:
@@ -69,6 +70,13 @@ class PhaseRules:
     def wave_count(self) -> int:
         # A phase without waves activates everyone at once: one wave.
         return max(1, len(self.wave_activations))
+
+    def due_times(self, wave: int) -> list[datetime]:
+        """When each tranche of a citizen of ``wave`` is due (none: no wave time)."""
+        start = self.activates_at(wave)
+        if start is None:
+            return []
+        return [parse_iso(start) + timedelta(days=days) for days in self.tranche_days]
 
     def activates_at(self, wave: int) -> str | None:
         if 1 <= wave <= len(self.wave_activations):
@@ -89,6 +97,7 @@ class PhaseRules:
             opens_at=_as_time(definition["registration_opens_at"]),
             closes_at=_as_time(definition["registration_closes_at"]),
             wave_activations=tuple(_wave_time(w) for w in waves),
+            tranche_days=tuple(int(t.get("after_days", 0)) for t in definition.get("tranches") or ()) or (0,),
         )
 
 

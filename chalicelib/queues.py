@@ -16,6 +16,7 @@ import boto3
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
+    from types_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 from chalicelib.config import get_settings, runtime
 from chalicelib.limits import BANK_CODES
@@ -101,3 +102,28 @@ def send_text(short: str, text: str, delay_s: int = 0) -> str:
     response = sqs_client().send_message(QueueUrl=queue_url(short), MessageBody=text,
                                          DelaySeconds=delay_s)
     return response["MessageId"]
+
+
+# SQS takes at most 10 messages per SendMessageBatch.
+SEND_BATCH_MAX = 10
+
+
+def send_json_batch(short: str, bodies: list[Any]) -> int:
+    """Send each of ``bodies`` as JSON to the queue ``short``, ten a call;
+    raises if SQS refused any (the caller's retry sends them again: every
+    consumer of these messages is idempotent). Returns how many were sent."""
+    url = queue_url(short)
+    for start in range(0, len(bodies), SEND_BATCH_MAX):
+        entries: list[SendMessageBatchRequestEntryTypeDef] = []
+        for index, body in enumerate(bodies[start:start + SEND_BATCH_MAX]):
+            text = json.dumps(body, separators=(",", ":"), sort_keys=True)
+            if len(text.encode()) > MESSAGE_BYTES_MAX:
+                raise ValueError(f"message for queue {short!r} is {len(text.encode())} bytes; "
+                                 f"the limit is {MESSAGE_BYTES_MAX}: split the batch")
+            entries.append({"Id": str(index), "MessageBody": text})
+        response = sqs_client().send_message_batch(QueueUrl=url, Entries=entries)
+        if response.get("Failed"):
+            codes = sorted({f.get("Code", "?") for f in response["Failed"]})
+            raise RuntimeError(f"SQS refused {len(response['Failed'])} messages for {short!r}: {', '.join(codes)}")
+    return len(bodies)
+

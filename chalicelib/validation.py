@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -392,12 +392,16 @@ class ListOf(Field):
 
 class Obj(Field):
     """An object with known members; unknown members are refused, unless
-    ``closed`` is False (a token's claims carry others that are not ours)."""
+    ``closed`` is False (a token's claims carry others that are not ours).
+    ``ignored`` members are taken and dropped: read-only fields of the
+    resource that a client may send back as it got them (GET then PUT)."""
 
-    def __init__(self, members: Mapping[str, Field | Opt], closed: bool = True) -> None:
+    def __init__(self, members: Mapping[str, Field | Opt], closed: bool = True,
+                 ignored: Iterable[str] = ()) -> None:
         self.members = dict(members)
         self.closed = closed
-        self._names = frozenset(self.members)
+        self.ignored = tuple(ignored)
+        self._names = frozenset(self.members) | frozenset(self.ignored)
         # (name, field, optional, default), resolved once: parse runs on every request.
         self._plan = [(name, spec.field if isinstance(spec, Opt) else spec, isinstance(spec, Opt),
                        spec.default if isinstance(spec, Opt) else None) for name, spec in self.members.items()]
@@ -428,6 +432,9 @@ class Obj(Field):
         out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": not self.closed}
         if required:
             out["required"] = required
+        if self.ignored:
+            # Read-only fields of the resource (its GET): taken and ignored.
+            out["x-ignored-fields"] = list(self.ignored)
         return out
 
 

@@ -264,3 +264,35 @@ def local_pump(local_aws: Any) -> Iterator[Any]:
         yield pump
     finally:
         pump.stop()
+
+
+class MovableClock:
+    """The app's clock (chalicelib/clock.py) moved through its clock file,
+    as ``python -m devstack clock`` moves the local stack's."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.offset_s = 0.0
+
+    def now(self) -> Any:
+        from chalicelib.clock import utcnow
+
+        return utcnow()
+
+    def advance(self, delta: Any) -> Any:
+        from chalicelib.clock import write_offset
+
+        self.offset_s += delta.total_seconds()
+        write_offset(self.path, self.offset_s)
+        return self.now()
+
+
+@pytest.fixture
+def clock(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> MovableClock:
+    """``clock.advance(timedelta(days=30))``: every reading of the app's time moves."""
+    from chalicelib import clock as app_clock
+
+    path = str(tmp_path / "clock.json")
+    monkeypatch.setenv(app_clock.CLOCK_FILE_ENV, path)
+    monkeypatch.setattr(app_clock, "_RECHECK_S", 0.0)
+    return MovableClock(path)

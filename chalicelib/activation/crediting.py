@@ -11,6 +11,7 @@ dispatch. Counters move only for transfers created now.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
@@ -26,7 +27,7 @@ from pynamodb.exceptions import UpdateError
 from chalicelib import audit, db
 from chalicelib.activation import plan as planning
 from chalicelib.activation.models import RunModel, run_key
-from chalicelib.activation.progress import count, wave_counter
+from chalicelib.activation.progress import count, tranche_counter, wave_counter
 from chalicelib.clock import iso, utcnow
 from chalicelib.config import Settings, get_settings
 from chalicelib.ledger import (
@@ -47,6 +48,8 @@ __all__ = [
     "MESSAGE_WORK_BUDGET_S",
     "BUDGET_EXHAUSTED",
     "BucketOutcome",
+    "Issued",
+    "issue",
     "credit_bucket",
     "expire_bucket",
     "stop_run",
@@ -75,6 +78,7 @@ class BucketOutcome:
     expired_count: int = 0
     expired_satang: int = 0
     not_yet_expired: int = 0
+    marks_cleared: int = 0
     pages: int = 0
     finished: bool = False
     stopped: bool = False
@@ -176,9 +180,19 @@ def _pool_treasury(ledger: Ledger, phase_id: str, shards: int) -> None:
 
 
 def _finish_bucket(item: planning.WorkItem, key: str, now: datetime) -> None:
+    """Record a finished bucket; the run is done when every bucket is, and
+    for a credit run only by its final sweep (after registration closed):
+    until then citizens are still being accepted into the wave."""
     run = RunModel(item.phase_id, key)
-    run.update(actions=[RunModel.buckets_done.add({item.bucket})])  # refreshes ``run``
-    done = run.buckets_done or set()
+    if item.op == planning.CREDIT and not item.final:
+        run.update(actions=[RunModel.buckets_done.add({item.bucket})])
+        return
+    if item.op == planning.CREDIT:
+        run.update(actions=[RunModel.final_buckets_done.add({item.bucket})])  # refreshes ``run``
+        done = run.final_buckets_done or set()
+    else:
+        run.update(actions=[RunModel.buckets_done.add({item.bucket})])
+        done = run.buckets_done or set()
     if len(done) >= ACTIVATION_BUCKETS and run.status == "running":
         try:
             run.update(actions=[RunModel.status.set("done"), RunModel.finished_at.set(iso(now))],
@@ -192,10 +206,58 @@ def _finish_bucket(item: planning.WorkItem, key: str, now: datetime) -> None:
 
 
 def _continue(item: planning.WorkItem, cursor: str, outcome: BucketOutcome) -> BucketOutcome:
-    outcome.continuation = planning.WorkItem(
-        item.op, item.phase_id, item.wave, item.tranche, item.bucket,
-        item.amount_satang, item.expires_after_days, cursor, item.recheck).to_body()
+    outcome.continuation = dataclasses.replace(item, cursor=cursor).to_body()
     return outcome
+
+
+@dataclass
+class Issued:
+    """What one call of ``issue`` did, by wallet id."""
+
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    unfunded: list[str] = field(default_factory=list)
+    satang: int = 0
+
+
+def issue(phase_id: str, wave: int, tranche: int, amount_satang: int, expires_after_days: int,
+          wallets: list[str], ledger: Ledger, shards: int, now: datetime, recheck: bool) -> Issued:
+    """Credit tranche ``tranche`` to each of ``wallets`` once, in batches
+    that debit a treasury shard once per transaction, and count what was
+    created now (citizens at their first tranche, credits per tranche)."""
+    issued = Issued()
+    ids = {w: planning.issuance_transfer_id(phase_id, tranche, w) for w in wallets}
+    wallet_of = {transfer_id: w for w, transfer_id in ids.items()}
+    done = _existing_transfers(list(ids.values())) if recheck else set()
+    issued.existing.extend(wallet_of[t] for t in done)
+    sets = {"status": ACTIVE, "expires_at": planning.expires_at_for(now, expires_after_days)}
+    details = {"phase_id": phase_id, "wave": wave, "tranche": tranche}
+    credits = [
+        BatchCredit(transfer_id=ids[w], credit_account=accounts.wallet_account(w),
+                    amount_satang=amount_satang, credit_sets=sets, details=details)
+        for w in wallets if ids[w] not in done
+    ]
+    if not credits:
+        return issued
+    sources = [accounts.treasury_shard(phase_id, i) for i in range(shards)]
+    result = ledger.post_batch(sources, credits, kind="issuance")
+    if result.unfunded:
+        # The shards together may still cover credits that no single
+        # shard could: pool the remainders and try those once more.
+        _pool_treasury(ledger, phase_id, shards)
+        retry = ledger.post_batch(sources, result.unfunded, kind="issuance")
+        result.created.extend(retry.created)
+        result.existing.extend(retry.existing)
+        result.unfunded = retry.unfunded
+    issued.created.extend(wallet_of[r.transfer_id] for r in result.created)
+    issued.existing.extend(wallet_of[r.transfer_id] for r in result.existing)
+    issued.unfunded.extend(wallet_of[c.transfer_id] for c in result.unfunded)
+    issued.satang = sum(r.amount_satang for r in result.created)
+    created = len(result.created)
+    citizens = created if tranche == 1 else 0
+    count(phase_id, credited_count=citizens, credited_satang=issued.satang,
+          **{wave_counter(wave): citizens, tranche_counter(tranche): created})
+    return issued
 
 
 def credit_bucket(
@@ -216,47 +278,23 @@ def credit_bucket(
         # Not dispatched (a stray message), stopped for budget, or done.
         outcome.skipped = run.status if run is not None else "no_run"
         return outcome
-    sources = [accounts.treasury_shard(item.phase_id, i) for i in range(shards)]
     deadline = time.monotonic() + budget_s
     for page, cursor in _pages(item):
         outcome.pages += 1
-        wallets = _wallets(page)
-        ids = {w: planning.issuance_transfer_id(item.phase_id, item.tranche, w) for w in wallets}
-        done = _existing_transfers(list(ids.values())) if item.recheck else set()
-        outcome.existing_count += len(done)
         now = clock()
-        sets = {"status": ACTIVE, "expires_at": planning.expires_at_for(now, item.expires_after_days)}
-        details = {"phase_id": item.phase_id, "wave": item.wave, "tranche": item.tranche}
-        credits = [
-            BatchCredit(transfer_id=ids[w], credit_account=accounts.wallet_account(w),
-                        amount_satang=item.amount_satang, credit_sets=sets, details=details)
-            for w in wallets if ids[w] not in done
-        ]
-        result = ledger.post_batch(sources, credits, kind="issuance") if credits else None
-        if result is not None and result.unfunded:
-            # The shards together may still cover credits that no single
-            # shard could: pool the remainders and try those once more.
-            _pool_treasury(ledger, item.phase_id, shards)
-            retry = ledger.post_batch(sources, result.unfunded, kind="issuance")
-            result.created.extend(retry.created)
-            result.existing.extend(retry.existing)
-            result.unfunded = retry.unfunded
-        if result is not None:
-            created = len(result.created)
-            satang = sum(r.amount_satang for r in result.created)
-            count(item.phase_id, credited_count=created, credited_satang=satang,
-                  **{wave_counter(item.wave): created})
-            outcome.credited_count += created
-            outcome.credited_satang += satang
-            outcome.existing_count += len(result.existing)
-            if result.unfunded:
-                outcome.unfunded_count += len(result.unfunded)
-                outcome.stopped = True
-                stop_run(item.phase_id, key, BUDGET_EXHAUSTED, now)
-                logger.warning("budget exhausted; wave stopped",
-                               extra={"phase_id": item.phase_id, "wave": item.wave,
-                                      "tranche": item.tranche, "unfunded": len(result.unfunded)})
-                return outcome
+        issued = issue(item.phase_id, item.wave, item.tranche, item.amount_satang, item.expires_after_days,
+                       _wallets(page), ledger, shards, now, item.recheck)
+        outcome.credited_count += len(issued.created)
+        outcome.credited_satang += issued.satang
+        outcome.existing_count += len(issued.existing)
+        if issued.unfunded:
+            outcome.unfunded_count += len(issued.unfunded)
+            outcome.stopped = True
+            stop_run(item.phase_id, key, BUDGET_EXHAUSTED, now)
+            logger.warning("budget exhausted; wave stopped",
+                           extra={"phase_id": item.phase_id, "wave": item.wave,
+                                  "tranche": item.tranche, "unfunded": len(issued.unfunded)})
+            return outcome
         if cursor is None:
             break
         if time.monotonic() >= deadline:

@@ -6,7 +6,7 @@ by-wave index, and the run is done when every bucket is.
 """
 from __future__ import annotations
 
-from pynamodb.attributes import NumberAttribute, NumberSetAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, NumberSetAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from chalicelib.db import register
@@ -37,5 +37,9 @@ class RunModel(Model):
     # Buckets finished; ADD of a set member is idempotent, so a message
     # delivered twice cannot finish a bucket twice.
     buckets_done = NumberSetAttribute(null=True)
+    # The sweep sent after registration closed (and the index settled), and
+    # the buckets it finished: only a final sweep of every bucket is done.
+    final = BooleanAttribute(null=True)
+    final_buckets_done = NumberSetAttribute(null=True)
     finished_at = UnicodeAttribute(null=True)
     stopped_reason = UnicodeAttribute(null=True)

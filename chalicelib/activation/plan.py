@@ -2,10 +2,14 @@
 definition and the time. No I/O here.
 
 Tranche k (1-based) of a citizen is due at their wave's ``activate_at`` plus
-the tranche's ``after_days``. Nothing is credited before registration has
-closed: the by-wave index is a GSI, eventually consistent, and a wave swept
-while citizens still register would miss the late ones. ``INDEX_SETTLE_S``
-after the close gives the index time to catch up.
+the tranche's ``after_days``, also while registration is still open: a run
+then credits everyone accepted so far, and citizens accepted later (or just
+before, whom the eventually consistent by-wave index may not show yet) are
+credited one by one through their mark (chalicelib/rolling.py, op
+``late``). A run stays ``running`` while registration is open; once it has
+closed and ``INDEX_SETTLE_S`` passed, the run is sent once more as its
+*final* sweep (``final``), and only a final sweep of every bucket makes it
+``done``.
 """
 from __future__ import annotations
 
@@ -15,14 +19,18 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib import rolling
 from chalicelib.clock import iso, parse_iso
 from chalicelib.limits import ACTIVATION_BUCKETS
 
 __all__ = [
     "CREDIT",
     "EXPIRE",
+    "LATE",
+    "registration_settled",
     "INDEX_SETTLE_S",
     "DISPATCH_LEASE_S",
+    "FORCED_RESEND_S",
     "EXPIRES_AFTER_DAYS_DEFAULT",
     "Tranche",
     "PhasePlan",
@@ -36,11 +44,14 @@ __all__ = [
     "should_dispatch",
     "work_items",
     "issuance_transfer_id",
+    "tranche_due_times",
+    "late_items",
     "expiry_transfer_id",
 ]
 
 CREDIT = "credit"
 EXPIRE = "expire"
+LATE = "late"
 WALLET_KIND = "wallet"
 # GSI replication lag is well under a second on AWS; ten is a wide margin.
 INDEX_SETTLE_S = 10
@@ -48,6 +59,9 @@ INDEX_SETTLE_S = 10
 # (only its unfinished buckets): SQS redelivery covers a crashed handler, the
 # lease covers a planner that died half-way through sending.
 DISPATCH_LEASE_S = 15 * 60
+# An operator's activate sends a running run's unfinished buckets again only
+# this long after its last send.
+FORCED_RESEND_S = 10
 EXPIRES_AFTER_DAYS_DEFAULT = 180
 
 
@@ -120,13 +134,17 @@ class WorkItem:
     # some may (a run sent again, a message delivered again); otherwise the
     # ledger's own condition is enough.
     recheck: bool = False
+    # A credit run's sweep after registration closed and the index settled:
+    # only these finish a run.
+    final: bool = False
 
     def to_body(self) -> dict[str, Any]:
         body = asdict(self)
         if body["cursor"] is None:
             del body["cursor"]
-        if not body["recheck"]:
-            del body["recheck"]
+        for flag in ("recheck", "final"):
+            if not body[flag]:
+                del body[flag]
         return body
 
     @classmethod
@@ -136,8 +154,12 @@ class WorkItem:
         if unknown:
             raise ValueError(f"unknown fields in activation message: {sorted(unknown)}")
         item = cls(**data)
-        if item.op not in (CREDIT, EXPIRE):
-            raise ValueError(f"op must be {CREDIT} or {EXPIRE}")
+        if item.op not in (CREDIT, EXPIRE, LATE):
+            raise ValueError(f"op must be {CREDIT}, {EXPIRE} or {LATE}")
+        if item.op == LATE:
+            if not 0 <= item.bucket < rolling.SHARDS:
+                raise ValueError("a late message's bucket is a shard of the marks' index")
+            return item
         if not 0 <= item.bucket < ACTIVATION_BUCKETS or item.wave < 1:
             raise ValueError("wave must be >= 1 and bucket within the activation buckets")
         if item.op == CREDIT and (item.tranche < 1 or item.amount_satang <= 0 or item.expires_after_days <= 0):
@@ -145,7 +167,9 @@ class WorkItem:
         return item
 
 
-def _registration_settled(plan: PhasePlan, now: datetime) -> bool:
+def registration_settled(plan: PhasePlan, now: datetime) -> bool:
+    """Registration has closed and the by-wave index had time to show the
+    last registrations: a sweep now is final."""
     if plan.registration_closes_at is None:
         return True
     return now >= plan.registration_closes_at + timedelta(seconds=INDEX_SETTLE_S)
@@ -167,7 +191,7 @@ def expiry_due_at(plan: PhasePlan, wave: int) -> datetime:
 
 def due_credit_runs(plan: PhasePlan, now: datetime, wave: int | None = None) -> list[RunRef]:
     """Credit runs due at ``now`` (all waves, or only ``wave``)."""
-    if not plan.is_wallet or not _registration_settled(plan, now):
+    if not plan.is_wallet:
         return []
     waves = [wave] if wave is not None else range(1, plan.wave_count + 1)
     return [
@@ -190,33 +214,53 @@ def expires_at_for(credited_at: datetime, expires_after_days: int) -> str:
     return iso(credited_at + timedelta(days=expires_after_days))
 
 
-def should_dispatch(status: str | None, dispatched_at: datetime | None, now: datetime, forced: bool) -> bool:
+def should_dispatch(status: str | None, dispatched_at: datetime | None, now: datetime, forced: bool,
+                    final_due: bool = False) -> bool:
     """Whether a run's messages are (re)sent now.
 
     New run: yes. Done: never (safe to ask again). Stopped (budget
-    exhausted): only when an operator asks (after raising the budget).
-    Running: when an operator asks, or the lease since the last send ran out.
+    exhausted): when an operator asks, or (``final_due``, which the caller
+    sets when the treasury covers a credit again) the budget was raised.
+    Running: when an operator asks (at most every ``FORCED_RESEND_S``), when
+    its final sweep is due and was not sent (``final_due``), or the lease
+    since the last send ran out.
     """
     if status is None:
         return True
     if status == "done":
         return False
-    if forced:
+    if final_due:
         return True
+    if forced:
+        # An operator asking again while the last messages are barely out
+        # (activate called repeatedly) sends nothing more for a running run.
+        return status == "stopped" or dispatched_at is None or now >= dispatched_at + timedelta(
+            seconds=FORCED_RESEND_S)
     if status == "stopped" or dispatched_at is None:
         return False
     return now >= dispatched_at + timedelta(seconds=DISPATCH_LEASE_S)
 
 
-def work_items(plan: PhasePlan, run: RunRef, buckets_done: set[int], recheck: bool = False) -> list[WorkItem]:
+def work_items(plan: PhasePlan, run: RunRef, buckets_done: set[int], recheck: bool = False,
+               final: bool = False) -> list[WorkItem]:
     """One message per bucket not yet done."""
     amount = plan.tranches[run.tranche - 1].amount_satang if run.op == CREDIT else 0
     days = plan.expires_after_days if run.op == CREDIT else 0
     return [
-        WorkItem(run.op, plan.phase_id, run.wave, run.tranche, bucket, amount, days, recheck=recheck)
+        WorkItem(run.op, plan.phase_id, run.wave, run.tranche, bucket, amount, days, recheck=recheck, final=final)
         for bucket in range(ACTIVATION_BUCKETS)
         if bucket not in buckets_done
     ]
+
+
+def tranche_due_times(plan: PhasePlan, wave: int) -> list[datetime]:
+    """When each tranche of a citizen of ``wave`` is due."""
+    return [credit_due_at(plan, wave, k) for k in range(1, len(plan.tranches) + 1)]
+
+
+def late_items(plan: PhasePlan) -> list[WorkItem]:
+    """One message per shard of the marks' index."""
+    return [WorkItem(LATE, plan.phase_id, 1, 0, shard) for shard in range(rolling.SHARDS)]
 
 
 def issuance_transfer_id(phase_id: str, tranche: int, wallet_id: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 from chalice.app import Blueprint
 
 from chalicelib import pii, ratelimit
+from chalicelib.activation.progress import waiting_reason
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.clock import utcnow
 from chalicelib.payouts.cash_transfers import citizen_payouts
@@ -31,7 +32,7 @@ def register(req: ApiRequest) -> Reply:
 @bp.route("/v1/me", methods=["GET"])
 @endpoint(bp, roles=CITIZEN)
 def me(req: ApiRequest) -> dict[str, Any]:
-    body = usecases.me(req.principal.claims, phases=phase_rules, now=utcnow())
+    body = usecases.me(req.principal.claims, phases=phase_rules, now=utcnow(), waiting=waiting_reason)
     if body["registrations"]:
         # A cash_transfer phase's registration carries its payout once made.
         payouts = citizen_payouts(pii.hash_id(str(req.principal.claims["cid"])))
@@ -44,7 +45,7 @@ def me(req: ApiRequest) -> dict[str, Any]:
 @bp.route("/v1/wallet", methods=["GET"])
 @endpoint(bp, roles=CITIZEN)
 def wallet(req: ApiRequest) -> dict[str, Any]:
-    return usecases.wallet(req.principal.claims, phases=phase_rules, now=utcnow())
+    return usecases.wallet(req.principal.claims, phases=phase_rules, now=utcnow(), waiting=waiting_reason)
 
 
 @bp.route("/v1/wallet/transactions", methods=["GET"])
@@ -82,6 +83,9 @@ WALLET_SCHEMA: dict[str, Any] = {
         "credited_satang": {"type": "integer", "description": "credited by the program (all tranches so far)"},
         "spent_satang": {"type": "integer", "description": "paid to shops"},
         "activates_at": {**_TIME, "description": "pending only: when the citizen's wave is credited"},
+        "waiting_reason": {"type": "string", "enum": ["crediting", "budget_exhausted"],
+                           "description": "pending past activates_at only: crediting (accepted after the "
+                                          "wave's time: credited within about a minute) or why the wave stopped"},
         "expires_at": {**_TIME, "description": "once credited: unspent money returns to the treasury then"},
     },
 }

@@ -74,7 +74,8 @@ class Reply:
 
 
 def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(body=json.dumps(body), status_code=status,
+    # Ends with a newline, as text does: curl's output no longer runs into the prompt.
+    return Response(body=json.dumps(body) + "\n", status_code=status,
                     headers={"Content-Type": "application/json", **(headers or {})})
 
 

@@ -1,12 +1,12 @@
 """Exclusion lists imported from other agencies: one item per (list, citizen)."""
 from __future__ import annotations
 
-from pynamodb.attributes import UnicodeAttribute
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from chalicelib.db import register
 
-__all__ = ["ExclusionModel", "exclusion_key"]
+__all__ = ["ExclusionModel", "ExclusionListModel", "exclusion_key"]
 
 
 def exclusion_key(list_name: str, citizen_hash: str) -> str:
@@ -30,3 +30,16 @@ class ExclusionModel(Model):
     list_name = UnicodeAttribute()
     citizen_hash = UnicodeAttribute()
     imported_at = UnicodeAttribute()
+
+
+@register
+class ExclusionListModel(Model):
+    """One imported list: how many citizens it holds (the phase GET shows
+    it; a phase naming a list without this item names one never imported)."""
+
+    class Meta:
+        short_name = "exclusion-lists"
+
+    list_name = UnicodeAttribute(hash_key=True)
+    size = NumberAttribute(default=0)
+    imported_at = UnicodeAttribute(null=True)

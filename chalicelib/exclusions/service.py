@@ -7,12 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from chalicelib.clock import iso_now
-from chalicelib.exclusions.models import ExclusionModel, exclusion_key
+from chalicelib.exclusions.models import ExclusionListModel, ExclusionModel, exclusion_key
 from chalicelib.pii import hash_id
 
 __all__ = [
     "import_list",
     "lists_containing",
+    "list_sizes",
     "BATCH_WRITE_ITEMS_MAX",
     "BATCH_GET_KEYS_MAX",
     "IMPORT_WORKERS",
@@ -65,6 +66,10 @@ def _write(list_name: str, chunk: Sequence[str], imported_at: str) -> None:
         for citizen_hash in chunk:
             batch.save(ExclusionModel(exclusion_key(list_name, citizen_hash), list_name=list_name,
                                       citizen_hash=citizen_hash, imported_at=imported_at))
+    # The list's size, after each chunk: an import cut off between the
+    # two undercounts that chunk (its re-import finds the items there).
+    ExclusionListModel(list_name).update(actions=[ExclusionListModel.size.add(len(chunk)),
+                                                  ExclusionListModel.imported_at.set(imported_at)])
 
 
 def import_list(list_name: str, cids: Sequence[str]) -> int:
@@ -77,7 +82,21 @@ def import_list(list_name: str, cids: Sequence[str]) -> int:
     new = [h for h in hashes if h not in present]
     imported_at = iso_now()
     _in_parallel(lambda chunk: _write(list_name, chunk, imported_at), _chunks(new, BATCH_WRITE_ITEMS_MAX))
+    if not new:
+        _touch(list_name)
     return len(new)
+
+
+def _touch(list_name: str) -> None:
+    """An import that added nobody still makes the list known (size 0 or more)."""
+    ExclusionListModel(list_name).update(actions=[ExclusionListModel.size.add(0)])
+
+
+def list_sizes(list_names: Sequence[str]) -> dict[str, int | None]:
+    """Citizens on each list (None: never imported), one batch read."""
+    names = list(dict.fromkeys(list_names))
+    found = {m.list_name: int(m.size or 0) for m in ExclusionListModel.batch_get(names)} if names else {}
+    return {name: found.get(name) for name in names}
 
 
 def lists_containing(list_names: Sequence[str], citizen_hash: str) -> list[str]:

@@ -53,6 +53,7 @@ def put_record(tx: db.Transaction, record: TransferRecord) -> None:
         "credit_history": accounts.history_key_of(record.credit_account),
         "post_to": record.post_to,
         "fingerprint": record.fingerprint,
+        "feed_key": record.feed,
     }
     item.update({name: {"S": value} for name, value in optional.items() if value is not None})
     if record.details:

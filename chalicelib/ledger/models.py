@@ -72,6 +72,18 @@ class _CreditHistoryIndex(GlobalSecondaryIndex["TransferModel"]):
     history_sort = UnicodeAttribute(range_key=True)
 
 
+class _FeedIndex(GlobalSecondaryIndex["TransferModel"]):
+    """Transfers posted with a ``feed`` key, oldest first (sparse): read by
+    counters kept off the posting path (a phase's spending)."""
+
+    class Meta:
+        index_name = "feed"
+        projection = AllProjection()
+
+    feed_key = UnicodeAttribute(hash_key=True)
+    history_sort = UnicodeAttribute(range_key=True)
+
+
 @register
 class TransferModel(Model):
     """A transfer: written once, never changed, except that a pending one is
@@ -98,6 +110,9 @@ class TransferModel(Model):
     fingerprint = UnicodeAttribute(null=True)
     # Small facts for the transaction list and the replayed response.
     details = MapAttribute(null=True)  # type: ignore[var-annotated]
+    # Sparse: the key of the ``feed`` index (Transfer.feed).
+    feed_key = UnicodeAttribute(null=True)
 
     debit_history_index = _DebitHistoryIndex()
     credit_history_index = _CreditHistoryIndex()
+    feed_index = _FeedIndex()

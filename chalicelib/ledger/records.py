@@ -64,6 +64,9 @@ class Transfer:
     kind: str
     fingerprint: str | None = None
     details: Mapping[str, Any] | None = None
+    # A key of the transfers' ``feed`` index (e.g. a phase's spending), for
+    # a reader that counts these transfers off the posting path.
+    feed: str | None = None
 
     def check(self) -> None:
         if not self.transfer_id or len(self.transfer_id) > TRANSFER_ID_CHARS_MAX:
@@ -86,6 +89,7 @@ class TransferRecord:
     post_to: str | None = None
     fingerprint: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    feed: str | None = None
 
     @classmethod
     def of(cls, transfer: Transfer, debit_account: str, created_at: str, *, state: str = POSTED,
@@ -103,6 +107,7 @@ class TransferRecord:
             post_to=post_to,
             fingerprint=transfer.fingerprint,
             details=dict(transfer.details) if transfer.details else {},
+            feed=transfer.feed,
         )
 
     @classmethod
@@ -123,6 +128,7 @@ class TransferRecord:
             post_to=item.get("post_to"),
             fingerprint=item.get("fingerprint"),
             details=dict(item.get("details") or {}),
+            feed=item.get("feed_key"),
         )
         record.check()
         return record

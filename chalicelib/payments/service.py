@@ -54,6 +54,7 @@ from chalicelib.payments.rules import (
     split_round2,
 )
 from chalicelib.phases import service as phases
+from chalicelib.phases.counters import spend_feed
 from chalicelib.qr import QrClaims, issue_qr, verify_qr
 from chalicelib.registration.cards import normalize_card_code, verify_pin
 from chalicelib.registration.models import BenefitModel
@@ -201,7 +202,8 @@ class PaymentService:
             return self._replay_or_raise(transfer_id, fingerprint, exc)
         transfer = self._transfer(transfer_id, fingerprint, account_id,
                                   accounts.merchant_spendable(merchant.merchant_id), amount, "payment", merchant,
-                                  wallet_view.balance_satang - amount, category, "qr")
+                                  wallet_view.balance_satang - amount, category, "qr",
+                                  feed=spend_feed(wallet.phase_id, transfer_id))
         return self._post_wallet_debit(transfer, now, extra=[self._qr_marker(claims, transfer_id)])
 
     # -- a citizen pays with a wallet card and PIN ---------------------------
@@ -225,8 +227,7 @@ class PaymentService:
             return self._replay_or_raise(transfer_id, fingerprint, exc)
         transfer = self._transfer(transfer_id, fingerprint, account_id, accounts.merchant_spendable(merchant_id),
                                   amount_satang, "card_payment", merchant, wallet_view.balance_satang - amount_satang,
-                                  category,
-                                  "card")
+                                  category, "card", feed=spend_feed(card.phase_id, transfer_id))
         return self._post_wallet_debit(transfer, now, extra=[])
 
     # -- round 2: a shop scans another shop's QR -----------------------------
@@ -326,7 +327,7 @@ class PaymentService:
     @staticmethod
     def _transfer(transfer_id: str, fingerprint: str, debit: str, credit: str, amount: int, kind: str,
                   merchant: MerchantView, balance_after: int, category: str, channel: str,
-                  payer_name: str | None = None) -> Transfer:
+                  payer_name: str | None = None, feed: str | None = None) -> Transfer:
         details: dict[str, Any] = {
             "payment_id": transfer_id,
             "status": "completed",
@@ -339,7 +340,9 @@ class PaymentService:
         }
         if payer_name:
             details["payer_name"] = payer_name
-        return Transfer(transfer_id, debit, credit, amount, kind, fingerprint=fingerprint, details=details)
+        # A wallet's spending carries its phase's feed key: the phase's
+        # spent_satang is counted off this path (progress.tally_spending).
+        return Transfer(transfer_id, debit, credit, amount, kind, fingerprint=fingerprint, details=details, feed=feed)
 
     def _post_wallet_debit(self, transfer: Transfer, now: datetime, extra: list[ExtraWrite]) -> PaymentResult:
         now_iso = iso(now)

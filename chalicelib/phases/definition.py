@@ -26,7 +26,16 @@ from chalicelib.validation import (
     Str,
 )
 
-__all__ = ["PHASE_BODY", "PHASE_ID_PATH", "SHAPING_FIELDS", "parse_definition", "check_change", "started"]
+__all__ = ["PHASE_BODY", "PHASE_ID_PATH", "SHAPING_FIELDS", "READ_ONLY_FIELDS", "WAVE_READ_ONLY_FIELDS",
+           "strip_read_only", "parse_definition", "check_change", "started"]
+
+# What GET /v1/admin/phases/{id} adds to the definition: a PUT of what a
+# GET returned ignores them (they are progress, not definition).
+READ_ONLY_FIELDS = ("phase_id", "registered", "accepted", "rejected", "credited_count", "credited_satang",
+                    "spent_satang", "spent_as_of", "expired_satang", "uncredited_count", "credits_per_tranche",
+                    "stopped_reason", "exclusion_list_sizes", "warnings")
+WAVE_READ_ONLY_FIELDS = ("wave", "status", "credited_count", "stopped_reason")
+
 
 PHASE_BODY = Obj({
     "name": Str(1, limits.PHASE_NAME_CHARS_MAX),
@@ -41,14 +50,14 @@ PHASE_BODY = Obj({
     "amount_satang": Money(),
     "tranches": Opt(ListOf(Obj({"amount_satang": Money(),
                                 "after_days": Int(0, limits.TRANCHE_AFTER_DAYS_MAX)}), 1, limits.PHASE_TRANCHES_MAX)),
-    "waves": ListOf(Obj({"activate_at": DateTime()}), 1, limits.PHASE_WAVES_MAX),
+    "waves": ListOf(Obj({"activate_at": DateTime()}, ignored=WAVE_READ_ONLY_FIELDS), 1, limits.PHASE_WAVES_MAX),
     "expires_after_days": Int(1, limits.PHASE_EXPIRES_AFTER_DAYS_MAX),
     "spending_scope": Enum(*limits.SPENDING_SCOPES),
     "allowed_size_classes": ListOf(Enum(*limits.SIZE_CLASSES), 1, len(limits.SIZE_CLASSES)),
     "restricted_categories": Opt(ListOf(Category(), 0, limits.PHASE_RESTRICTED_CATEGORIES_MAX)),
     "budget_satang": Money(0, limits.PHASE_BUDGET_SATANG_MAX),
     "payout_bank_code": Opt(Nullable(BankCode())),
-})
+}, ignored=READ_ONLY_FIELDS)
 PHASE_ID_PATH = Params("path", {"phase_id": PhaseId()})
 
 # Fields that shape money already issued: frozen once a wave has started.
@@ -56,8 +65,22 @@ SHAPING_FIELDS = ("kind", "birth_date_from", "birth_date_to", "amount_satang", "
                   "expires_after_days", "exclusion_lists")
 
 
+def strip_read_only(body: Any) -> Any:
+    """The body without the read-only fields of a GET (anything else is
+    left to the spec, which refuses unknown fields)."""
+    if not isinstance(body, dict):
+        return body
+    out = {k: v for k, v in body.items() if k not in READ_ONLY_FIELDS}
+    if isinstance(out.get("waves"), list):
+        out["waves"] = [{k: v for k, v in w.items() if k not in WAVE_READ_ONLY_FIELDS} if isinstance(w, dict) else w
+                        for w in out["waves"]]
+    return out
+
+
 def parse_definition(body: Any) -> dict[str, Any]:
-    """The definition to save (the body as sent, defaults filled), or 400."""
+    """The definition to save (the body as sent, defaults filled, GET's
+    read-only fields left out), or 400."""
+    body = strip_read_only(body)
     parsed = PHASE_BODY.parse(body, "")
     if parsed["birth_date_from"] > parsed["birth_date_to"]:
         raise InvalidRequestError("birth_date_to", "birth_date_to must not be before birth_date_from.")

@@ -21,6 +21,7 @@ from chalicelib import db
 from chalicelib.clock import iso
 from chalicelib.config import get_settings
 from chalicelib.errors import ConflictError, NotFoundError
+from chalicelib.exclusions import list_sizes
 from chalicelib.ledger import BatchCredit, Ledger, accounts
 from chalicelib.phases import counters
 from chalicelib.phases.definition import check_change, parse_definition
@@ -135,8 +136,23 @@ def save_phase(phase_id: str, body: Any, now: datetime) -> tuple[dict[str, Any],
                 continue  # another PUT won: read again, check again
             raise
         _post_step(model)
-        return view(model), created
+        body = view(model)
+        warnings = list_warnings(definition)
+        if warnings:
+            body["warnings"] = warnings
+        return body, created
     raise ConflictError("conflict", "The phase is being changed by another request; try again.")
+
+
+def list_warnings(definition: Mapping[str, Any], sizes: Mapping[str, int | None] | None = None) -> list[dict[str, Any]]:
+    """A warning per named exclusion list that was never imported: such a
+    phase would exclude nobody from it (a typo, or an import still to come)."""
+    names = list(definition.get("exclusion_lists") or [])
+    sizes = list_sizes(names) if sizes is None else sizes
+    return [{"field": f"exclusion_lists[{i}]", "code": "exclusion_list_not_imported",
+             "message": f"No list {name!r} has been imported (POST /v1/admin/exclusions); until it is, "
+                        "this phase excludes nobody for it."}
+            for i, name in enumerate(names) if sizes.get(name) is None]
 
 
 def view(model: PhaseModel) -> dict[str, Any]:
@@ -149,7 +165,15 @@ def get_phase(phase_id: str) -> dict[str, Any]:
     model = _load(phase_id)
     if model is None:
         raise NotFoundError(f"There is no phase {phase_id}.", {"phase_id": phase_id})
-    return view(model)
+    body = view(model)
+    # Each named exclusion list's size (None: never imported), and a warning
+    # for each never imported.
+    sizes = list_sizes(list(body.get("exclusion_lists") or []))
+    body["exclusion_list_sizes"] = sizes
+    warnings = list_warnings(body, sizes)
+    if warnings:
+        body["warnings"] = warnings
+    return body
 
 
 def get_definition(phase_id: str) -> dict[str, Any] | None:

@@ -51,6 +51,18 @@ class _ByWaveIndex(GlobalSecondaryIndex["RegistrationModel"]):
     registration_id = UnicodeAttribute(range_key=True)
 
 
+class _ByDueIndex(GlobalSecondaryIndex["RegistrationModel"]):
+    """Marked registrations (chalicelib/rolling.py): accepted close to or
+    after a due time, credited one by one by the schedule; sparse."""
+
+    class Meta:
+        index_name = "by-due"
+        projection = AllProjection()
+
+    due_key = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
 @register
 class RegistrationModel(Model):
     """One citizen's registration for one phase (``registration_key``),
@@ -71,6 +83,9 @@ class RegistrationModel(Model):
     # Sparse: only accepted registrations are in the by-wave index.
     wave_key = UnicodeAttribute(null=True)
     wallet_id = UnicodeAttribute(null=True)
+    # Sparse: set when accepted close to or after a due time, removed once
+    # every tranche it covers is credited (chalicelib/rolling.py).
+    due_key = UnicodeAttribute(null=True)
     point_id = UnicodeAttribute(null=True)
     registrar_sub = UnicodeAttribute(null=True)
     phone_enc = UnicodeAttribute(null=True)
@@ -84,6 +99,7 @@ class RegistrationModel(Model):
 
     by_wave = _ByWaveIndex()
     by_citizen = _ByCitizenIndex()
+    by_due = _ByDueIndex()
 
 
 @register

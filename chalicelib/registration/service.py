@@ -20,8 +20,8 @@ from pynamodb.exceptions import PutError, PynamoDBException
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
-from chalicelib import db
-from chalicelib.clock import iso
+from chalicelib import db, rolling
+from chalicelib.clock import iso, parse_iso
 from chalicelib.eligibility import (
     ACCEPTED,
     REASON_ALREADY_BENEFITED,
@@ -170,6 +170,12 @@ def _item(phase: PhaseRules, citizen: Citizen, decision: Decision, created_at: s
         item.wave_key = wave_bucket_key(phase.phase_id, wave, bucket)
         if phase.is_wallet:
             item.wallet_id = wallet_id_for(phase.phase_id, citizen.citizen_hash)
+        accepted_at = parse_iso(created_at)
+        if rolling.needs_mark(phase.due_times(wave), accepted_at):
+            # Close to or after the wave's time: the schedule credits this
+            # citizen by the mark, whatever the wave's sweep saw.
+            item.due_key = rolling.due_key(phase.phase_id, assign_bucket(phase.phase_id, citizen.citizen_hash,
+                                                                         rolling.SHARDS))
     return item
 
 
@@ -267,7 +273,7 @@ def _store(item: RegistrationModel, assisted: Assisted | None, pin_hash: str | N
 def _reject_benefited(item: RegistrationModel) -> RegistrationModel:
     """A racing registration into another phase took the benefit: this one
     is stored as what it now is, rejected ``already_benefited``."""
-    for name in ("wave", "wave_key", "wallet_id", "card_key"):
+    for name in ("wave", "wave_key", "wallet_id", "card_key", "due_key"):
         setattr(item, name, None)
     item.status = REJECTED
     item.reason = REASON_ALREADY_BENEFITED

@@ -40,7 +40,7 @@ from chalicelib.registration.service import (
     registrations_of,
     reissue_card,
 )
-from chalicelib.registration.wallet import find_wallet, wallet_transactions, wallet_view
+from chalicelib.registration.wallet import WaitingReason, find_wallet, wallet_transactions, wallet_view
 from chalicelib.switches import check_switch
 
 __all__ = [
@@ -114,25 +114,29 @@ def register_citizen(claims: Mapping[str, Any], body: Mapping[str, Any], *, phas
     return (201 if done.created else 200), registration_view(done.registration)
 
 
-def me(claims: Mapping[str, Any], *, phases: PhaseLookup, now: datetime) -> dict[str, Any]:
+def me(claims: Mapping[str, Any], *, phases: PhaseLookup, now: datetime,
+       waiting: WaitingReason | None = None) -> dict[str, Any]:
     """``GET /v1/me``."""
     citizen = citizen_from_claims(claims)
     registrations = [registration_view(r) for r in registrations_of(citizen.citizen_hash)]
     try:
-        view: dict[str, Any] | None = _wallet(citizen.citizen_hash, phases, now)
+        view: dict[str, Any] | None = _wallet(citizen.citizen_hash, phases, now, waiting)
     except NotFoundError:
         view = None
     return {"district": citizen.district, "registrations": registrations, "wallet": view}
 
 
-def _wallet(citizen_hash: str, phases: PhaseLookup, now: datetime) -> dict[str, Any]:
+def _wallet(citizen_hash: str, phases: PhaseLookup, now: datetime,
+            waiting: WaitingReason | None = None) -> dict[str, Any]:
     benefit = find_wallet(citizen_hash)
-    return wallet_view(benefit, phases(benefit.phase_id), now)
+    return wallet_view(benefit, phases(benefit.phase_id), now, waiting=waiting)
 
 
-def wallet(claims: Mapping[str, Any], *, phases: PhaseLookup, now: datetime) -> dict[str, Any]:
-    """``GET /v1/wallet``: 404 before an accepted registration."""
-    return _wallet(_citizen_hash(claims), phases, now)
+def wallet(claims: Mapping[str, Any], *, phases: PhaseLookup, now: datetime,
+           waiting: WaitingReason | None = None) -> dict[str, Any]:
+    """``GET /v1/wallet``: 404 before an accepted registration; ``waiting``
+    says why a wallet past its wave's time is still pending."""
+    return _wallet(_citizen_hash(claims), phases, now, waiting)
 
 
 def transactions(claims: Mapping[str, Any], query: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ wallet is ``pending`` and activates with the citizen's wave.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -22,9 +23,14 @@ __all__ = [
     "wallet_view",
     "wallet_transactions",
     "wallet_status",
+    "WaitingReason",
 ]
 
 PENDING = "pending"
+WAITING_CREDITING = "crediting"
+# Why a wallet whose wave's time has come waits (activation knows: the API
+# layer passes its answer in), from (phase_id, wave).
+WaitingReason = Callable[[str, int], str]
 ACTIVE = "active"
 EXPIRED = "expired"
 _CREDIT_SOURCES = {accounts.AccountKind.TREASURY}
@@ -62,7 +68,7 @@ _SPENT = (accounts.tally_name("out", accounts.merchant_spendable("m")),
 
 
 def wallet_view(benefit: BenefitModel, phase: PhaseRules | None, now: datetime,
-                ledger: Ledger | None = None) -> dict[str, Any]:
+                ledger: Ledger | None = None, waiting: WaitingReason | None = None) -> dict[str, Any]:
     """The body of ``GET /v1/wallet``."""
     ledger = ledger or Ledger()
     account_id = accounts.wallet_account(benefit.wallet_id)
@@ -70,9 +76,14 @@ def wallet_view(benefit: BenefitModel, phase: PhaseRules | None, now: datetime,
     view: dict[str, Any] = {"wallet_id": benefit.wallet_id, "phase_id": benefit.phase_id}
     if account is None:
         view.update(status=PENDING, balance_satang=0, credited_satang=0, spent_satang=0)
-        activates_at = phase.activates_at(int(benefit.wave or 1)) if phase is not None else None
+        wave = int(benefit.wave or 1)
+        activates_at = phase.activates_at(wave) if phase is not None else None
         if activates_at:
             view["activates_at"] = iso(parse_iso(activates_at))
+            if parse_iso(activates_at) <= now:
+                # crediting: accepted after the wave's time, credited within
+                # about a minute; or why the wave stopped (budget_exhausted).
+                view["waiting_reason"] = waiting(benefit.phase_id, wave) if waiting else WAITING_CREDITING
         return view
     view.update(
         status=wallet_status(account.status, account.expires_at, now),

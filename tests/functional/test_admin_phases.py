@@ -190,3 +190,38 @@ def test_phase_saves_are_audited_in_a_hash_chain(call: Any) -> None:
     assert audit.verify()["ok"] is False
     assert call("GET", "/v1/admin/audit?limit=0", role="auditor")[0] == 400
     assert call("GET", "/v1/admin/audit", role="citizen")[0] == 403
+
+
+def test_put_accepts_what_get_returns_and_ignores_the_progress_fields(call: Any) -> None:
+    assert call("PUT", "/v1/admin/phases/p3", body=phase(), **OP)[0] == 201
+    status, shown, _ = call("GET", "/v1/admin/phases/p3", role="operator")
+    assert status == 200 and shown["waves"][0]["status"] == "scheduled" and "credited_count" in shown
+    edited = copy.deepcopy(shown)
+    edited["name"] = "Phase 3 (renamed)"
+    edited["credited_count"] = 12345  # read-only: ignored, not refused
+    status, body, _ = call("PUT", "/v1/admin/phases/p3", body=edited, **OP)
+    assert status == 200, body
+    status, again, _ = call("GET", "/v1/admin/phases/p3", role="operator")
+    assert again["name"] == "Phase 3 (renamed)" and again["credited_count"] == 0
+    assert {k: v for k, v in again.items() if k != "name"} == {k: v for k, v in shown.items() if k != "name"}
+    # Anything else unknown is still refused, naming the field.
+    status, body, _ = call("PUT", "/v1/admin/phases/p3", body={**edited, "colour": "red"}, **OP)
+    assert status == 400 and body["error"]["details"]["field"] == "colour"
+
+
+def test_a_phase_naming_a_list_never_imported_warns_and_get_shows_each_lists_size(call: Any) -> None:
+    status, body, _ = call("PUT", "/v1/admin/phases/p3", body=phase(), **OP)
+    assert status == 201
+    assert [(w["field"], w["code"]) for w in body["warnings"]] == [
+        ("exclusion_lists[0]", "exclusion_list_not_imported"), ("exclusion_lists[1]", "exclusion_list_not_imported")]
+    assert "welfare_card" in body["warnings"][0]["message"]
+    from tests.integration.test_rolling_moto import cids as valid_cids
+
+    cids = valid_cids(3)
+    assert call("POST", "/v1/admin/exclusions", body={"list": "welfare_card", "cids": cids}, **OP)[0] == 200
+    assert call("POST", "/v1/admin/exclusions", body={"list": "welfare_card", "cids": cids[:1]}, **OP)[0] == 200
+    status, shown, _ = call("GET", "/v1/admin/phases/p3", role="auditor")
+    assert shown["exclusion_list_sizes"] == {"welfare_card": 3, "prisoners": None}
+    assert [w["field"] for w in shown["warnings"]] == ["exclusion_lists[1]"]
+    status, body, _ = call("PUT", "/v1/admin/phases/p3", body=phase(exclusion_lists=["welfare_card"]), **OP)
+    assert status == 200 and "warnings" not in body

@@ -19,6 +19,12 @@ def test_health_needs_no_token(call: Any) -> None:
     assert (status, body) == (200, {"status": "ok"})
 
 
+def test_every_response_ends_with_a_newline_so_curl_output_does_not_run_into_the_prompt(edge_client: Any) -> None:
+    for path in ("/v1/health", "/v1/openapi.json", "/v1/admin/ledger/summary"):
+        response = edge_client.http.get(path)
+        assert response.body.endswith(b"\n"), path
+
+
 def test_no_token_is_401(call: Any) -> None:
     status, body, _ = call("GET", "/v1/admin/ledger/summary")
     assert status == 401

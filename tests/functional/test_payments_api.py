@@ -47,6 +47,24 @@ def test_a_sale_pays_once_and_a_replay_answers_the_same(world):
     assert balanced()
 
 
+def test_a_wallet_payment_is_counted_into_its_phases_spent_satang_once_off_the_payment_path(world, clock):
+    from datetime import timedelta
+
+    from chalicelib.ledger import TransferModel
+    from chalicelib.phases.counters import SPEND_SETTLE_S, spent_as_of, tally_spending, totals
+    from tests.functional.payments_fixtures import PHASE
+
+    paid = world.pay(world.qr(world.shop_a, 40_000), key="sale-tally").body
+    record = TransferModel.get(paid["payment_id"])
+    assert record.feed_key.startswith(f"{PHASE}#spent#")  # an attribute of the record, no extra item
+    assert tally_spending(PHASE, clock.now()) == 0  # too fresh: a payment stamped earlier may still commit
+    later = clock.advance(timedelta(seconds=SPEND_SETTLE_S + 1))
+    assert tally_spending(PHASE, later) == 40_000
+    assert tally_spending(PHASE, later) == 0  # counted once, however often the tally runs
+    assert totals(PHASE)["spent_satang"] == 40_000
+    assert spent_as_of(PHASE) is not None
+
+
 def test_a_qr_without_amount_takes_the_amount_from_the_request(world):
     qr = world.qr(world.shop_a, None)
     missing = world.pay(qr)

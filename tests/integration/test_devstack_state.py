@@ -69,3 +69,22 @@ def test_the_clock_command_without_a_stack_says_so(state_dir, capsys):
 
     assert cli.main(["clock", "show"]) == 1
     assert "make run" in capsys.readouterr().err
+
+
+def test_make_runs_port_check_names_a_taken_port_and_another_to_try():
+    import socket
+    import subprocess
+    import sys
+
+    from devstack.paths import REPO_ROOT
+    from devstack.procs import free_port
+
+    port = free_port()
+    assert subprocess.run([sys.executable, str(REPO_ROOT / "devstack" / "portcheck.py"), str(port)]).returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        done = subprocess.run([sys.executable, str(REPO_ROOT / "devstack" / "portcheck.py"), str(port)],
+                              capture_output=True, text=True)
+    assert done.returncode == 1
+    assert f"127.0.0.1:{port} is taken" in done.stderr and f"make run PORT={port + 10}" in done.stderr

@@ -57,15 +57,16 @@ def test_one_wave_can_be_asked_for_alone():
     assert p.due_credit_runs(plan(), W2, wave=3) == []
 
 
-def test_no_wave_activates_while_registration_is_open_or_the_index_settles():
-    # The by-wave index is eventually consistent: a wave credited while
-    # citizens still register would miss the late ones.
+def test_waves_are_due_while_registration_is_open_and_the_final_sweep_after_it_settled():
+    # PROGRAM.md: a wave's time is the earliest its citizens get money, not
+    # a cut-off; the late ones come through their marks, and one final
+    # sweep after the close (and the index settled) catches the rest.
     early = plan(registration_closes_at="2025-04-05T00:00:00Z")
-    assert p.due_credit_runs(early, W2) == []
+    assert p.due_credit_runs(early, W2) == [p.RunRef("credit", 1, 1), p.RunRef("credit", 2, 1)]
     closed = datetime(2025, 4, 5, tzinfo=UTC)
-    assert p.due_credit_runs(early, closed) == []
-    settled = closed + timedelta(seconds=p.INDEX_SETTLE_S)
-    assert len(p.due_credit_runs(early, settled)) == 2
+    assert not p.registration_settled(early, W2)
+    assert not p.registration_settled(early, closed)
+    assert p.registration_settled(early, closed + timedelta(seconds=p.INDEX_SETTLE_S))
 
 
 def test_cash_transfer_phases_are_not_activated():
@@ -94,7 +95,8 @@ def test_expires_at_is_fixed_width_rfc3339_from_the_credit_time():
         ("done", 10**6, True, False),  # done is done, even when asked again
         ("running", 5, False, False),  # messages in flight
         ("running", p.DISPATCH_LEASE_S, False, True),  # lease ran out: a crash half-way
-        ("running", 5, True, True),  # operator asks
+        ("running", p.FORCED_RESEND_S, True, True),  # operator asks
+        ("running", 5, True, False),  # asks again at once: the messages are barely out
         ("stopped", 10**6, False, False),  # budget exhausted: wait for the operator
         ("stopped", 5, True, True),
     ],
@@ -103,6 +105,22 @@ def test_dispatch_decision(status, age_s, forced, expected):
     sent = None if age_s is None else W1
     now = W1 + timedelta(seconds=age_s or 0)
     assert p.should_dispatch(status, sent, now, forced) is expected
+
+
+def test_a_running_runs_final_sweep_and_a_refunded_stopped_run_are_sent_at_once():
+    assert p.should_dispatch("running", W1, W1 + timedelta(seconds=5), False, final_due=True)
+    assert p.should_dispatch("stopped", W1, W1 + timedelta(seconds=5), False, final_due=True)
+    assert not p.should_dispatch("done", W1, W1 + timedelta(seconds=5), False, final_due=True)
+
+
+def test_late_messages_are_one_per_shard_of_the_marks_and_round_trip():
+    from chalicelib import rolling
+
+    items = p.late_items(plan())
+    assert [i.bucket for i in items] == list(range(rolling.SHARDS))
+    assert all(p.WorkItem.from_body(i.to_body()) == i for i in items)
+    with pytest.raises(ValueError, match="shard"):
+        p.WorkItem.from_body({"op": "late", "phase_id": "p3", "wave": 1, "tranche": 0, "bucket": rolling.SHARDS})
 
 
 def test_work_items_are_one_per_bucket_not_yet_done_and_carry_the_amounts():

@@ -36,7 +36,7 @@ def test_every_model_has_a_protected_on_demand_table(resources):
 def test_history_indexes_of_transfers_are_deployed(resources):
     props = resources["TransfersTable"]["Properties"]
     names = {i["IndexName"] for i in props["GlobalSecondaryIndexes"]}
-    assert names == {"debit-history", "credit-history"}
+    assert names == {"debit-history", "credit-history", "feed"}
     defined = {d["AttributeName"] for d in props["AttributeDefinitions"]}
     assert {"transfer_id", "debit_history", "credit_history", "history_sort"} <= defined
 

@@ -28,6 +28,7 @@ PURE_MODULES = (
     "chalicelib.cache",
     "chalicelib.eligibility",
     "chalicelib.validation",
+    "chalicelib.rolling",
     "chalicelib.activation.plan",
     "chalicelib.activation.source",
     "chalicelib.phases.definition",
