@@ -28,6 +28,7 @@ from chalice.utils import to_cfn_resource_name
 from constructs import Construct
 
 from chalicelib import functions
+from chalicelib.queues import dlq_short_name
 from infra import package, resources
 from infra.observability import Observability
 
@@ -446,14 +447,21 @@ class WalletStack(cdk.Stack):
                 "StringEquals": {"kms:ViaService": f"dynamodb.{cdk.Aws.REGION}.amazonaws.com"}}))
         return statements
 
+    def _sendable(self, short: str) -> sqs.Queue:
+        """A work queue, or a work queue's dead-letter queue by its short name
+        (the status handler puts an unparseable message there itself)."""
+        if short in self.queues:
+            return self.queues[short]
+        for work, dlq in self.dlqs.items():
+            if dlq_short_name(work) == short:
+                return dlq
+        raise ValueError(f"a function sends to queue {short!r}; the queues are {sorted(self.queues)} and their DLQs")
+
     def _queue_statements(self, spec: Any) -> list[iam.PolicyStatement]:
         statements = []
-        for short in spec.sends:
-            if short not in self.queues:
-                raise ValueError(f"{spec.name} sends to queue {short!r}; the queues are {sorted(self.queues)}")
         if spec.sends:
             statements.append(iam.PolicyStatement(actions=list(QUEUE_SEND_ACTIONS),
-                                                  resources=[self.queues[s].queue_arn for s in spec.sends]))
+                                                  resources=[self._sendable(s).queue_arn for s in spec.sends]))
         if spec.consumes is not None:
             statements.append(iam.PolicyStatement(actions=list(QUEUE_CONSUME_ACTIONS),
                                                   resources=[self.queues[spec.consumes].queue_arn]))
