@@ -100,14 +100,17 @@ def send_text(short: str, text: str, delay_s: int = 0) -> str:
     if len(text.encode()) > MESSAGE_BYTES_MAX:
         raise ValueError(f"message for queue {short!r} is {len(text.encode())} bytes; "
                          f"the limit is {MESSAGE_BYTES_MAX}: split the batch")
-    # The sender's correlation id goes with the message (observability.py).
-    attributes: dict[str, Any] = {}
-    correlation = observability.correlation_id()
-    if correlation:
-        attributes[observability.CORRELATION_ATTRIBUTE] = {"DataType": "String", "StringValue": correlation}
     response = sqs_client().send_message(QueueUrl=queue_url(short), MessageBody=text,
-                                         DelaySeconds=delay_s, MessageAttributes=attributes)
+                                         DelaySeconds=delay_s, MessageAttributes=_attributes())
     return response["MessageId"]
+
+
+def _attributes() -> dict[str, Any]:
+    """The sender's correlation id, which goes with every message it sends (observability.py)."""
+    correlation = observability.correlation_id()
+    if not correlation:
+        return {}
+    return {observability.CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": correlation}}
 
 
 # SQS takes at most 10 messages per SendMessageBatch.
@@ -126,7 +129,7 @@ def send_json_batch(short: str, bodies: list[Any]) -> int:
             if len(text.encode()) > MESSAGE_BYTES_MAX:
                 raise ValueError(f"message for queue {short!r} is {len(text.encode())} bytes; "
                                  f"the limit is {MESSAGE_BYTES_MAX}: split the batch")
-            entries.append({"Id": str(index), "MessageBody": text})
+            entries.append({"Id": str(index), "MessageBody": text, "MessageAttributes": _attributes()})
         response = sqs_client().send_message_batch(QueueUrl=url, Entries=entries)
         if response.get("Failed"):
             codes = sorted({f.get("Code", "?") for f in response["Failed"]})
