@@ -25,13 +25,14 @@ import json
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 
+from bench.ledger import _timed
 from bench.meter import Meter, add_snapshot, empty_snapshot
 from bench.stats import Rounds, in_turn
 from chalicelib.payouts.rules import TRANSACTIONS_PER_MESSAGE_MAX
@@ -46,13 +47,6 @@ TARGET_RATIO = 0.8
 PIPELINE_DEFAULT = 2_000
 PIPELINE_BANKS = ("002", "004", "006", "011", "014")
 PIPELINE_REJECT_SHARE = 0.02
-
-
-def _timed(workers: int, jobs: Sequence[Any], fn: Callable[[Any], None]) -> float:
-    start = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(fn, jobs))
-    return time.perf_counter() - start
 
 
 class _Raw:
