@@ -12,6 +12,7 @@ from chalicelib import functions, observability, openapi, queues, secrets
 from chalicelib.activation import service as activation_jobs
 from chalicelib.api import activation, admin, citizen, merchant, payments, payouts, public, registrar, settlement
 from chalicelib.api.common import contract_errors, map_errors
+from chalicelib.exclusions import imports as exclusion_imports
 from chalicelib.ledger.check import check_ledger
 from chalicelib.limits import BANK_CODES
 from chalicelib.payouts import dispatch as payout_dispatch
@@ -33,10 +34,11 @@ functions.declare(
     functions.API_HANDLER, memory_mb=1024, timeout_s=25, why="the HTTP API (every route)",
     # 25 s: a request gives up within 19 s (chalicelib/db.py), API Gateway at 29 s.
     reads=("activation-runs", "phase-counters"),
-    writes=("accounts", "activation-runs", "alerts", "audit", "benefits", "cards", "exclusion-lists", "exclusions",
-            "merchant-reference", "merchant-tax-ids", "merchants", "payouts", "phases", "qr-nonces", "rate-counters",
+    writes=("accounts", "activation-runs", "alerts", "audit", "benefits", "cards", "exclusion-import-chunks",
+            "exclusion-imports", "exclusion-lists", "exclusions", "merchant-reference", "merchant-tax-ids", "merchants",
+            "payouts", "phases", "qr-nonces", "rate-counters",
             "reconciliations", "registrations", "switches", "transfers"),
-    sends=(activation_jobs.ACTIVATION_QUEUE,),
+    sends=(activation_jobs.ACTIVATION_QUEUE, exclusion_imports.QUEUE),
     # POST /v1/admin/reconciliation/{bank}/{date} reads the bank's statement.
     statement_bucket="read",
     secrets=("id-pepper", "data-key", "qr-signing-key"),
@@ -133,6 +135,25 @@ functions.declare(
 def reconciliation_schedule(event):  # type: ignore[no-untyped-def]
     reconciliation.run_schedule()
 
+
+
+EXCLUSIONS_IMPORT_WORKER = functions.declare(
+    "exclusions_import_worker", memory_mb=1024, timeout_s=300,
+    why="imports a stored exclusion list chunk by chunk from its cursor",
+    # One import per message; an import is serial (its cursor), two at once
+    # (Lambda's least) keep bulk writes clear of the registrations' reads.
+    consumes=exclusion_imports.QUEUE, batch_size=1, max_concurrency=2, reserved_concurrency=2,
+    reads=("exclusion-import-chunks",),
+    writes=("alerts", "audit", "exclusion-imports", "exclusion-lists", "exclusions"),
+    sends=(exclusion_imports.QUEUE,),
+)
+
+
+@app.on_sqs_message(queue=queues.queue_name(EXCLUSIONS_IMPORT_WORKER.consumes or ""),
+                    batch_size=EXCLUSIONS_IMPORT_WORKER.batch_size,
+                    maximum_concurrency=EXCLUSIONS_IMPORT_WORKER.max_concurrency)
+def exclusions_import_worker(event):  # type: ignore[no-untyped-def]
+    return exclusion_imports.handle_sqs_event(event.to_dict(), event.context)
 
 
 functions.declare(

@@ -9,7 +9,7 @@ from rich.console import Console
 
 __all__ = ["BENCHES", "run_one"]
 
-BENCHES = ("ledger", "activation", "payments", "payouts", "coldstart")
+BENCHES = ("ledger", "activation", "payments", "payouts", "exclusions", "coldstart")
 console = Console()
 
 
@@ -43,9 +43,16 @@ def _payouts(endpoint: str, quick: bool, _pid: int) -> dict[str, Any]:
                        pipeline=500 if quick else payouts.PIPELINE_DEFAULT, progress=_say)
 
 
+def _exclusions(endpoint: str, quick: bool, _pid: int) -> dict[str, Any]:
+    from bench import exclusions
+
+    return exclusions.run(endpoint, ids=20_000 if quick else exclusions.IDS_DEFAULT, progress=_say)
+
+
 # (DynamoDB Local's URL, quick, its process id)
 _RUNNERS: dict[str, Callable[[str, bool, int], dict[str, Any]]] = {
     "ledger": _ledger, "activation": _activation, "payments": _payments, "payouts": _payouts,
+    "exclusions": _exclusions,
 }
 
 

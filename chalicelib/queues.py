@@ -25,6 +25,7 @@ from chalicelib.limits import BANK_CODES
 __all__ = [
     "QUEUES",
     "STATUS_QUEUE",
+    "EXCLUSION_IMPORTS_QUEUE",
     "bank_queue",
     "send_text",
     "DLQ_SUFFIX",
@@ -39,6 +40,8 @@ __all__ = [
 
 # BANKS.md: the banks answer on one shared status queue.
 STATUS_QUEUE = "bank-status"
+# Exclusion imports too large for a request (chalicelib/exclusions/imports.py).
+EXCLUSION_IMPORTS_QUEUE = "exclusion-imports"
 
 
 def bank_queue(bank_code: str) -> str:
@@ -51,6 +54,7 @@ def bank_queue(bank_code: str) -> str:
 QUEUES: tuple[str, ...] = (
     "activation",
     STATUS_QUEUE,
+    EXCLUSION_IMPORTS_QUEUE,
     *(bank_queue(code) for code in sorted(BANK_CODES)),
 )
 

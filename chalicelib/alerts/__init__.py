@@ -30,7 +30,9 @@ KINDS = ("contradicting_status", "unknown_payout", "unparseable_message", "payou
          "reconciliation_break", "ledger_imbalance",
          # The security review's: a registration point acting unusually often
          # for citizens it did not register; a shop naming another owner's tax ID.
-         "registrar_point_unusual", "tax_id_of_another_owner")
+         "registrar_point_unusual", "tax_id_of_another_owner",
+         # An exclusion import that failed on every receive (its message is in the DLQ).
+         "exclusions_import_failed")
 STATUSES = ("open", "acknowledged")
 METRIC_NAMESPACE = "Wallet"
 ALERT_ID_HASH_CHARS = 24

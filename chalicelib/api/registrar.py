@@ -11,6 +11,7 @@ from chalicelib.api.citizen import REGISTRATION_SCHEMA
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.clock import utcnow
 from chalicelib.exclusions import EXCLUSIONS_BODY
+from chalicelib.exclusions import imports as exclusion_imports
 from chalicelib.registration import usecases
 from chalicelib.registration.phases import phase_rules
 from chalicelib.registration.requests import (
@@ -26,6 +27,7 @@ __all__ = ["bp", "OPENAPI_PATHS"]
 bp = Blueprint(__name__)
 REGISTRAR = {"registrar"}
 OPERATOR = {"operator"}
+READERS = {"operator", "auditor"}
 
 
 @bp.route("/v1/assisted-registrations", methods=["POST"])
@@ -56,13 +58,32 @@ def unlock_card(req: ApiRequest, card_code: str) -> dict[str, Any]:
 
 @bp.route("/v1/admin/exclusions", methods=["POST"])
 @endpoint(bp, roles=OPERATOR, write=True, body=EXCLUSIONS_BODY, body_bytes_max=limits.BULK_BODY_BYTES_MAX)
-def import_exclusions(req: ApiRequest) -> dict[str, Any]:
+def import_exclusions(req: ApiRequest) -> dict[str, Any] | Reply:
     body = req.body
+    if len(body["cids"]) > limits.EXCLUSION_SYNC_CIDS_MAX:
+        return _import_later(req)
     result = usecases.import_exclusions(body, req.principal.sub)
     # Which list and how many; never the IDs.
     audit.audit(req.principal, "exclusions_imported", f"exclusion-list:{body['list']}",
                 {"received": len(body["cids"]), **result})
     return result
+
+
+def _import_later(req: ApiRequest) -> Reply:
+    """A body too large to import within the request: stored and queued
+    (202); the worker's result at the Location."""
+    body = req.body
+    shown, changed = exclusion_imports.start(body["list"], body["cids"], req.principal)
+    if changed:
+        audit.audit(req.principal, "exclusions_import_queued", f"exclusion-list:{body['list']}",
+                    {"import_id": shown["import_id"], "received": shown["received"], "unique": shown["unique"]})
+    return Reply(202, shown, {"Location": f"/v1/admin/exclusions/imports/{shown['import_id']}"})
+
+
+@bp.route("/v1/admin/exclusions/imports/{import_id}", methods=["GET"])
+@endpoint(bp, roles=READERS, path=exclusion_imports.IMPORT_ID_PATH)
+def exclusion_import(req: ApiRequest, import_id: str) -> dict[str, Any]:
+    return exclusion_imports.get_import(import_id)
 
 
 # -- OpenAPI path items of this blueprint, for the document at /v1/openapi.json --
@@ -113,9 +134,18 @@ OPENAPI_PATHS: dict[str, Any] = {
         body=CARD_UNLOCK_BODY, path=CARD_CODE_PATH)},
     "/v1/admin/exclusions": {"post": operation(
         "Import an agency's exclusion list (IDs hashed on arrival)", OPERATOR,
-        {"200": ok("added: IDs new to the list (a re-import adds 0)", {
-            "type": "object", "required": ["added"], "properties": {"added": {"type": "integer"}}}),
+        {"200": ok(f"up to {limits.EXCLUSION_SYNC_CIDS_MAX} IDs, imported now; added: IDs new to the list "
+                   "(a re-import adds 0)", {
+                       "type": "object", "required": ["added"], "properties": {"added": {"type": "integer"}}}),
+         "202": ok(f"more than {limits.EXCLUSION_SYNC_CIDS_MAX} IDs: stored (keyed hashes) and imported by a "
+                   "worker; the import's state at Location (GET /v1/admin/exclusions/imports/{import_id}). The "
+                   "same body again is the same import (a failed one resumes)", exclusion_imports.VIEW_SCHEMA),
          "400": error("invalid_request naming the entry, e.g. cids[3]"),
          "403": error("forbidden: operators with mfa only")},
         body=EXCLUSIONS_BODY, body_bytes_max=limits.BULK_BODY_BYTES_MAX, mfa=True)},
+    "/v1/admin/exclusions/imports/{import_id}": {"get": operation(
+        "A stored exclusion import: queued, running, done or failed, its counts and its last errors", READERS,
+        {"200": ok("the import (never an ID)", exclusion_imports.VIEW_SCHEMA),
+         "404": error("not_found: no such import")},
+        path=exclusion_imports.IMPORT_ID_PATH)},
 }

@@ -12,6 +12,8 @@ from chalicelib.pii import hash_id
 
 __all__ = [
     "import_list",
+    "import_hashes",
+    "unique_hashes",
     "lists_containing",
     "list_sizes",
     "BATCH_WRITE_ITEMS_MAX",
@@ -77,7 +79,17 @@ def import_list(list_name: str, cids: Sequence[str]) -> int:
     were not on it before. The name and every ID are as EXCLUSIONS_BODY
     parsed them, all before this writes any. Re-importing the same IDs adds
     0 and writes nothing, so an import cut off half-way is simply sent again."""
-    hashes = list(dict.fromkeys(hash_id(cid) for cid in cids))
+    return import_hashes(list_name, unique_hashes(cids))
+
+
+def unique_hashes(cids: Iterable[str]) -> list[str]:
+    """The keyed hashes of ``cids``, each once, in the order first seen."""
+    return list(dict.fromkeys(hash_id(cid) for cid in cids))
+
+
+def import_hashes(list_name: str, hashes: Sequence[str]) -> int:
+    """Add already hashed, distinct IDs to a list; returns how many were new
+    (the import worker calls this once per stored chunk)."""
     present = _present(list_name, hashes)
     new = [h for h in hashes if h not in present]
     imported_at = iso_now()

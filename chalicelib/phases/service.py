@@ -21,6 +21,7 @@ from chalicelib import db
 from chalicelib.clock import iso
 from chalicelib.config import get_settings
 from chalicelib.errors import ConflictError, NotFoundError
+from chalicelib.exclusions import imports as exclusion_imports
 from chalicelib.exclusions import list_sizes
 from chalicelib.ledger import BatchCredit, Ledger, accounts
 from chalicelib.phases import counters
@@ -146,13 +147,23 @@ def save_phase(phase_id: str, body: Any, now: datetime) -> tuple[dict[str, Any],
 
 def list_warnings(definition: Mapping[str, Any], sizes: Mapping[str, int | None] | None = None) -> list[dict[str, Any]]:
     """A warning per named exclusion list that was never imported: such a
-    phase would exclude nobody from it (a typo, or an import still to come)."""
+    phase would exclude nobody from it (a typo, or an import still to come);
+    and per list with a large import not yet done."""
     names = list(definition.get("exclusion_lists") or [])
     sizes = list_sizes(names) if sizes is None else sizes
-    return [{"field": f"exclusion_lists[{i}]", "code": "exclusion_list_not_imported",
-             "message": f"No list {name!r} has been imported (POST /v1/admin/exclusions); until it is, "
-                        "this phase excludes nobody for it."}
-            for i, name in enumerate(names) if sizes.get(name) is None]
+    importing = exclusion_imports.importing_lists(names)
+    warnings = [{"field": f"exclusion_lists[{i}]", "code": "exclusion_list_not_imported",
+                 "message": f"No list {name!r} has been imported (POST /v1/admin/exclusions); until it is, "
+                            "this phase excludes nobody for it."}
+                for i, name in enumerate(names) if sizes.get(name) is None]
+    # A list whose large import is still queued or running excludes only the
+    # entries landed so far (chalicelib/exclusions/imports.py).
+    warnings += [{"field": f"exclusion_lists[{i}]", "code": "exclusion_list_importing",
+                  "message": f"List {name!r} is still being imported ({importing[name]}, GET "
+                             f"/v1/admin/exclusions/imports/{importing[name]}); until it is done, this phase "
+                             "excludes only the entries imported so far."}
+                 for i, name in enumerate(names) if name in importing]
+    return warnings
 
 
 def view(model: PhaseModel) -> dict[str, Any]:

@@ -25,7 +25,7 @@ METHODS = ("get", "put", "post", "delete", "patch")
 # Values for path parameters: well-formed, so the answer is about access.
 PATH_VALUES = {"phase_id": "p3", "merchant_id": "m_0000000000000000", "card_code": "0000-0000-0000",
                "withdrawal_id": "wd_00000000", "bank_code": "004", "business_date": "2025-04-01",
-               "payout_id": "wd_00000000", "alert_id": "al_00000000"}
+               "payout_id": "wd_00000000", "alert_id": "al_00000000", "import_id": "ei_" + "0" * 32}
 # A realistic token of each role: the identity every role carries.
 CLAIMS: dict[str, dict[str, Any]] = {
     "citizen": {"cid": "1101700230708", "birth_date": "2006-05-01", "district": "1001", "nationality": "TH"},
