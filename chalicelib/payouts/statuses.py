@@ -81,8 +81,8 @@ def apply_status(bank_code: str, status: BankStatus, ledger: Ledger, now: dateti
             if status.status == ACSC:
                 steps.settle(ledger, item, status.settled_at, now)
             else:
-                steps.reject(ledger, item, status.reason_code, now)
-                _count_returned(item)
+                if steps.reject(ledger, item, status.reason_code, now).created:
+                    _count_returned(item)  # only the rejection made now: a racing duplicate replays it
             return wanted
         except (PendingStateError, ConditionFailedError):
             # Resolved meanwhile by another worker: judge against that.
