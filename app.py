@@ -64,8 +64,12 @@ ACTIVATION_WORKER = functions.declare(
     # shards) clear of throttling on a new on-demand table.
     consumes=activation_jobs.ACTIVATION_QUEUE, batch_size=10, max_concurrency=40, reserved_concurrency=50,
     reads=("phases", "registrations"),
-    writes=("accounts", "transfers", "activation-runs", "phase-counters", "phases"),
+    # A cash_transfer phase's credit is a payout: its record, and the
+    # citizen's PromptPay id decrypted from the registration, encrypted again
+    # for the payout (the data key).
+    writes=("accounts", "transfers", "activation-runs", "phase-counters", "phases", "payouts"),
     sends=(activation_jobs.ACTIVATION_QUEUE,),
+    secrets=("data-key",),
 )
 
 
@@ -92,7 +96,7 @@ BANK_STATUS_WORKER = functions.declare(
     # 10 messages of up to 500 statuses each; 5 workers keep one bank's burst
     # from taking the account's concurrency.
     consumes=queues.STATUS_QUEUE, batch_size=10, max_concurrency=5, reserved_concurrency=10,
-    writes=("accounts", "transfers", "payouts", "alerts", "audit"),
+    writes=("accounts", "transfers", "payouts", "alerts", "audit", "phase-counters"),
     sends=(queues.dlq_short_name(queues.STATUS_QUEUE),),
 )
 
@@ -109,6 +113,9 @@ functions.declare(
     reserved_concurrency=1,  # one dispatcher at a time (each payout is marked sent once, conditionally)
     writes=("payouts", "alerts", "audit"),
     sends=tuple(queues.bank_queue(code) for code in sorted(BANK_CODES)),
+    # The instruction carries the creditor's account number or PromptPay id,
+    # stored encrypted: the dispatcher decrypts it.
+    secrets=("data-key",),
 )
 
 

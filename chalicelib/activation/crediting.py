@@ -16,10 +16,10 @@ import functools
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pynamodb.exceptions import UpdateError
 
@@ -47,6 +47,12 @@ __all__ = [
     "MESSAGE_WORK_BUDGET_S",
     "BUDGET_EXHAUSTED",
     "BucketOutcome",
+    "Due",
+    "Credited",
+    "Crediter",
+    "WalletCrediter",
+    "due_of",
+    "pool_treasury",
     "Issued",
     "issue",
     "credit_bucket",
@@ -104,7 +110,45 @@ def _now() -> datetime:
 _CREDIT_ATTRIBUTES = ["registration_key", "status", "wallet_id"]
 
 
-def _pages(item: planning.WorkItem) -> Iterator[tuple[list[RegistrationModel], str | None]]:
+@dataclass(frozen=True)
+class Due:
+    """One tranche of one wave, as a credit of it is made: the frozen
+    amounts of a run's message, or of the phase for a marked citizen."""
+
+    phase_id: str
+    wave: int
+    tranche: int
+    amount_satang: int
+    expires_after_days: int
+    bank_code: str | None = None  # a cash transfer's bank
+
+
+@dataclass
+class Credited:
+    """What a crediter did with a group of registrations (by registration key)."""
+
+    served: set[str] = field(default_factory=set)  # credited now or before
+    unfunded: set[str] = field(default_factory=set)  # the budget does not cover them
+    created: int = 0
+    satang: int = 0
+
+
+class Crediter(Protocol):
+    """What a credit is: rolling activation (a run's sweep, the marks) says
+    who is due, a crediter makes each one's credit, once (its ledger
+    transfer id is derived from the phase, the tranche and the citizen)."""
+
+    # What of a registration it reads (the sweep's index page projects only these).
+    attributes: Sequence[str]
+
+    def __call__(self, due: Due, registrations: Sequence[RegistrationModel], now: datetime,
+                 recheck: bool) -> Credited:
+        """Credit ``due`` to each accepted registration once; ``recheck``:
+        some may be credited already (look first)."""
+
+
+def _pages(item: planning.WorkItem, attributes: Sequence[str] = tuple(_CREDIT_ATTRIBUTES)
+           ) -> Iterator[tuple[list[RegistrationModel], str | None]]:
     """Pages of the bucket's accepted registrations, each with the cursor
     that resumes after it (None after the last)."""
     start = json.loads(item.cursor) if item.cursor else None
@@ -112,7 +156,7 @@ def _pages(item: planning.WorkItem) -> Iterator[tuple[list[RegistrationModel], s
     while True:
         # Only what crediting reads: a page is up to PAGE_SIZE whole items otherwise.
         results = RegistrationModel.by_wave.query(key, limit=PAGE_SIZE, last_evaluated_key=start,
-                                                  attributes_to_get=_CREDIT_ATTRIBUTES)
+                                                  attributes_to_get=list(attributes))
         page = list(results)
         start = results.last_evaluated_key
         yield page, (json.dumps(start, sort_keys=True) if start else None)
@@ -161,7 +205,7 @@ def stop_run(phase_id: str, key: str, reason: str, now: datetime) -> None:
     audit.audit(audit.system(), "activation_run_stopped", f"phase:{phase_id}", {"run": key, "reason": reason})
 
 
-def _pool_treasury(ledger: Ledger, phase_id: str, shards: int) -> None:
+def pool_treasury(ledger: Ledger, phase_id: str, shards: int) -> None:
     """Move what is left on every treasury shard to shard 0 (transfers
     between the phase's own shards: the budget is unchanged), so that the
     last credits of a budget are not stranded across shards."""
@@ -243,7 +287,7 @@ def issue(phase_id: str, wave: int, tranche: int, amount_satang: int, expires_af
     if result.unfunded:
         # The shards together may still cover credits that no single
         # shard could: pool the remainders and try those once more.
-        _pool_treasury(ledger, phase_id, shards)
+        pool_treasury(ledger, phase_id, shards)
         retry = ledger.post_batch(sources, result.unfunded, kind="issuance")
         result.created.extend(retry.created)
         result.existing.extend(retry.existing)
@@ -259,17 +303,44 @@ def issue(phase_id: str, wave: int, tranche: int, amount_satang: int, expires_af
     return issued
 
 
+class WalletCrediter:
+    """Wallet issuance (ledger ``iss:`` transfers, batched so that a treasury
+    shard is debited once per transaction)."""
+
+    attributes: Sequence[str] = tuple(_CREDIT_ATTRIBUTES)
+
+    def __init__(self, ledger: Ledger | None = None, shards: int | None = None) -> None:
+        self.ledger = ledger or _default_ledger()
+        self.shards = shards or get_settings().treasury_shards
+
+    def __call__(self, due: Due, registrations: Sequence[RegistrationModel], now: datetime,
+                 recheck: bool) -> Credited:
+        key_of = {r.wallet_id: r.registration_key for r in registrations
+                  if r.status == ACCEPTED and r.wallet_id}
+        issued = issue(due.phase_id, due.wave, due.tranche, due.amount_satang, due.expires_after_days,
+                       list(key_of), self.ledger, self.shards, now, recheck)
+        return Credited(served={key_of[w] for w in issued.created + issued.existing},
+                        unfunded={key_of[w] for w in issued.unfunded}, created=len(issued.created),
+                        satang=issued.satang)
+
+
+def due_of(item: planning.WorkItem) -> Due:
+    """The tranche a run's message credits, as it froze it."""
+    return Due(item.phase_id, item.wave, item.tranche, item.amount_satang, item.expires_after_days, item.bank_code)
+
+
 def credit_bucket(
     item: planning.WorkItem,
     ledger: Ledger | None = None,
     treasury_shards: int | None = None,
     clock: Callable[[], datetime] | None = None,
     budget_s: float = MESSAGE_WORK_BUDGET_S,
+    crediter: Crediter | None = None,
 ) -> BucketOutcome:
-    """Credit tranche ``item.tranche`` to every accepted citizen of one bucket."""
+    """Credit tranche ``item.tranche`` to every accepted citizen of one bucket
+    (a wallet issuance unless ``crediter`` says what a credit is)."""
     clock = clock or _now
-    ledger = ledger or _default_ledger()
-    shards = treasury_shards or get_settings().treasury_shards
+    crediter = crediter or WalletCrediter(ledger, treasury_shards)
     outcome = BucketOutcome()
     key = run_key(planning.CREDIT, item.wave, item.tranche)
     run = _run(item)
@@ -278,14 +349,14 @@ def credit_bucket(
         outcome.skipped = run.status if run is not None else "no_run"
         return outcome
     deadline = time.monotonic() + budget_s
-    for page, cursor in _pages(item):
+    due = due_of(item)
+    for page, cursor in _pages(item, crediter.attributes):
         outcome.pages += 1
         now = clock()
-        issued = issue(item.phase_id, item.wave, item.tranche, item.amount_satang, item.expires_after_days,
-                       _wallets(page), ledger, shards, now, item.recheck)
-        outcome.credited_count += len(issued.created)
+        issued = crediter(due, page, now, item.recheck)
+        outcome.credited_count += issued.created
         outcome.credited_satang += issued.satang
-        outcome.existing_count += len(issued.existing)
+        outcome.existing_count += len(issued.served) - issued.created
         if issued.unfunded:
             outcome.unfunded_count += len(issued.unfunded)
             outcome.stopped = True

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from aws_lambda_powertools import Logger
 from pynamodb.exceptions import UpdateError
@@ -32,8 +30,10 @@ from chalicelib.activation.crediting import (
     BUDGET_EXHAUSTED,
     PAGE_SIZE,
     BucketOutcome,
-    _default_ledger,
-    issue,
+    Credited,
+    Crediter,
+    Due,
+    WalletCrediter,
     stop_run,
 )
 from chalicelib.activation.models import RunModel, run_key
@@ -48,22 +48,6 @@ logger = Logger(service="activation")
 ACCEPTED = "accepted"
 
 
-@dataclass
-class Credited:
-    """What a crediter did with a group of subjects (by subject id)."""
-
-    served: set[str] = field(default_factory=set)  # credited now or before
-    unfunded: set[str] = field(default_factory=set)  # the budget does not cover them
-    created: int = 0
-    satang: int = 0
-
-
-class Crediter(Protocol):
-    def __call__(self, plan: planning.PhasePlan, wave: int, tranche: int, subjects: list[str],
-                 now: datetime) -> Credited:
-        """Credit tranche ``tranche`` to each subject once."""
-
-
 def treasury_satang(phase_id: str, shards: int) -> int:
     """What the phase's treasury holds, over its shards (one batch read)."""
     ids = [accounts.treasury_shard(phase_id, i) for i in range(shards)]
@@ -71,21 +55,9 @@ def treasury_satang(phase_id: str, shards: int) -> int:
 
 
 def wallet_crediter(ledger: Ledger | None = None, shards: int | None = None) -> Crediter:
-    """Wallet issuance: the subjects are wallet ids."""
-    chosen = ledger or _default_ledger()
-    count = shards or get_settings().treasury_shards
-
-    def credit(plan: planning.PhasePlan, wave: int, tranche: int, subjects: list[str],
-               now: datetime) -> Credited:
-        amount = plan.tranches[tranche - 1].amount_satang
-        # A mark may have been credited by a run's sweep or an earlier pass:
-        # always look first (one batch read), the ledger's condition decides.
-        issued = issue(plan.phase_id, wave, tranche, amount, plan.expires_after_days, subjects, chosen,
-                       count, now, recheck=True)
-        return Credited(served=set(issued.created) | set(issued.existing), unfunded=set(issued.unfunded),
-                        created=len(issued.created), satang=issued.satang)
-
-    return credit
+    """Wallet issuance (a mark may have been credited by a run's sweep or an
+    earlier pass: the late path always looks first)."""
+    return WalletCrediter(ledger, shards)
 
 
 def _marks(phase_id: str, shard: int) -> Iterator[list[RegistrationModel]]:
@@ -149,26 +121,28 @@ def credit_marked(
     for page in _marks(item.phase_id, item.bucket):
         outcome.pages += 1
         now = clock()
-        groups: dict[tuple[int, int], list[str]] = defaultdict(list)
+        groups: dict[tuple[int, int], list[RegistrationModel]] = defaultdict(list)
         covered: dict[str, tuple[list[datetime], datetime, RegistrationModel]] = {}
         for mark in page:
-            if mark.status != ACCEPTED or not mark.wallet_id or not mark.wave:
+            if mark.status != ACCEPTED or not mark.wave:
                 continue
             wave = int(mark.wave)
             if not 1 <= wave <= plan.wave_count:
                 continue
             due = planning.tranche_due_times(plan, wave)
             accepted_at = parse_iso(mark.created_at)
-            covered[mark.wallet_id] = (due, accepted_at, mark)
+            covered[mark.registration_key] = (due, accepted_at, mark)
             for tranche in rolling.due_tranches(due, accepted_at, now):
                 run = runs.get((wave, tranche))
                 # No run yet: the planner has not reached it (it freezes the
                 # phase first); the next pass credits.
                 if run is not None and _fundable(plan, run, tranche, shards, treasury):
-                    groups[(wave, tranche)].append(mark.wallet_id)
+                    groups[(wave, tranche)].append(mark)
         served: dict[str, set[int]] = defaultdict(set)
         for (wave, tranche), subjects in sorted(groups.items()):
-            result = crediter(plan, wave, tranche, subjects, now)
+            tranche_of = plan.tranches[tranche - 1]
+            result = crediter(Due(plan.phase_id, wave, tranche, tranche_of.amount_satang, plan.expires_after_days,
+                                  plan.payout_bank_code), subjects, now, recheck=True)
             outcome.credited_count += result.created
             outcome.credited_satang += result.satang
             for subject in result.served:

@@ -26,6 +26,8 @@ from chalicelib.limits import ACTIVATION_BUCKETS
 __all__ = [
     "CREDIT",
     "EXPIRE",
+    "WALLET_KIND",
+    "CASH_TRANSFER_KIND",
     "LATE",
     "registration_settled",
     "INDEX_SETTLE_S",
@@ -53,6 +55,7 @@ CREDIT = "credit"
 EXPIRE = "expire"
 LATE = "late"
 WALLET_KIND = "wallet"
+CASH_TRANSFER_KIND = "cash_transfer"
 # GSI replication lag is well under a second on AWS; ten is a wide margin.
 INDEX_SETTLE_S = 10
 # A run still not done this long after its messages were sent is sent again
@@ -81,6 +84,8 @@ class PhasePlan:
     wave_times: tuple[datetime, ...]
     expires_after_days: int
     registration_closes_at: datetime | None
+    # cash_transfer only: the bank every payout of the phase goes through.
+    payout_bank_code: str | None = None
 
     @property
     def is_wallet(self) -> bool:
@@ -107,6 +112,7 @@ class PhasePlan:
             wave_times=waves,
             expires_after_days=int(definition.get("expires_after_days") or EXPIRES_AFTER_DAYS_DEFAULT),
             registration_closes_at=parse_iso(closes) if closes else None,
+            payout_bank_code=definition.get("payout_bank_code") or None,
         )
 
 
@@ -137,6 +143,10 @@ class WorkItem:
     # A credit run's sweep after registration closed and the index settled:
     # only these finish a run.
     final: bool = False
+    # What a credit is: a wallet issuance, or (``cash_transfer``) a payout
+    # through ``bank_code``, frozen with the amounts.
+    kind: str = WALLET_KIND
+    bank_code: str | None = None
 
     def to_body(self) -> dict[str, Any]:
         body = asdict(self)
@@ -145,6 +155,11 @@ class WorkItem:
         for flag in ("recheck", "final"):
             if not body[flag]:
                 del body[flag]
+        # A wallet credit's message is as it was before cash transfers.
+        if body["kind"] == WALLET_KIND:
+            del body["kind"]
+        if body["bank_code"] is None:
+            del body["bank_code"]
         return body
 
     @classmethod
@@ -164,6 +179,10 @@ class WorkItem:
             raise ValueError("wave must be >= 1 and bucket within the activation buckets")
         if item.op == CREDIT and (item.tranche < 1 or item.amount_satang <= 0 or item.expires_after_days <= 0):
             raise ValueError("a credit message needs tranche >= 1, amount_satang > 0, expires_after_days > 0")
+        if item.kind not in (WALLET_KIND, CASH_TRANSFER_KIND):
+            raise ValueError(f"kind must be {WALLET_KIND} or {CASH_TRANSFER_KIND}")
+        if item.op == CREDIT and item.kind == CASH_TRANSFER_KIND and not item.bank_code:
+            raise ValueError("a cash_transfer credit message needs the bank_code its payouts go through")
         return item
 
 
@@ -190,9 +209,8 @@ def expiry_due_at(plan: PhasePlan, wave: int) -> datetime:
 
 
 def due_credit_runs(plan: PhasePlan, now: datetime, wave: int | None = None) -> list[RunRef]:
-    """Credit runs due at ``now`` (all waves, or only ``wave``)."""
-    if not plan.is_wallet:
-        return []
+    """Credit runs due at ``now`` (all waves, or only ``wave``): wallet
+    issuances, or a cash_transfer phase's payouts."""
     waves = [wave] if wave is not None else range(1, plan.wave_count + 1)
     return [
         RunRef(CREDIT, w, k)
@@ -246,8 +264,10 @@ def work_items(plan: PhasePlan, run: RunRef, buckets_done: set[int], recheck: bo
     """One message per bucket not yet done."""
     amount = plan.tranches[run.tranche - 1].amount_satang if run.op == CREDIT else 0
     days = plan.expires_after_days if run.op == CREDIT else 0
+    bank = plan.payout_bank_code if run.op == CREDIT and not plan.is_wallet else None
     return [
-        WorkItem(run.op, plan.phase_id, run.wave, run.tranche, bucket, amount, days, recheck=recheck, final=final)
+        WorkItem(run.op, plan.phase_id, run.wave, run.tranche, bucket, amount, days, recheck=recheck, final=final,
+                 kind=plan.kind if run.op == CREDIT else WALLET_KIND, bank_code=bank)
         for bucket in range(ACTIVATION_BUCKETS)
         if bucket not in buckets_done
     ]

@@ -18,7 +18,15 @@ from pynamodb.expressions.update import Action
 
 from chalicelib import audit, db, observability, queues, rolling
 from chalicelib.activation import plan as planning
-from chalicelib.activation.crediting import BUDGET_EXHAUSTED, MESSAGE_WORK_BUDGET_S, credit_bucket, expire_bucket
+from chalicelib.activation.cash import CashTransferCrediter
+from chalicelib.activation.crediting import (
+    BUDGET_EXHAUSTED,
+    MESSAGE_WORK_BUDGET_S,
+    Crediter,
+    WalletCrediter,
+    credit_bucket,
+    expire_bucket,
+)
 from chalicelib.activation.late import credit_marked, treasury_satang
 from chalicelib.activation.models import RunModel, run_key
 from chalicelib.activation.phase_store import default_source
@@ -42,6 +50,7 @@ __all__ = [
     "activate",
     "dispatch",
     "handle_work_item",
+    "crediter_for",
     "handle_sqs_event",
     "message_budget_s",
     "PAGE_OVERRUN_S",
@@ -172,10 +181,6 @@ def run_schedule(now: datetime | None = None, source: PhaseSource | None = None,
         plan = _plan(phase_id, definition)
         if plan is None:
             continue
-        if not plan.is_wallet:
-            # Payouts of cash-transfer phases go through the banks (later).
-            logger.info("cash_transfer phase: activation skipped", extra={"phase_id": phase_id})
-            continue
         credit_runs = planning.due_credit_runs(plan, now)
         for run in credit_runs + planning.due_expiry_runs(plan, now):
             count = dispatch(source, plan, run, now, send=send)
@@ -185,7 +190,7 @@ def run_schedule(now: datetime | None = None, source: PhaseSource | None = None,
             late = _send_late(plan, now, send)
             if late:
                 sent[f"{phase_id}:{planning.LATE}"] = late
-        if credit_runs:
+        if credit_runs and plan.is_wallet:
             # Off the payment path: the phase's payments since the last run.
             tally_spending(phase_id, now)
     return sent
@@ -259,9 +264,7 @@ def activate(phase_id: str, wave: int | None = None, now: datetime | None = None
     body: dict[str, Any] = {"phase_id": phase_id, "status": "accepted", "runs": dispatched}
     if runs:
         body["late_messages"] = _send_late(plan, now, send, forced=True)
-    if not plan.is_wallet:
-        body["note"] = "cash_transfer phases are paid out through the banks, not activated"
-    elif not runs:
+    if not runs:
         upcoming = [planning.credit_due_at(plan, w, 1) for w in range(1, plan.wave_count + 1)]
         first = min((t for t in upcoming if t > now), default=None)
         body["note"] = ("nothing is due yet: each wave is credited from its activate_at on"
@@ -279,21 +282,32 @@ def message_budget_s(context: Any) -> float:
     return max(0.0, float(remaining()) / 1000 - PAGE_OVERRUN_S)
 
 
+def crediter_for(kind: str) -> Crediter:
+    """What a credit of a phase of ``kind`` is: a wallet issuance, or a
+    cash-transfer payout through the banks. Rolling is the same for both."""
+    if kind == planning.CASH_TRANSFER_KIND:
+        return CashTransferCrediter()
+    return WalletCrediter()
+
+
 def handle_work_item(item: planning.WorkItem, source: PhaseSource | None = None,
                      send: Sender = _send, budget_s: float = MESSAGE_WORK_BUDGET_S) -> dict[str, Any]:
     """Do one message's work within ``budget_s``; a bucket too large for it
     goes on in a continuation message."""
     if item.op == planning.LATE:
         phases = source or default_source()
-        outcome = credit_marked(item, phases.definition(item.phase_id),
+        definition = phases.definition(item.phase_id)
+        kind = str((definition or {}).get("kind", planning.WALLET_KIND))
+        outcome = credit_marked(item, definition, crediter=crediter_for(kind),
                                 on_stopped=lambda reason: phases.mark_stopped(item.phase_id, reason, utcnow()))
         finish_late(item)
     elif item.op == planning.CREDIT:
-        outcome = credit_bucket(item, budget_s=budget_s)
+        outcome = credit_bucket(item, budget_s=budget_s, crediter=crediter_for(item.kind))
         if outcome.stopped:
             (source or default_source()).mark_stopped(item.phase_id, BUDGET_EXHAUSTED, utcnow())
-        observability.count("WalletsCredited", outcome.credited_count, Op=item.op)
-        observability.count("CreditedSatang", outcome.credited_satang, Op=item.op)
+        if item.kind == planning.WALLET_KIND:  # payouts count themselves (Payouts by Bank and Status)
+            observability.count("WalletsCredited", outcome.credited_count, Op=item.op)
+            observability.count("CreditedSatang", outcome.credited_satang, Op=item.op)
     else:
         outcome = expire_bucket(item, budget_s=budget_s)
         observability.count("WalletsExpired", outcome.expired_count, Op=item.op)

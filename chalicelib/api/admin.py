@@ -89,6 +89,9 @@ _PHASE_READ = {**_PHASE_VIEW, "properties": {
     **_PHASE_VIEW["properties"], "phase_id": {"type": "string"},
     **{name: _COUNT for name in ("registered", "accepted", "rejected", "credited_count", "credited_satang",
                                  "spent_satang", "expired_satang")},
+    **{name: {**_COUNT, "description": "cash_transfer phases: payouts the bank rejected, and their money, "
+                                       "back in the treasury (credited_* count the payouts made)"}
+       for name in ("payouts_rejected_count", "payouts_returned_satang")},
     "waves": {"type": "array", "items": {"type": "object", "required": ["activate_at", "wave", "status",
                                                                          "credited_count"], "properties": {
         "activate_at": {"type": "string", "format": "date-time"}, "wave": {"type": "integer", "minimum": 1},

@@ -25,11 +25,13 @@ from chalicelib.payouts.rules import Creditor
 from chalicelib.payouts.steps import NewPayout, hold
 from chalicelib.payouts.views import payout_body
 
-__all__ = ["CREDITOR_NAME", "CashTransferResult", "cash_transfer_id", "pay_cash_transfer", "citizen_payouts"]
+__all__ = ["BUDGET_EXHAUSTED", "CREDITOR_NAME", "CashTransferResult", "cash_transfer_id", "pay_cash_transfer",
+           "citizen_payouts"]
 
 # PromptPay resolves the account holder from the id; the program holds no name.
 CREDITOR_NAME = "PromptPay recipient"
 PAYOUT_ID_HASH_CHARS = 32
+BUDGET_EXHAUSTED = "budget_exhausted"
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,8 @@ class CashTransferResult:
     created: bool
 
 
-def cash_transfer_id(phase_id: str, citizen_hash: str, tranche: int = 0) -> str:
+def cash_transfer_id(phase_id: str, citizen_hash: str, tranche: int = 1) -> str:
+    """The payout of one citizen's tranche (1-based) of a phase, for ever."""
     digest = hashlib.sha256(f"{phase_id}\n{tranche}\n{citizen_hash}".encode()).hexdigest()
     return f"ct_{digest[:PAYOUT_ID_HASH_CHARS]}"
 
@@ -49,16 +52,19 @@ def _first_shard(payout_id: str, shards: int) -> int:
 
 
 def pay_cash_transfer(*, phase_id: str, citizen_hash: str, promptpay_id: str, amount_satang: int, bank_code: str,
-                      tranche: int = 0, timeout_hours: int | None = None, ledger: Ledger | None = None,
-                      now: datetime | None = None, treasury_shards: int | None = None) -> CashTransferResult:
+                      tranche: int = 1, timeout_hours: int | None = None, ledger: Ledger | None = None,
+                      now: datetime | None = None, treasury_shards: int | None = None,
+                      look_first: bool = True) -> CashTransferResult:
     """Hold one citizen's cash transfer, once. A treasury shard that cannot
     cover it hands it to the next; when none can, the budget is exhausted
-    (nothing is written)."""
+    (nothing is written). ``look_first=False`` spares the read when the
+    caller looked already (a batch read): the ledger's condition still
+    refuses a second hold."""
     ledger = ledger or Ledger()
     settings = get_settings()
     shards = treasury_shards or settings.treasury_shards
     payout_id = cash_transfer_id(phase_id, citizen_hash, tranche)
-    if ledger.get_transfer(payout_id) is not None:
+    if look_first and ledger.get_transfer(payout_id) is not None:
         return CashTransferResult(payout_id, "held", created=False)
     first = _first_shard(payout_id, shards)
     for step in range(shards):
@@ -77,7 +83,7 @@ def pay_cash_transfer(*, phase_id: str, citizen_hash: str, promptpay_id: str, am
                 return CashTransferResult(payout_id, "held", created=False)
             raise
         return CashTransferResult(payout_id, "held", created=posted.created)
-    return CashTransferResult(payout_id, "budget_exhausted", created=False)
+    return CashTransferResult(payout_id, BUDGET_EXHAUSTED, created=False)
 
 
 def citizen_payouts(citizen_hash: str) -> dict[str, dict[str, Any]]:

@@ -29,13 +29,17 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from botocore.exceptions import ClientError
+from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import alerts, queues
 from chalicelib.clock import utcnow
 from chalicelib.config import get_settings
 from chalicelib.ledger import ConditionFailedError, Ledger, PendingStateError
 from chalicelib.payouts import steps
+from chalicelib.payouts.models import PayoutModel
 from chalicelib.payouts.rules import ACSC, FINAL, BankStatus, MessageError, final_status_of, parse_status_message
+from chalicelib.phases.counters import count
 
 __all__ = ["handle_sqs_event", "handle_message", "apply_status", "STATUS_ERRORS_MAX"]
 
@@ -52,6 +56,18 @@ def _unparseable(body: str, error: str) -> None:
         "bytes": len(body.encode())})
 
 
+def _count_returned(item: PayoutModel) -> None:
+    """A cash transfer rejected now: its phase's progress shows the money
+    back in the treasury. A counter that fails to move costs a figure, never
+    the status (logged; the ledger holds the truth)."""
+    if item.kind != "cash_transfer" or not item.phase_id:
+        return
+    try:
+        count(item.phase_id, payouts_rejected_count=1, payouts_returned_satang=int(item.amount_satang))
+    except (PynamoDBException, ClientError):
+        logger.exception("phase counter not moved", extra={"payout_id": item.payout_id})
+
+
 def apply_status(bank_code: str, status: BankStatus, ledger: Ledger, now: datetime) -> str:
     """What one status did: settled, rejected, duplicate, contradiction or unknown."""
     item = steps.get_payout(status.end_to_end_id)
@@ -66,6 +82,7 @@ def apply_status(bank_code: str, status: BankStatus, ledger: Ledger, now: dateti
                 steps.settle(ledger, item, status.settled_at, now)
             else:
                 steps.reject(ledger, item, status.reason_code, now)
+                _count_returned(item)
             return wanted
         except (PendingStateError, ConditionFailedError):
             # Resolved meanwhile by another worker: judge against that.

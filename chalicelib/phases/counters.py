@@ -56,6 +56,10 @@ COUNTERS = (
     "credited_satang",
     "spent_satang",
     "expired_satang",
+    # cash_transfer phases: payouts the bank rejected, their money back in
+    # the treasury (moved by the status handler, once per rejection).
+    "payouts_rejected_count",
+    "payouts_returned_satang",
 )
 _WAVE_COUNTER = re.compile(r"^(wave|tranche)_(\d{1,3})_credited_count$")
 

@@ -32,7 +32,8 @@ __all__ = ["PHASE_BODY", "PHASE_ID_PATH", "SHAPING_FIELDS", "READ_ONLY_FIELDS", 
 # What GET /v1/admin/phases/{id} adds to the definition: a PUT of what a
 # GET returned ignores them (they are progress, not definition).
 READ_ONLY_FIELDS = ("phase_id", "registered", "accepted", "rejected", "credited_count", "credited_satang",
-                    "spent_satang", "spent_as_of", "expired_satang", "uncredited_count", "credits_per_tranche",
+                    "spent_satang", "spent_as_of", "expired_satang",
+                    "payouts_rejected_count", "payouts_returned_satang", "uncredited_count", "credits_per_tranche",
                     "stopped_reason", "exclusion_list_sizes", "warnings")
 WAVE_READ_ONLY_FIELDS = ("wave", "status", "credited_count", "stopped_reason")
 
@@ -62,7 +63,7 @@ PHASE_ID_PATH = Params("path", {"phase_id": PhaseId()})
 
 # Fields that shape money already issued: frozen once a wave has started.
 SHAPING_FIELDS = ("kind", "birth_date_from", "birth_date_to", "amount_satang", "tranches", "waves",
-                  "expires_after_days", "exclusion_lists")
+                  "expires_after_days", "exclusion_lists", "payout_bank_code")
 
 
 def strip_read_only(body: Any) -> Any:

@@ -18,12 +18,19 @@ __all__ = [
     "CardModel",
     "registration_key",
     "wave_bucket_key",
+    "promptpay_context",
 ]
 
 
 
 def registration_key(phase_id: str, citizen_hash: str) -> str:
     return f"{phase_id}#{citizen_hash}"
+
+
+def promptpay_context(key: str) -> str:
+    """What a registration's PromptPay id is encrypted to (pii.encrypt's
+    associated data): that registration, and that field only."""
+    return f"promptpay:{key}"
 
 
 def wave_bucket_key(phase_id: str, wave: int, bucket: int) -> str:
@@ -89,6 +96,9 @@ class RegistrationModel(Model):
     point_id = UnicodeAttribute(null=True)
     registrar_sub = UnicodeAttribute(null=True)
     phone_enc = UnicodeAttribute(null=True)
+    # cash_transfer phases, accepted only: the PromptPay id the payout goes to
+    # (the national ID), envelope-encrypted (pii.encrypt, promptpay_context).
+    promptpay_enc = UnicodeAttribute(null=True)
     # Keyed hash of the national ID with the birth date (pii.identity_hash):
     # what a registrar's ID card is checked against, without a birth date in clear.
     identity_hash = UnicodeAttribute(null=True)

@@ -45,6 +45,7 @@ from chalicelib.registration.models import (
     BenefitModel,
     CardModel,
     RegistrationModel,
+    promptpay_context,
     registration_key,
     wave_bucket_key,
 )
@@ -143,7 +144,7 @@ def _decide(phase: PhaseRules, citizen: Citizen) -> Decision:
 
 
 def _item(phase: PhaseRules, citizen: Citizen, decision: Decision, created_at: str,
-          phone: str | None, assisted: Assisted | None) -> RegistrationModel:
+          phone: str | None, assisted: Assisted | None, promptpay_id: str | None) -> RegistrationModel:
     key = registration_key(phase.phase_id, citizen.citizen_hash)
     item = RegistrationModel(
         key,
@@ -169,6 +170,11 @@ def _item(phase: PhaseRules, citizen: Citizen, decision: Decision, created_at: s
         item.wave_key = wave_bucket_key(phase.phase_id, wave, bucket)
         if phase.is_wallet:
             item.wallet_id = wallet_id_for(phase.phase_id, citizen.citizen_hash)
+        else:
+            if not promptpay_id:
+                raise ValueError("a cash_transfer registration needs the citizen's PromptPay id")
+            # What the payout is sent to; in clear only in the instruction to the bank.
+            item.promptpay_enc = encrypt(promptpay_id, promptpay_context(key))
         accepted_at = parse_iso(created_at)
         if rolling.needs_mark(phase.due_times(wave), accepted_at):
             # Close to or after the wave's time: the schedule credits this
@@ -272,7 +278,7 @@ def _store(item: RegistrationModel, assisted: Assisted | None, pin_hash: str | N
 def _reject_benefited(item: RegistrationModel) -> RegistrationModel:
     """A racing registration into another phase took the benefit: this one
     is stored as what it now is, rejected ``already_benefited``."""
-    for name in ("wave", "wave_key", "wallet_id", "card_key", "due_key"):
+    for name in ("wave", "wave_key", "wallet_id", "card_key", "due_key", "promptpay_enc"):
         setattr(item, name, None)
     item.status = REJECTED
     item.reason = REASON_ALREADY_BENEFITED
@@ -334,9 +340,12 @@ def register(
     now: datetime,
     phone: str | None = None,
     assisted: Assisted | None = None,
+    promptpay_id: str | None = None,
 ) -> Registered:
     """Register once; a second call returns the first registration.
-    ``phone`` is as REGISTRATION_BODY parsed it (10 digits).
+    ``phone`` is as REGISTRATION_BODY parsed it (10 digits); ``promptpay_id``
+    (the national ID) is what a cash_transfer phase pays, kept encrypted on
+    an accepted registration of such a phase only.
 
     Raises RuleError ``registration_closed`` outside the phase's window
     (after it closes, an earlier registration is still returned).
@@ -361,7 +370,7 @@ def register(
         if benefit is not None:  # benefited in another phase: the same person?
             check_identity(benefit.identity_hash, benefit.district, citizen)
     pin_hash = hash_pin(assisted.pin) if assisted is not None else None
-    item = _item(phase, citizen, _decide(phase, citizen), iso(now), phone, assisted)
+    item = _item(phase, citizen, _decide(phase, citizen), iso(now), phone, assisted, promptpay_id)
     outcome, code = _store(item, assisted, pin_hash)
     if outcome == _Outcome.BENEFITED:
         outcome = _put_alone(_reject_benefited(item))

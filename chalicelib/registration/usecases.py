@@ -108,7 +108,9 @@ def register_citizen(claims: Mapping[str, Any], body: Mapping[str, Any], *, phas
     """``POST /v1/registrations`` (REGISTRATION_BODY): 201 new, 200 the earlier one."""
     citizen = citizen_from_claims(claims)
     check_switch("registrations", district=citizen.district)
-    done = register(_phase(phases, body["phase_id"]), citizen, now=now, phone=body.get("phone"))
+    # A cash_transfer phase pays the citizen's PromptPay id: their national ID.
+    done = register(_phase(phases, body["phase_id"]), citizen, now=now, phone=body.get("phone"),
+                    promptpay_id=str(claims["cid"]))
     return (201 if done.created else 200), registration_view(done.registration)
 
 
@@ -160,7 +162,7 @@ def register_assisted(principal: Principal, body: Mapping[str, Any], *, phases: 
     citizen = Citizen(hash_id(body["cid"]), body["birth_date"], THAI_NATIONALITY, district)
     assisted = Assisted(point_id=point_id, registrar_sub=registrar_sub, pin=pin)
     try:
-        done = register(_phase(phases, phase_id), citizen, now=now, assisted=assisted)
+        done = register(_phase(phases, phase_id), citizen, now=now, assisted=assisted, promptpay_id=body["cid"])
     except RuleError as exc:
         if exc.code == "identity_mismatch":
             _audit(principal, "identity_mismatch", point_id, f"phase:{phase_id}", attempted="assisted_registration")

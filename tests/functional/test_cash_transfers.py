@@ -85,3 +85,46 @@ def test_the_citizen_sees_the_cash_transfer_in_me(call):
     assert after["registrations"][0]["payout"] == {"payout_id": result.payout_id, "status": "pending",
                                                    "amount_satang": 1_000_000}
     assert audit_ledger().ok and Ledger().summary()["balanced"]
+
+
+def test_a_citizen_registered_in_the_app_is_paid_through_activation_and_sees_it_in_me(call):
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.activation import plan, service
+    from chalicelib.clock import iso
+    from chalicelib.payouts.cash_transfers import cash_transfer_id
+    from tests.functional.registration_fixtures import phase_body, valid_cid
+
+    body = phase_body(kind="cash_transfer", waves=1)
+    body["waves"] = [{"activate_at": iso(datetime.now(UTC) - timedelta(hours=1))}]
+    assert call("PUT", "/v1/admin/phases/cashq", role="operator", mfa=True, body=body)[0] == 201
+    cid = valid_cid(78)
+    claims = {"cid": cid, "birth_date": "2006-05-01", "district": "1001", "nationality": "TH"}
+    assert call("POST", "/v1/registrations", role="citizen", body={"phase_id": "cashq", "consent": True},
+                **claims)[0] == 201
+    # The operator activates (or the schedule does): the messages go to the activation queue.
+    status, answer, _ = call("POST", "/v1/admin/phases/cashq/activate", role="operator", mfa=True, body={})
+    assert status == 202 and "note" not in answer
+    sqs = boto3.client("sqs", region_name="ap-southeast-1")
+    url = queues.queue_url(service.ACTIVATION_QUEUE)
+    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        for message in got:
+            service.handle_work_item(plan.WorkItem.from_body(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    payout_id = cash_transfer_id("cashq", pii.hash_id(cid), 1)
+    _, me, _ = call("GET", "/v1/me", role="citizen", **claims)
+    assert me["registrations"][0]["payout"] == {"payout_id": payout_id, "status": "pending",
+                                                "amount_satang": 1_000_000}
+    assert me["wallet"] is None
+    assert dispatch.dispatch_bank("004") == 1
+    [message] = sqs.receive_message(QueueUrl=queues.queue_url(queues.bank_queue("004")))["Messages"]
+    [tx] = json.loads(message["Body"])["transactions"]
+    assert tx["creditor"]["promptpay_id"] == cid  # the PromptPay id is the national ID
+    statuses.handle_message(json.dumps({"message_type": "pacs.002", "msg_id": "m1", "bank_code": "004", "statuses": [
+        {"original_end_to_end_id": payout_id, "status": "ACSC", "reason_code": None, "settled_at": None}]}))
+    _, me, _ = call("GET", "/v1/me", role="citizen", **claims)
+    assert me["registrations"][0]["payout"]["status"] == "settled"
+    _, phase, _ = call("GET", "/v1/admin/phases/cashq", role="operator")
+    assert (phase["credited_count"], phase["credited_satang"], phase["payouts_rejected_count"]) == (1, 1_000_000, 0)
+    summary = Ledger().summary()
+    assert summary["paid_out_satang"] == 1_000_000 and audit_ledger().ok and summary["balanced"]

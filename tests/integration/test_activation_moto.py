@@ -345,13 +345,6 @@ def test_tranches_are_credited_each_at_its_date_with_their_own_transfer(source, 
     assert_balanced()
 
 
-def test_cash_transfer_phases_are_skipped(source, queue, start):
-    source.phases["p2"] = definition(start, kind="cash_transfer", payout_bank_code="004")
-    source.phases.pop(PHASE)
-    assert service.run_schedule(now=start + timedelta(days=5), source=source, send=queue.send) == {}
-    assert queue.bodies == []
-
-
 def test_expiry_returns_each_remaining_balance_once_and_the_wallet_expires(source, queue, start, monkeypatch):
     source.phases[PHASE] = definition(start, waves=1)
     wallets = list(seed(10, waves=1))

@@ -69,10 +69,22 @@ def test_waves_are_due_while_registration_is_open_and_the_final_sweep_after_it_s
     assert p.registration_settled(early, closed + timedelta(seconds=p.INDEX_SETTLE_S))
 
 
-def test_cash_transfer_phases_are_not_activated():
+def test_cash_transfer_phases_are_paid_by_the_same_runs_and_never_expire():
     cash = plan(kind="cash_transfer", payout_bank_code="004")
     assert not cash.is_wallet
-    assert p.due_credit_runs(cash, W2) == []
+    runs = p.due_credit_runs(cash, W2)
+    assert runs == [p.RunRef("credit", 1, 1), p.RunRef("credit", 2, 1)]
+    # Each message freezes what a credit is: a payout through the phase's bank.
+    [first, *_] = p.work_items(cash, runs[0], set())
+    body = first.to_body()
+    assert (body["kind"], body["bank_code"]) == ("cash_transfer", "004")
+    assert p.WorkItem.from_body(body) == first
+    with pytest.raises(ValueError, match="bank_code"):
+        p.WorkItem.from_body({**body, "bank_code": None})
+    # A wallet's message is as before: no kind, no bank.
+    wallet_body = p.work_items(plan(), runs[0], set())[0].to_body()
+    assert "kind" not in wallet_body and "bank_code" not in wallet_body
+    # Paid out, not spent: nothing to expire.
     assert p.due_expiry_runs(cash, W2 + timedelta(days=400)) == []
 
 
