@@ -32,6 +32,7 @@ __all__ = [
     "RATE_WINDOW_S", "PAYMENTS_PER_CALLER_PER_WINDOW_MAX", "REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX",
     "REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX", "MERCHANT_REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX",
     "POINT_FOREIGN_WINDOW_S", "POINT_FOREIGN_ACTIONS_PER_WINDOW_MAX",
+    "OPERATOR_WRITES_PER_CALLER_PER_WINDOW_MAX", "QR_ISSUES_PER_CALLER_PER_WINDOW_MAX",
     "POINT_ID_CHARS_MAX", "POINT_ID_PATTERN", "REQUEST_BODY_BYTES_MAX", "BULK_BODY_BYTES_MAX",
     "PAYOUT_ID_CHARS_MAX", "PAYOUT_ID_PATTERN", "ALERT_ID_CHARS_MAX", "ALERT_ID_PATTERN",
     "BANK_MESSAGE_TRANSACTIONS_MAX",
@@ -207,3 +208,10 @@ REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX = 30
 # lost card now and then; dozens an hour is a point taking over wallets.
 POINT_FOREIGN_WINDOW_S = 3600
 POINT_FOREIGN_ACTIONS_PER_WINDOW_MAX = 20
+# An operator at a console changes a phase, a switch or a review every few
+# seconds at most; a stolen operator session scripted is far faster.
+OPERATOR_WRITES_PER_CALLER_PER_WINDOW_MAX = 60
+# A QR is shown per sale; a wholesaler's tills together (one owner token per
+# shop) show a few a second at a rush, as the launch rehearsal's round 2
+# does; a script minting QRs by the tens of thousands is stopped.
+QR_ISSUES_PER_CALLER_PER_WINDOW_MAX = 1_200
