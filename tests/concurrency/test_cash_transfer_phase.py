@@ -129,11 +129,10 @@ class Pump:
             thread.join(timeout=60)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(300)  # about 90 s on an idle 2-core machine
 def test_every_accepted_citizen_is_paid_once_or_rejected_with_the_money_back(ddb_local, clock, tmp_path,
                                                                              monkeypatch):
     monkeypatch.setenv("WALLET_DEVSTACK_DIR", str(tmp_path))
-    started = time.monotonic()
     now = clock.now()
     phases = {f"cash-{bank}": _phase(bank, now) for bank in BANKS}
     source = MemoryPhaseSource(phases)
@@ -194,17 +193,18 @@ def test_every_accepted_citizen_is_paid_once_or_rejected_with_the_money_back(ddb
         for body in sent[bank] * 2:
             sim.take(bank, body)
         sim._flush(bank, "status")
-    # The answers (each twice) handled side by side: a duplicate racing its
-    # first may be told "settled" too, but the ledger resolves each hold once.
+    # The answers (each twice) handled side by side: each hold resolved once,
+    # a duplicate racing its first told apart by the ledger's replay.
     with ThreadPoolExecutor(len(BANKS)) as pool:
         outcomes = sum((Counter(c) for c in pool.map(statuses.handle_message, answers.bodies)), Counter())
-    assert outcomes["settled"] + outcomes["rejected"] + outcomes["duplicate"] == 2 * CITIZENS
+    assert outcomes["settled"] + outcomes["rejected"] == CITIZENS
+    assert outcomes["duplicate"] == CITIZENS  # the second answers moved nothing
     assert not {"unknown", "contradiction", "invalid", "failed"} & set(outcomes), outcomes
 
     final = {p.payout_id: p for p in PayoutModel.scan()}
     assert set(final) == set(ids)
     states = Counter(p.status for p in final.values())
-    assert states["settled"] + states["rejected"] == CITIZENS
+    assert states == {"settled": outcomes["settled"], "rejected": outcomes["rejected"]}
     assert 10 <= states["rejected"] <= 100  # about 2% (and the PromptPay ids ending in 000)
     summary = Ledger().summary()
     assert summary["in_flight_satang"] == 0
@@ -223,4 +223,3 @@ def test_every_accepted_citizen_is_paid_once_or_rejected_with_the_money_back(ddb
         assert len(paid) == len(mine) - rejected  # the bank paid each settled one, once
     report = audit_ledger()
     assert report.ok and summary["balanced"], report
-    assert time.monotonic() - started < 120
