@@ -44,6 +44,7 @@ def outcome(local_api: str, local_pump: Any, local_aws: Any, tmp_path: Path,
     monkeypatch.setattr(switches, "SWITCH_CACHE_TTL_S", 0.5)
     options = simulate.Options(url=local_api, citizens=CITIZENS, seed=7, report=tmp_path / "report.html",
                                workers=4, waves=1, payments_per_citizen=1.0, burst_window_s=2.0, switch_settle_s=1.0,
+                               first_wave_due_s=1.0, payout_wait_s=0,
                                sqs_endpoint=local_aws.sqs_endpoint, stage=local_aws.stage)
     return simulate.run(options, console=Console(width=120, force_terminal=False))
 
