@@ -79,11 +79,13 @@ def apply_status(bank_code: str, status: BankStatus, ledger: Ledger, now: dateti
     if item.status not in FINAL:
         try:
             if status.status == ACSC:
-                steps.settle(ledger, item, status.settled_at, now)
+                posted = steps.settle(ledger, item, status.settled_at, now)
             else:
-                steps.reject(ledger, item, status.reason_code, now)
-                _count_returned(item)
-            return wanted
+                posted = steps.reject(ledger, item, status.reason_code, now)
+                if posted.created:
+                    _count_returned(item)
+            # Resolved by this status, or by a duplicate racing it (the ledger replays the first).
+            return wanted if posted.created else "duplicate"
         except (PendingStateError, ConditionFailedError):
             # Resolved meanwhile by another worker: judge against that.
             item = steps.get_payout(status.end_to_end_id) or item
@@ -132,6 +134,8 @@ def handle_message(body: str, ledger: Ledger | None = None, now: Callable[[], da
             for outcome in pool.map(one, batch):
                 counts[outcome] = counts.get(outcome, 0) + 1
     logger.info("status message", extra={"msg_id": message.msg_id, "bank_code": message.bank_code, **counts})
+    for outcome in ("settled", "rejected"):
+        steps.count_payouts(message.bank_code, outcome, counts.get(outcome, 0))
     if faults:
         raise faults[0]
     return counts

@@ -20,15 +20,25 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import db, pii
+from chalicelib import db, observability, pii
 from chalicelib.clock import iso, parse_iso
 from chalicelib.ledger import ExtraWrite, Ledger, Posted, Transfer, accounts
 from chalicelib.payouts.models import PayoutModel
 from chalicelib.payouts.rules import PENDING, REJECTED, SENT, SETTLED, Creditor, business_date, shard_of
 
 UNSPECIFIED_REASON = "unspecified"
+# The dashboard's "Payouts by bank and status" (infra/observability.py):
+# counted where each step is made, once (a replay counts nothing).
+PAYOUTS_METRIC = "Payouts"
 
-__all__ = ["UNSPECIFIED_REASON", "NewPayout", "hold", "mark_sent", "settle", "reject", "flag_inquiry", "creditor_of",
+
+def count_payouts(bank_code: str, status: str, how_many: int = 1) -> None:
+    """``Payouts`` by ``Bank`` and ``Status``: held, sent, settled, rejected, inquiry."""
+    if how_many:
+        observability.count(PAYOUTS_METRIC, how_many, Bank=bank_code, Status=status)
+
+__all__ = ["UNSPECIFIED_REASON", "PAYOUTS_METRIC", "count_payouts", "NewPayout",
+           "hold", "mark_sent", "settle", "reject", "flag_inquiry", "creditor_of",
            "get_payout"]
 
 
@@ -63,7 +73,10 @@ def hold(ledger: Ledger, payout: NewPayout, now: datetime, *, fingerprint: str |
     transfer = Transfer(payout.payout_id, payout.source_account, hold_account, payout.amount_satang, payout.kind,
                         fingerprint=fingerprint, details=details)
     put = ExtraWrite("payout", record, PayoutModel.payout_id.does_not_exist())
-    return ledger.hold(transfer, post_to=accounts.paid_out(payout.bank_code, shard), extra=[put])
+    posted = ledger.hold(transfer, post_to=accounts.paid_out(payout.bank_code, shard), extra=[put])
+    if posted.created:
+        count_payouts(payout.bank_code, "held")
+    return posted
 
 
 def creditor_of(item: PayoutModel) -> Creditor:
