@@ -5,11 +5,8 @@ and the no-overdraft rule) is known from the id alone, without a read.
 """
 from __future__ import annotations
 
-<<<<<<< HEAD
 import hashlib
-=======
 import re
->>>>>>> 1bc91fd470a2f04f532972e9845c1af5a6d69ca4
 from enum import StrEnum
 
 from chalicelib.limits import MERCHANT_BALANCE_SHARDS_MAX
