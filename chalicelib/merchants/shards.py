@@ -12,13 +12,14 @@ of data: the callers read and post.
 """
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from chalicelib.ledger import Transfer, accounts
+from chalicelib.ledger import InsufficientFundsError, Ledger, Transfer, accounts
 
 __all__ = ["Leg", "shard_count", "shard_accounts", "total_of", "plan_draw", "draw_transfers",
-           "shard_suffix", "SWEEP_KIND"]
+           "shard_suffix", "SWEEP_KIND", "legs_that_fit", "sweep"]
 
 # The internal move of a withdrawal's other shards into shard 0: not shown
 # in the shop's transaction list (like round 2's ``merchant_funding``).
@@ -81,3 +82,33 @@ def shard_suffix(account_id: str) -> str:
     """``w03`` / ``s00``: the kind's initial and the shard of a shop's balance."""
     tail = account_id.partition(":")[2].partition(":")[2]
     return f"{accounts.kind_of(account_id).value.split('_')[1][0]}{tail or '00'}"
+
+
+def legs_that_fit(item_limit: int) -> int:
+    """Legs one debit may draw in its transaction: each leg is a record and
+    a balance, beside the debit's own record, the credit and one extra item
+    (a payout record or a QR marker): 2 x legs + 3 <= the item limit (100 on
+    AWS: 48 legs; 10 on DynamoDB Local: 3)."""
+    return max(1, (item_limit - 3) // 2)
+
+
+def sweep(ledger: Ledger, transfer_id: str, legs: Sequence[Leg]) -> None:
+    """A debit that needs more legs than fit in one transaction first moves
+    its shards into shard 0 of their own kind (spendable into spendable,
+    withdrawable into withdrawable: what may be withdrawn stays so), in
+    transactions that fit; then it plans again and draws from fewer legs.
+    A move between one shop's own shards changes none of its figures, so
+    these need no idempotency of their own (a new id each time); each leg is
+    conditional on its balance, and one that a race made short is skipped."""
+    moves = [Transfer(f"{transfer_id}.sweep.{uuid.uuid4().hex[:12]}.{shard_suffix(leg.account_id)}",
+                      leg.account_id, accounts.base_account(leg.account_id), leg.amount_satang, SWEEP_KIND)
+             for leg in legs if leg.account_id != accounts.base_account(leg.account_id)]
+    per_transaction = max(1, (ledger.item_limit - 1) // 2)
+    for kind in sorted(accounts.MERCHANT_KINDS):
+        mine = [m for m in moves if accounts.kind_of(m.debit_account) is kind]
+        for start in range(0, len(mine), per_transaction):
+            chunk = mine[start:start + per_transaction]
+            try:
+                ledger.post_linked(chunk[0], chunk[1:])
+            except InsufficientFundsError:
+                continue  # a race moved one of them: the next plan sees what is left

@@ -43,7 +43,15 @@ from chalicelib.ledger import (
 )
 from chalicelib.merchants.rules import MerchantView
 from chalicelib.merchants.service import balances_of, known_shards, merchant_views
-from chalicelib.merchants.shards import draw_transfers, plan_draw, shard_accounts, shard_suffix, total_of
+from chalicelib.merchants.shards import (
+    draw_transfers,
+    legs_that_fit,
+    plan_draw,
+    shard_accounts,
+    shard_suffix,
+    sweep,
+    total_of,
+)
 from chalicelib.payments.models import QrNonceModel
 from chalicelib.payments.rules import (
     DEFAULT_RESTRICTED_CATEGORIES,
@@ -76,7 +84,7 @@ __all__ = [
 QR_MARKER_KEEP_S = 86_400
 # A shop's split between its two balances is computed from a read; if a
 # concurrent movement changed them, the write fails and the split is redone.
-ROUND2_ATTEMPTS_MAX = 3
+ROUND2_ATTEMPTS_MAX = 4
 BENEFIT_CACHE_ENTRIES_MAX = 100_000
 POLICY_CACHE_TTL_S = 5.0
 # Phases are few (one a year or so); a bound all the same.
@@ -270,6 +278,9 @@ class PaymentService:
                         *(plan_draw(have, withdraw_ids, from_withdrawable) or [])]
             except WalletError as exc:
                 return self._replay_or_raise(transfer_id, fingerprint, exc)
+            if len(legs) > legs_that_fit(self._ledger.item_limit):
+                sweep(self._ledger, transfer_id, legs)  # then plan again, from fewer shards
+                continue
             left = total_of(have, spend_ids) + total_of(have, withdraw_ids) - amount
             transfer = self._transfer(transfer_id, fingerprint, spendable,
                                       _credit(accounts.merchant_withdrawable, payee, transfer_id), amount,

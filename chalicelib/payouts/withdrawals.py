@@ -26,10 +26,12 @@ from chalicelib.merchants.service import balances_of, get_merchant
 from chalicelib.merchants.shards import (
     SWEEP_KIND,
     draw_transfers,
+    legs_that_fit,
     plan_draw,
     shard_accounts,
     shard_count,
     shard_suffix,
+    sweep,
     total_of,
 )
 from chalicelib.pagination import decode_cursor, encode_cursor
@@ -45,7 +47,7 @@ __all__ = ["WithdrawalResult", "withdraw", "get_withdrawal", "list_withdrawals",
 RESPONSE_FIELDS = ("withdrawal_id", "status", "amount_satang", "bank_code")
 # A sharded shop's withdrawal is planned from a read; a concurrent movement
 # that made a leg short fails the write and the plan is made again.
-DRAW_ATTEMPTS_MAX = 3
+DRAW_ATTEMPTS_MAX = 4
 
 
 class WithdrawalResult:
@@ -116,6 +118,9 @@ def _withdraw_sharded(merchant_id: str, payout: NewPayout, shards: int, fingerpr
         if legs is None:
             error = exceeds_withdrawable(payout.amount_satang, total_of(have, shard_ids))
             break
+        if len(legs) > legs_that_fit(ledger.item_limit):
+            sweep(ledger, payout.payout_id, legs)
+            continue
         linked = draw_transfers(payout.payout_id, legs, payout.source_account, SWEEP_KIND,
                                 lambda account: f"draw.{shard_suffix(account)}")
         try:

@@ -97,3 +97,30 @@ def test_shops_pay_a_sharded_wholesaler_and_it_withdraws_across_shards(ddb_local
     assert sum(balances_of(wholesaler, SHARDS).values()) == 0
     report = audit_ledger()
     assert report.ok and ledger.summary()["balanced"], report
+
+
+@pytest.mark.timeout(300)
+def test_a_draw_wider_than_one_transaction_sweeps_its_shards_first(ddb_local):
+    """DynamoDB Local takes 10 items per transaction: a withdrawal from all 8
+    shards (18 items) and a payment from 8 spendable shards first move the
+    shards into shard 0 of their kind, then draw; nothing is lost or doubled."""
+    wholesaler, shop = make_shop(700), make_shop(701)
+    MerchantModel(wholesaler).update(actions=[MerchantModel.balance_shards.set(SHARDS)])
+    ledger = Ledger()
+    assert ledger.item_limit == 10
+    for shard in range(SHARDS):
+        for account_of in (accounts.merchant_withdrawable, accounts.merchant_spendable):
+            ledger.post(Transfer(f"seed-{account_of.__name__}-{shard}", accounts.BUDGET_ACCOUNT,
+                                 account_of(wholesaler, shard), 1_000, "test_funding"))
+    assert withdraw(wholesaler, "wd_00000000000000a1", "f", 8_000).replayed is False
+    assert withdraw(wholesaler, "wd_00000000000000a1", "f", 8_000).replayed is True
+    service = PaymentService(policy_of=lambda _p: SpendingPolicy())
+    code = qr(shop, 8_000)
+    paid = service.pay_merchant(payer_id=wholesaler, transfer_id="all-spendable", fingerprint="f", qr=code,
+                                amount_satang=None, category="groceries")
+    assert paid.replayed is False and paid.body["balance_satang"] == 0
+    assert sum(balances_of(wholesaler, SHARDS).values()) == 0
+    assert ledger.summary()["in_flight_satang"] == 8_000
+    assert ledger.balance(accounts.merchant_withdrawable(shop)) == 8_000
+    report = audit_ledger()
+    assert report.ok and ledger.summary()["balanced"], report
