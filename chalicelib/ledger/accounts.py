@@ -5,6 +5,7 @@ and the no-overdraft rule) is known from the id alone, without a read.
 """
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "tally_name",
     "tallies_of",
     "TALLIED_KINDS",
+    "COUNTED_KINDS",
+    "check_counter",
     "BUDGET_ACCOUNT",
     "kind_of",
     "bucket_of",
@@ -68,6 +71,24 @@ SUMMARY_BUCKETS = tuple(_BUCKETS.values())
 TALLY_DIRECTIONS = ("in", "out")
 TALLIES = tuple(f"{direction}_{kind.value}_satang" for direction in TALLY_DIRECTIONS for kind in AccountKind)
 TALLIED_KINDS = frozenset({AccountKind.WALLET})
+
+
+# A source's balance item may keep its callers' counters beside its balance,
+# added in the same write as the debit: a phase's treasury shard counts the
+# credits it paid (credits per tranche, citizens per wave), so that the
+# phase's progress is exact against the ledger even when the process dies
+# right after the transaction. No item is added to the transaction.
+COUNTED_KINDS = frozenset({AccountKind.TREASURY})
+_COUNTER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_NOT_COUNTERS = frozenset({"account_id", "balance_satang", "kind", "status", "expires_at", *TALLIES})
+
+
+def check_counter(account_id: str, name: str) -> None:
+    """Refuse a counter on a kind that keeps none, or one named as an attribute of the ledger's."""
+    if kind_of(account_id) not in COUNTED_KINDS:
+        raise ValueError(f"{kind_of(account_id).value} accounts keep no counters")
+    if not _COUNTER_NAME.match(name) or name in _NOT_COUNTERS:
+        raise ValueError(f"{name!r} cannot be a counter of a balance item")
 
 
 def tallies_of(account_id: str, direction: str, counterparty_account: str, amount_satang: int) -> dict[str, int]:

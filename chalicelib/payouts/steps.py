@@ -56,7 +56,7 @@ class NewPayout:
 
 
 def hold(ledger: Ledger, payout: NewPayout, now: datetime, *, fingerprint: str | None = None,
-         details: Mapping[str, Any] | None = None) -> Posted:
+         details: Mapping[str, Any] | None = None, source_counters: Mapping[str, int] | None = None) -> Posted:
     """Step 1. Raises the ledger's InsufficientFundsError (nothing written)
     when the source does not cover the amount, TransferMismatchError when
     the id was used for another payout."""
@@ -71,7 +71,7 @@ def hold(ledger: Ledger, payout: NewPayout, now: datetime, *, fingerprint: str |
         creditor_id_enc=pii.encrypt(payout.creditor.id_value, context=f"payout:{payout.payout_id}"),
         timeout_hours=payout.timeout_hours, dispatch_bank=payout.bank_code)
     transfer = Transfer(payout.payout_id, payout.source_account, hold_account, payout.amount_satang, payout.kind,
-                        fingerprint=fingerprint, details=details)
+                        fingerprint=fingerprint, details=details, debit_counters=source_counters)
     put = ExtraWrite("payout", record, PayoutModel.payout_id.does_not_exist())
     posted = ledger.hold(transfer, post_to=accounts.paid_out(payout.bank_code, shard), extra=[put])
     if posted.created:

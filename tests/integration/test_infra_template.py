@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.errors import CODE_OF_STATUS
+from infra.gateway_responses import gateway_responses
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -329,7 +332,9 @@ def test_api_is_throttled_per_stage_and_on_the_money_and_registration_routes(tem
 
 def test_gateway_responses_speak_the_contract(template):
     responses = _rest_api(template)["GatewayResponses"]
-    codes = {"invalid_request", "unauthenticated", "forbidden", "not_found", "rate_limited", "internal_error"}
+    # the deployed table is infra/gateway_responses.py's, with the app's codes (one table: errors.CODE_OF_STATUS)
+    assert responses == gateway_responses()
+    codes = set(CODE_OF_STATUS.values())
     for kind, response in responses.items():
         body = json.loads(response["ResponseTemplates"]["application/json"].replace("$context.requestId", "r1"))
         assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, kind
