@@ -241,6 +241,17 @@ class WalletStack(cdk.Stack):
         self.dlqs[queue.short] = dlq
 
     def _secret(self, name: str) -> secretsmanager.Secret:
+        if name in functions.OPTIONAL_SECRETS:
+            # No value until a rotation puts one there: the marker (not a
+            # secret) that chalicelib/secrets.py reads as "none".
+            return secretsmanager.Secret(
+                self, to_cfn_resource_name(name) + "Secret",
+                secret_name=f"wallet/{self.config.stage}/{name}",
+                description=f"Wallet {self.config.stage}: {name} ('{functions.NO_SECRET}' between rotations; "
+                            "see README, rotating the QR key)",
+                encryption_key=self.key,
+                secret_string_value=cdk.SecretValue.unsafe_plain_text(functions.NO_SECRET),
+                removal_policy=cdk.RemovalPolicy.RETAIN)
         return secretsmanager.Secret(
             self, to_cfn_resource_name(name) + "Secret",
             secret_name=f"wallet/{self.config.stage}/{name}",

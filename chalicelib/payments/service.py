@@ -21,14 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-import geothai
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.cache import TtlCache
 from chalicelib.clock import iso, utcnow
 from chalicelib.config import get_settings, runtime
 from chalicelib.errors import InvalidRequestError, RuleError, WalletError
+from chalicelib.lazy import lazy_module
 from chalicelib.ledger import (
     AccountModel,
     ConditionFailedError,
@@ -68,6 +67,11 @@ from chalicelib.qr import QrClaims, issue_qr, verify_qr
 from chalicelib.registration.cards import normalize_card_code, verify_pin
 from chalicelib.registration.models import BenefitModel
 from chalicelib.switches import check_switch
+
+if TYPE_CHECKING:
+    import geothai
+else:
+    geothai = lazy_module("geothai")  # a district's name for a QR: the merchant routes only
 
 __all__ = [
     "QR_MARKER_KEEP_S",
