@@ -13,9 +13,10 @@ __all__ = [
     "REQUEST_AMOUNT_SATANG_MAX", "TRANSFER_AMOUNT_SATANG_MAX", "PHASE_BUDGET_SATANG_MAX",
     "PAGE_SIZE_DEFAULT", "PAGE_SIZE_MAX", "CURSOR_CHARS_MAX",
     "PHASE_WAVES_MAX", "PHASE_TRANCHES_MAX", "PHASE_EXCLUSION_LISTS_MAX", "PHASE_RESTRICTED_CATEGORIES_MAX",
-    "PHASE_EXPIRES_AFTER_DAYS_MAX", "TRANCHE_AFTER_DAYS_MAX",
+    "PHASE_EXPIRES_AFTER_DAYS_MAX", "TRANCHE_AFTER_DAYS_MAX", "PHASE_TIME_PAST_DAYS_MAX",
     "EXCLUSION_CIDS_PER_REQUEST_MAX", "EXCLUSION_SYNC_CIDS_MAX", "EXCLUSION_IMPORT_CHUNK_IDS",
     "EXCLUSION_IMPORT_ID_CHARS_MAX", "EXCLUSION_IMPORT_ID_PATTERN", "MERCHANT_REFERENCE_ENTRIES_MAX",
+    "MERCHANT_BALANCE_SHARDS_MAX",
     "PHASE_ID_CHARS_MAX", "PHASE_ID_PATTERN", "PHASE_NAME_CHARS_MAX",
     "LIST_NAME_CHARS_MAX", "LIST_NAME_PATTERN",
     "CATEGORY_CHARS_MAX", "CATEGORY_PATTERN",
@@ -68,6 +69,11 @@ PHASE_TRANCHES_MAX = 24
 PHASE_EXCLUSION_LISTS_MAX = 50
 PHASE_RESTRICTED_CATEGORIES_MAX = 100
 PHASE_EXPIRES_AFTER_DAYS_MAX = 3650
+# A phase's times (registration opening and closing, each wave) as saved
+# new or changed are at most this far before now: a wave decades back is a
+# typo (2005 for 2025), and would credit at once. A phase saved before keeps
+# its times; re-saving it unchanged is always allowed.
+PHASE_TIME_PAST_DAYS_MAX = 365
 TRANCHE_AFTER_DAYS_MAX = 3650
 # One import carries at most this many IDs (about 1.6 MB of JSON, under API
 # Gateway's 10 MB); a larger agency list is sent in several requests.
@@ -83,6 +89,9 @@ EXCLUSION_IMPORT_CHUNK_IDS = 1_000
 EXCLUSION_IMPORT_ID_CHARS_MAX = 40
 EXCLUSION_IMPORT_ID_PATTERN = r"ei_[0-9a-f]{32}"
 MERCHANT_REFERENCE_ENTRIES_MAX = 1_000
+# Items a shop's balance may be split into (CAPACITY.md, Hot items): a
+# withdrawal drawing on every shard is one transaction of shards + 3 items.
+MERCHANT_BALANCE_SHARDS_MAX = 32
 
 # -- names and codes ------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from constructs import Construct
 from chalicelib import functions
 from chalicelib.queues import dlq_short_name
 from infra import package, resources
+from infra.gateway_responses import gateway_responses
 from infra.observability import Observability
 
 __all__ = [
@@ -109,36 +110,6 @@ ACCESS_LOG_FIELDS = {
     "integrationStatus": "$context.integration.status",
     "error": "$context.error.responseType",
     "xrayTraceId": "$context.xrayTraceId",
-}
-
-
-def _gateway_error(code: str, message: str, status: int | None = None,
-                   headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """A Gateway Response in the contract's error shape (API.md "Errors")."""
-    body = json.dumps({"error": {"code": code, "message": message, "details": {"request_id": "$context.requestId"}}})
-    response: dict[str, Any] = {"ResponseTemplates": {"application/json": body}}
-    if status is not None:
-        response["StatusCode"] = str(status)
-    if headers:
-        response["ResponseParameters"] = {"Headers": {k: f"'{v}'" for k, v in headers.items()}}
-    return response
-
-
-# What API Gateway answers itself (before or instead of the function).
-GATEWAY_RESPONSES = {
-    "THROTTLED": _gateway_error("rate_limited", "Too many requests: retry after the Retry-After seconds.", 429,
-                                {"Retry-After": "1"}),
-    "QUOTA_EXCEEDED": _gateway_error("rate_limited", "Too many requests: retry after the Retry-After seconds.",
-                                     429, {"Retry-After": "1"}),
-    "MISSING_AUTHENTICATION_TOKEN": _gateway_error(
-        "not_found", "No such path or method: see /v1/openapi.json for the routes.", 404),
-    "REQUEST_TOO_LARGE": _gateway_error("invalid_request", "The request is too large: send a smaller body.", 413),
-    "UNSUPPORTED_MEDIA_TYPE": _gateway_error("invalid_request", "Send the body as application/json.", 415),
-    "DEFAULT_4XX": _gateway_error("invalid_request", "The request was refused: check it against /v1/openapi.json."),
-    "INTEGRATION_TIMEOUT": _gateway_error("internal_error", "The request took too long: retry it with the "
-                                          "same Idempotency-Key.", 504),
-    "DEFAULT_5XX": _gateway_error("internal_error", "Something went wrong on our side: retry with the same "
-                                  "Idempotency-Key."),
 }
 
 
@@ -270,6 +241,17 @@ class WalletStack(cdk.Stack):
         self.dlqs[queue.short] = dlq
 
     def _secret(self, name: str) -> secretsmanager.Secret:
+        if name in functions.OPTIONAL_SECRETS:
+            # No value until a rotation puts one there: the marker (not a
+            # secret) that chalicelib/secrets.py reads as "none".
+            return secretsmanager.Secret(
+                self, to_cfn_resource_name(name) + "Secret",
+                secret_name=f"wallet/{self.config.stage}/{name}",
+                description=f"Wallet {self.config.stage}: {name} ('{functions.NO_SECRET}' between rotations; "
+                            "see README, rotating the QR key)",
+                encryption_key=self.key,
+                secret_string_value=cdk.SecretValue.unsafe_plain_text(functions.NO_SECRET),
+                removal_policy=cdk.RemovalPolicy.RETAIN)
         return secretsmanager.Secret(
             self, to_cfn_resource_name(name) + "Secret",
             secret_name=f"wallet/{self.config.stage}/{name}",
@@ -375,7 +357,7 @@ class WalletStack(cdk.Stack):
         api.add_property_override("AccessLogSetting", {
             "DestinationArn": self._log_group_arn(access_logs),
             "Format": json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":"))})
-        api.add_property_override("GatewayResponses", GATEWAY_RESPONSES)
+        api.add_property_override("GatewayResponses", gateway_responses())
         api.add_property_override("EndpointConfiguration", {"Type": "REGIONAL"})
         if self.config.domain_name and self.config.certificate_arn:
             api.add_property_override("Domain", {

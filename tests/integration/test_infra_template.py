@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.errors import CODE_OF_STATUS
+from infra.gateway_responses import gateway_responses
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +58,7 @@ def code() -> dict[str, Any]:
     for the same reason as the template)."""
     script = (
         "import json; from infra import resources; from chalicelib import functions\n"
+        "from chalicelib.alerts import KINDS\n"
         f"tables = resources.tables({STAGE!r}); queues = resources.queues({STAGE!r})\n"
         f"app = resources.load_app({STAGE!r})\n"
         "print(json.dumps({'tables': [dict(short=t.short, name=t.name, partition=t.partition.name,"
@@ -67,7 +71,7 @@ def code() -> dict[str, Any]:
         " 'functions': {n: dict(memory_mb=s.memory_mb, timeout_s=s.timeout_s, reserved=s.reserved_concurrency,"
         " tables=list(s.tables), writes=list(s.writes), sends=list(s.sends), consumes=s.consumes,"
         " batch_size=s.batch_size, max_concurrency=s.max_concurrency, secrets=list(s.secrets))"
-        " for n, s in functions.declared().items()}}))\n"
+        " for n, s in functions.declared().items()}, 'alert_kinds': list(KINDS)}))\n"
     )
     env = dict(os.environ)
     for name in ("WALLET_DYNAMODB_ENDPOINT", "WALLET_SQS_ENDPOINT", "WALLET_S3_ENDPOINT"):
@@ -289,12 +293,18 @@ def test_statement_bucket_is_private_encrypted_versioned_logged_and_tls_only(tem
 def test_secrets_are_generated_and_encrypted_with_the_stage_key(template):
     (key_id,) = _of_type(template, "AWS::KMS::Key")
     secrets = _of_type(template, "AWS::SecretsManager::Secret")
-    assert {v["Properties"]["Name"] for v in secrets.values()} == {
-        f"wallet/{STAGE}/id-pepper", f"wallet/{STAGE}/data-key", f"wallet/{STAGE}/qr-signing-key"}
-    for secret in secrets.values():
+    by_name = {v["Properties"]["Name"]: v for v in secrets.values()}
+    assert set(by_name) == {
+        f"wallet/{STAGE}/id-pepper", f"wallet/{STAGE}/data-key", f"wallet/{STAGE}/qr-signing-key",
+        f"wallet/{STAGE}/qr-previous-signing-key"}
+    for name, secret in by_name.items():
         assert secret["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
-        assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
         assert secret["DeletionPolicy"] == "Retain"
+        if name.endswith("/qr-previous-signing-key"):
+            # optional: no value ("none", which chalicelib/secrets.py reads as none) until a rotation
+            assert secret["Properties"]["SecretString"] == "none" and "GenerateSecretString" not in secret["Properties"]
+        else:
+            assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
 
 
 def _rest_api(template: dict[str, Any]) -> dict[str, Any]:
@@ -322,7 +332,9 @@ def test_api_is_throttled_per_stage_and_on_the_money_and_registration_routes(tem
 
 def test_gateway_responses_speak_the_contract(template):
     responses = _rest_api(template)["GatewayResponses"]
-    codes = {"invalid_request", "unauthenticated", "forbidden", "not_found", "rate_limited", "internal_error"}
+    # the deployed table is infra/gateway_responses.py's, with the app's codes (one table: errors.CODE_OF_STATUS)
+    assert responses == gateway_responses()
+    codes = set(CODE_OF_STATUS.values())
     for kind, response in responses.items():
         body = json.loads(response["ResponseTemplates"]["application/json"].replace("$context.requestId", "r1"))
         assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, kind
@@ -349,14 +361,17 @@ def test_functions_read_only_their_declared_secrets(template, code):
     secrets = _logical_of(template, "AWS::SecretsManager::Secret", "Name")
     deployed = _functions(template)
     variables = {"id-pepper": "WALLET_ID_PEPPER", "data-key": "WALLET_DATA_KEY",
-                 "qr-signing-key": "WALLET_QR_SIGNING_KEY"}
+                 "qr-signing-key": "WALLET_QR_SIGNING_KEY",
+                 "qr-previous-signing-key": "WALLET_QR_PREVIOUS_SIGNING_KEY"}
     for name, spec in code["functions"].items():
         env = deployed[name]["Properties"]["Environment"]["Variables"]
         named = {k for k in env if k.endswith("_SECRET_ARN")}
         assert named == {variables[s] + "_SECRET_ARN" for s in spec["secrets"]}, name
         for secret in spec["secrets"]:
             assert env[variables[secret] + "_SECRET_ARN"] == {"Ref": secrets[f"wallet/{STAGE}/{secret}"]}
-        assert not {"WALLET_ID_PEPPER", "WALLET_DATA_KEY", "WALLET_QR_SIGNING_KEY"} & set(env)
+        assert not set(variables.values()) & set(env)
+    # the API verifies QRs: it reads the previous key too (during a rotation)
+    assert "qr-previous-signing-key" in code["functions"]["api_handler"]["secrets"]
 
 
 def _alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -407,7 +422,13 @@ def test_launch_day_alarms_watch_what_the_issue_names(template, code):
     concurrency = alarms["account-concurrency"]
     assert concurrency["MetricName"] == "ConcurrentExecutions" and "Dimensions" not in concurrency
     assert _metric_of(alarms["activation-stalled"])[0][:2] == ("Wallet", "ActivationRedispatched")
-    assert _metric_of(alarms["reconciliation-breaks"]) == [("Wallet", "Alerts", {"kind": "reconciliation_break"})]
+    # The dimensions chalicelib/alerts emits (service and kind, tests/functional/test_alerts_api.py):
+    # an alarm on another set would watch a metric that never has a value.
+    assert _metric_of(alarms["reconciliation-breaks"]) == [
+        ("Wallet", "Alerts", {"service": "wallet", "kind": "reconciliation_break"})]
+    watched_kinds = {d["kind"] for _, name, d in _metric_of(alarms["alerts"]) if name == "Alerts"}
+    assert all(d.keys() == {"service", "kind"} for _, _, d in _metric_of(alarms["alerts"]))
+    assert watched_kinds | {"reconciliation_break"} == set(code["alert_kinds"])
     imbalance = alarms["ledger-imbalance"]
     assert (imbalance["MetricName"], imbalance["Threshold"], imbalance["Period"]) == ("LedgerImbalanceSatang", 0, 3600)
     # the ledger check that feeds it is a deployed schedule
@@ -422,3 +443,5 @@ def test_one_launch_dashboard_shows_money_activation_queues_and_capacity(templat
                   "ApproximateAgeOfOldestMessage", "ConcurrentExecutions", "WriteThrottleEvents",
                   "LedgerImbalanceSatang", "Alerts", "5XXError"):
         assert shown in body, shown
+    # the alerts graph searches the dimension set the alerts are emitted with
+    assert "{Wallet,service,kind}" in body and "{Wallet,kind}" not in body
