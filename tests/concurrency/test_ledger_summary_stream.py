@@ -33,8 +33,8 @@ def fresh_tables(monkeypatch, endpoint: str) -> Ledger:
 
 def issue(ledger: Ledger, wallets: int, amount: int = 100_000) -> list[str]:
     ids = [accounts.wallet_account(f"w{i}") for i in range(wallets)]
-    for start in range(0, wallets, 20):
-        ledger.post_batch([SHARD], [BatchCredit(f"iss:{w}", w, amount) for w in ids[start:start + 20]], "issuance")
+    for start in range(0, wallets, 4):
+        ledger.post_batch([SHARD], [BatchCredit(f"iss:{w}", w, amount) for w in ids[start:start + 4]], "issuance")
     return ids
 
 
@@ -76,8 +76,10 @@ def test_exact_at_quiescence_after_concurrent_payments(ddb_local_endpoint, monke
     assert summary["wallets_satang"] == 20 * 100_000 - 200 * 100
     assert summary["funded_satang"] == 100_000_000 and summary["lag_s"] is not None
     # Drained again with nothing new: nothing counted twice.
-    assert drained_summary() == {**summary, "as_of": drained_summary()["as_of"],
-                                 "lag_s": drained_summary()["lag_s"]}
+    again = drained_summary()
+    assert {k: v for k, v in again.items() if k not in ("as_of", "lag_s")} == \
+        {k: v for k, v in summary.items() if k not in ("as_of", "lag_s")}
+    assert again["as_of"] >= summary["as_of"]
 
 
 @pytest.mark.timeout(120)
