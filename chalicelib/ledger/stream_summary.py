@@ -57,6 +57,8 @@ PAGE_LIMIT = 1000
 # found a shard's tip at time T covers the writes committed before T - this.
 STREAM_DELAY_S = 1.0
 STREAM_KEY = "accounts"
+# The item that holds the totals of every shard the stream no longer lists.
+COMPACTED = "~compacted"
 _DESERIALIZER = TypeDeserializer()
 
 
@@ -74,6 +76,7 @@ class ConsumeStats:
     pages: int = 0
     records: int = 0
     skipped_pages: int = 0  # pages another reader (or an earlier try) had applied
+    compacted: int = 0  # closed shards folded into the COMPACTED item
     caught_up: bool = True
     per_shard: dict[str, int] = field(default_factory=dict)
 
@@ -84,7 +87,8 @@ def _streams_client() -> Any:
         "dynamodbstreams", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint,
         # The regional endpoint (streams.dynamodb.<region>), not the account-based one
         # recent botocore picks, which moto does not serve; the same service either way.
-        config=Config(account_id_endpoint_mode="disabled", retries={"mode": db.BOTOCORE_RETRY_MODE, "total_max_attempts": db.BOTOCORE_ATTEMPTS_MAX},
+        config=Config(account_id_endpoint_mode="disabled",
+                      retries={"mode": db.BOTOCORE_RETRY_MODE, "total_max_attempts": db.BOTOCORE_ATTEMPTS_MAX},
                       connect_timeout=db.CONNECT_TIMEOUT_S, read_timeout=db.READ_TIMEOUT_S)))
 
 
@@ -235,7 +239,37 @@ def consume(time_left_s: Callable[[], float] | None = None, page_limit: int = PA
             if not state.closed:
                 _drain(client, arn, state, stats, time_left_s, page_limit)
     stats.caught_up = stats.caught_up and not pending
+    for shard_id, item in known.items():
+        if shard_id != COMPACTED and item.get("closed") and shard_id not in ids:
+            stats.compacted += int(_compact(item))
     return stats
+
+
+def _compact(item: Mapping[str, Any]) -> bool:
+    """Fold a closed shard's item that the stream no longer lists (trimmed
+    after 24 h, so nothing can read it again) into the one COMPACTED item,
+    in one transaction: the items read stay those of the last day's shards
+    (DynamoDB rolls shards over every few hours), not every shard ever."""
+    table = db.table_name(SummaryShardModel)
+    names = {f"#t{i}": name for i, name in enumerate((*TOTALS, NEGATIVE, "records"))}
+    values = {f":t{i}": {"N": str(int(item.get(name) or 0))} for i, name in enumerate((*TOTALS, NEGATIVE, "records"))}
+    adds = ", ".join(f"#t{i} :t{i}" for i in range(len(names)))
+    try:
+        db.dynamodb_client().transact_write_items(TransactItems=[
+            {"Update": {"TableName": table, "Key": {"stream": {"S": STREAM_KEY}, "shard_id": {"S": COMPACTED}},
+                        "UpdateExpression": f"SET #closed = :true ADD {adds}",
+                        "ExpressionAttributeNames": {**names, "#closed": "closed"},
+                        "ExpressionAttributeValues": {**values, ":true": {"BOOL": True}}}},
+            {"Delete": {"TableName": table, "Key": {"stream": {"S": STREAM_KEY}, "shard_id": {"S": item["shard_id"]}},
+                        "ConditionExpression": "#closed = :true",
+                        "ExpressionAttributeNames": {"#closed": "closed"},
+                        "ExpressionAttributeValues": {":true": {"BOOL": True}}}},
+        ])
+    except ClientError as exc:
+        if db.condition_failed(exc) or "TransactionCanceled" in str(exc):
+            return False  # another reader compacted it first
+        raise
+    return True
 
 
 def _drain(client: Any, arn: str, state: ShardState, stats: ConsumeStats,
