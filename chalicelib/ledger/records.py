@@ -159,10 +159,12 @@ class TransferRecord:
         (treasury shards), so its debit side is any of them.
         """
         debit_matches = self.debit_account == transfer.debit_account or self.debit_account in sources
+        # A shop's balance shards are one balance: a retry after its shard
+        # count was raised picks another shard, and is still this transfer.
         return (
             debit_matches
             and self.kind == transfer.kind
-            and self.credit_account == transfer.credit_account
+            and accounts.base_account(self.credit_account) == accounts.base_account(transfer.credit_account)
             and self.amount_satang == transfer.amount_satang
             and self.fingerprint == transfer.fingerprint
             and self.post_to == post_to

@@ -13,7 +13,7 @@ ledger transfer with the payout record's change in the same transaction:
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,7 +56,8 @@ class NewPayout:
 
 
 def hold(ledger: Ledger, payout: NewPayout, now: datetime, *, fingerprint: str | None = None,
-         details: Mapping[str, Any] | None = None, source_counters: Mapping[str, int] | None = None) -> Posted:
+         details: Mapping[str, Any] | None = None, source_counters: Mapping[str, int] | None = None,
+         linked: Sequence[Transfer] = ()) -> Posted:
     """Step 1. Raises the ledger's InsufficientFundsError (nothing written)
     when the source does not cover the amount, TransferMismatchError when
     the id was used for another payout."""
@@ -73,7 +74,7 @@ def hold(ledger: Ledger, payout: NewPayout, now: datetime, *, fingerprint: str |
     transfer = Transfer(payout.payout_id, payout.source_account, hold_account, payout.amount_satang, payout.kind,
                         fingerprint=fingerprint, details=details, debit_counters=source_counters)
     put = ExtraWrite("payout", record, PayoutModel.payout_id.does_not_exist())
-    posted = ledger.hold(transfer, post_to=accounts.paid_out(payout.bank_code, shard), extra=[put])
+    posted = ledger.hold(transfer, post_to=accounts.paid_out(payout.bank_code, shard), extra=[put], linked=linked)
     if posted.created:
         count_payouts(payout.bank_code, "held")
     return posted
