@@ -41,7 +41,8 @@ functions.declare(
     sends=(activation_jobs.ACTIVATION_QUEUE, exclusion_imports.QUEUE),
     # POST /v1/admin/reconciliation/{bank}/{date} reads the bank's statement.
     statement_bucket="read",
-    secrets=("id-pepper", "data-key", "qr-signing-key"),
+    # the previous QR key: QRs signed before a rotation still verify (optional)
+    secrets=("id-pepper", "data-key", "qr-signing-key", "qr-previous-signing-key"),
 )
 
 BLUEPRINT_MODULES = (public, admin, citizen, registrar, merchant, payments, activation, payouts, settlement)

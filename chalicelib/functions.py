@@ -17,6 +17,8 @@ from dataclasses import dataclass
 __all__ = [
     "API_HANDLER",
     "FunctionSpec",
+    "NO_SECRET",
+    "OPTIONAL_SECRETS",
     "SECRETS",
     "declare",
     "declared",
@@ -32,7 +34,16 @@ SECRETS: dict[str, str] = {
     "id-pepper": "WALLET_ID_PEPPER",
     "data-key": "WALLET_DATA_KEY",
     "qr-signing-key": "WALLET_QR_SIGNING_KEY",
+    # The QR key before the last rotation (its QRs verify for the minutes they
+    # live, chalicelib/qr/codec.py). Optional: between rotations its entry
+    # holds NO_SECRET and the function runs without a previous key.
+    "qr-previous-signing-key": "WALLET_QR_PREVIOUS_SIGNING_KEY",
 }
+# Secrets a function runs without: an entry holding NO_SECRET (or nothing) is no value.
+OPTIONAL_SECRETS = frozenset({"qr-previous-signing-key"})
+# What an optional secret's entry holds when there is no value (the stack's
+# initial value; Secrets Manager takes no empty SecretString).
+NO_SECRET = "none"
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ __all__ = [
     "REQUEST_AMOUNT_SATANG_MAX", "TRANSFER_AMOUNT_SATANG_MAX", "PHASE_BUDGET_SATANG_MAX",
     "PAGE_SIZE_DEFAULT", "PAGE_SIZE_MAX", "CURSOR_CHARS_MAX",
     "PHASE_WAVES_MAX", "PHASE_TRANCHES_MAX", "PHASE_EXCLUSION_LISTS_MAX", "PHASE_RESTRICTED_CATEGORIES_MAX",
-    "PHASE_EXPIRES_AFTER_DAYS_MAX", "TRANCHE_AFTER_DAYS_MAX",
+    "PHASE_EXPIRES_AFTER_DAYS_MAX", "TRANCHE_AFTER_DAYS_MAX", "PHASE_TIME_PAST_DAYS_MAX",
     "EXCLUSION_CIDS_PER_REQUEST_MAX", "EXCLUSION_SYNC_CIDS_MAX", "EXCLUSION_IMPORT_CHUNK_IDS",
     "EXCLUSION_IMPORT_ID_CHARS_MAX", "EXCLUSION_IMPORT_ID_PATTERN", "MERCHANT_REFERENCE_ENTRIES_MAX",
+    "MERCHANT_BALANCE_SHARDS_MAX",
     "PHASE_ID_CHARS_MAX", "PHASE_ID_PATTERN", "PHASE_NAME_CHARS_MAX",
     "LIST_NAME_CHARS_MAX", "LIST_NAME_PATTERN",
     "CATEGORY_CHARS_MAX", "CATEGORY_PATTERN",
@@ -32,6 +33,7 @@ __all__ = [
     "RATE_WINDOW_S", "PAYMENTS_PER_CALLER_PER_WINDOW_MAX", "REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX",
     "REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX", "MERCHANT_REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX",
     "POINT_FOREIGN_WINDOW_S", "POINT_FOREIGN_ACTIONS_PER_WINDOW_MAX",
+    "OPERATOR_WRITES_PER_CALLER_PER_WINDOW_MAX", "QR_ISSUES_PER_CALLER_PER_WINDOW_MAX",
     "POINT_ID_CHARS_MAX", "POINT_ID_PATTERN", "REQUEST_BODY_BYTES_MAX", "BULK_BODY_BYTES_MAX",
     "PAYOUT_ID_CHARS_MAX", "PAYOUT_ID_PATTERN", "ALERT_ID_CHARS_MAX", "ALERT_ID_PATTERN",
     "BANK_MESSAGE_TRANSACTIONS_MAX",
@@ -67,6 +69,11 @@ PHASE_TRANCHES_MAX = 24
 PHASE_EXCLUSION_LISTS_MAX = 50
 PHASE_RESTRICTED_CATEGORIES_MAX = 100
 PHASE_EXPIRES_AFTER_DAYS_MAX = 3650
+# A phase's times (registration opening and closing, each wave) as saved
+# new or changed are at most this far before now: a wave decades back is a
+# typo (2005 for 2025), and would credit at once. A phase saved before keeps
+# its times; re-saving it unchanged is always allowed.
+PHASE_TIME_PAST_DAYS_MAX = 365
 TRANCHE_AFTER_DAYS_MAX = 3650
 # One import carries at most this many IDs (about 1.6 MB of JSON, under API
 # Gateway's 10 MB); a larger agency list is sent in several requests.
@@ -82,6 +89,9 @@ EXCLUSION_IMPORT_CHUNK_IDS = 1_000
 EXCLUSION_IMPORT_ID_CHARS_MAX = 40
 EXCLUSION_IMPORT_ID_PATTERN = r"ei_[0-9a-f]{32}"
 MERCHANT_REFERENCE_ENTRIES_MAX = 1_000
+# Items a shop's balance may be split into (CAPACITY.md, Hot items): a
+# withdrawal drawing on every shard is one transaction of shards + 3 items.
+MERCHANT_BALANCE_SHARDS_MAX = 32
 
 # -- names and codes ------------------------------------------------------------
 
@@ -207,3 +217,10 @@ REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX = 30
 # lost card now and then; dozens an hour is a point taking over wallets.
 POINT_FOREIGN_WINDOW_S = 3600
 POINT_FOREIGN_ACTIONS_PER_WINDOW_MAX = 20
+# An operator at a console changes a phase, a switch or a review every few
+# seconds at most; a stolen operator session scripted is far faster.
+OPERATOR_WRITES_PER_CALLER_PER_WINDOW_MAX = 60
+# A QR is shown per sale; a wholesaler's tills together (one owner token per
+# shop) show a few a second at a rush, as the launch rehearsal's round 2
+# does; a script minting QRs by the tens of thousands is stopped.
+QR_ISSUES_PER_CALLER_PER_WINDOW_MAX = 1_200

@@ -1,11 +1,14 @@
-"""The secrets (ID pepper, data key, QR signing key), read once per cold start.
+"""The secrets (ID pepper, data key, QR signing key and, during a rotation,
+the previous QR key), read once per cold start.
 
 On AWS each function's environment names the Secrets Manager entry of each
 secret it may read (``WALLET_ID_PEPPER_SECRET_ARN`` ...; infra/stack.py sets
 them from the function's declaration). ``load()``, called once as app.py is
 imported, fetches them (one ``GetSecretValue`` each) and puts each
 value where ``chalicelib.config`` reads it (``WALLET_ID_PEPPER`` ...), so that
-every later request of the container uses the cached value. Locally the
+every later request of the container uses the cached value. An optional
+secret (``functions.OPTIONAL_SECRETS``: the previous QR key) whose entry
+holds ``functions.NO_SECRET`` or nothing is no value, not an error. Locally the
 variables themselves are set (``.devstack/``) and nothing is fetched. Values
 are never logged.
 """
@@ -20,7 +23,7 @@ from typing import Any
 import boto3
 
 from chalicelib.config import get_settings, rebuild
-from chalicelib.functions import SECRETS
+from chalicelib.functions import NO_SECRET, OPTIONAL_SECRETS, SECRETS
 
 __all__ = ["ARN_SUFFIX", "DATA_KEY_VARIABLE", "SecretsUnavailableError", "data_key_from_secret", "load"]
 
@@ -28,6 +31,10 @@ __all__ = ["ARN_SUFFIX", "DATA_KEY_VARIABLE", "SecretsUnavailableError", "data_k
 ARN_SUFFIX = "_SECRET_ARN"
 DATA_KEY_VARIABLE = "WALLET_DATA_KEY"
 _DATA_KEY_BYTES = 32
+_OPTIONAL_VARIABLES = frozenset(SECRETS[name] for name in OPTIONAL_SECRETS)
+# (variable, ARN) of optional entries read and found to hold no value: not
+# fetched again by this container (the environment cannot say "read, empty").
+_READ_EMPTY: set[tuple[str, str]] = set()
 
 
 def data_key_from_secret(value: str) -> str:
@@ -52,7 +59,7 @@ def _wanted() -> dict[str, str]:
     wanted = {}
     for variable in SECRETS.values():
         arn = os.environ.get(variable + ARN_SUFFIX)
-        if arn and not os.environ.get(variable):
+        if arn and not os.environ.get(variable) and (variable, arn) not in _READ_EMPTY:
             wanted[variable] = arn
     return wanted
 
@@ -74,6 +81,10 @@ def load(client: Any = None) -> list[str]:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
             raise SecretsUnavailableError(f"could not read {variable} from Secrets Manager ({code}): check the "
                                           "function's role and the key policy of the stage's key") from exc
+        if variable in _OPTIONAL_VARIABLES and (not value or value.strip() == NO_SECRET):
+            _READ_EMPTY.add((variable, arn))
+            os.environ[variable] = ""
+            continue
         if not value:
             raise SecretsUnavailableError(f"the Secrets Manager entry of {variable} has no string value")
         os.environ[variable] = data_key_from_secret(value) if variable == DATA_KEY_VARIABLE else value

@@ -31,7 +31,7 @@ def transaction_item(record: TransferRecord, direction: str) -> dict[str, Any]:
     }
     other = record.debit_account if direction == "in" else record.credit_account
     if accounts.kind_of(other) in _SHOP_KINDS:
-        item["counterparty"] = other.partition(":")[2]
+        item["counterparty"] = accounts.merchant_of(other)
         # A payment's details name the payee (merchant_name) and, between
         # shops, the payer (payer_name): the name of the other side.
         name = record.details.get("merchant_name" if direction == "out" else "payer_name")

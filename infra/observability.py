@@ -14,10 +14,10 @@ e-mail subscription with ``--context alarm_email=...``). What they watch:
 | <queue>-dlq | AWS/SQS ApproximateNumberOfMessagesVisible of the DLQ | > 0 |
 | <queue>-oldest-message | AWS/SQS ApproximateAgeOfOldestMessage | above the queue's limit (a silent bank) |
 | activation-stalled | Wallet ActivationRedispatched | any run re-sent after its lease, in 15 minutes |
-| reconciliation-breaks | Wallet Alerts{kind=reconciliation_break} | any |
+| reconciliation-breaks | Wallet Alerts{service=wallet, kind=reconciliation_break} | any |
 | ledger-imbalance | Wallet LedgerImbalanceSatang | > 0 in 2 hourly checks in a row |
 | ledger-summary-lag | Wallet LedgerSummaryLagSeconds | > 600 s in 3 periods of 5 minutes (reader behind) |
-| alerts | Wallet Alerts of every other kind | any |
+| alerts | Wallet Alerts{service=wallet, kind=...} of every other kind | any |
 """
 from __future__ import annotations
 
@@ -47,8 +47,10 @@ CONCURRENCY_ALARM_SHARE = 0.8
 QUEUE_OLDEST_S = 15 * 60
 # A bank's instruction queue: the bank reads it; an hour unread is a silent bank.
 BANK_QUEUE_OLDEST_S = 60 * 60
-# chalicelib/alerts KINDS that are not watched by an alarm of their own.
-ALERT_KINDS = ("contradicting_status", "unknown_payout", "unparseable_message", "payout_timeout")
+# chalicelib/alerts KINDS that are not watched by an alarm of their own
+# (a test checks that every kind is watched by one alarm or the other).
+ALERT_KINDS = ("contradicting_status", "exclusions_import_failed", "ledger_imbalance", "payout_timeout",
+               "registrar_point_unusual", "tax_id_of_another_owner", "unknown_payout", "unparseable_message")
 FIVE_MINUTES = cdk.Duration.minutes(5)
 
 
@@ -117,9 +119,7 @@ class Observability(Construct):
         self._alarm("activation-stalled", _wallet_metric("ActivationRedispatched", period=cdk.Duration.minutes(15),
                                                          Op="credit"),
                     threshold=0, why="an activation run outlived its lease and was sent again")
-        self._alarm("reconciliation-breaks", cloudwatch.Metric(
-            namespace=NAMESPACE, metric_name="Alerts", statistic="Sum", period=FIVE_MINUTES,
-            dimensions_map={"kind": "reconciliation_break"}), threshold=0,
+        self._alarm("reconciliation-breaks", _wallet_metric("Alerts", kind="reconciliation_break"), threshold=0,
             why="a bank statement and the settled payouts disagree (GET /v1/admin/alerts)")
         self._alarm("ledger-imbalance", _wallet_metric("LedgerImbalanceSatang", statistic="Maximum",
                                                        period=cdk.Duration.hours(1)),
@@ -133,9 +133,8 @@ class Observability(Construct):
                     threshold=0, why="an account that may not go below zero did")
         other_alerts = cloudwatch.MathExpression(
             expression=" + ".join(f"a{i}" for i in range(len(ALERT_KINDS))), label="operator alerts",
-            period=FIVE_MINUTES, using_metrics={f"a{i}": cloudwatch.Metric(
-                namespace=NAMESPACE, metric_name="Alerts", statistic="Sum", period=FIVE_MINUTES,
-                dimensions_map={"kind": kind}) for i, kind in enumerate(ALERT_KINDS)})
+            period=FIVE_MINUTES, using_metrics={f"a{i}": _wallet_metric("Alerts", kind=kind)
+                                                for i, kind in enumerate(ALERT_KINDS)})
         self._alarm("alerts", other_alerts, threshold=0, why="new operator alerts (GET /v1/admin/alerts)")
         self.dashboard = self._dashboard(api, functions, tables, queues, dlqs)
 
@@ -194,7 +193,8 @@ class Observability(Construct):
                 _wallet_metric("ActivationRedispatched", period=cdk.Duration.minutes(15), Op="credit")]),
             cloudwatch.GraphWidget(title="Payouts by bank and status; alerts", width=third, left=[_search(
                 f"SEARCH('{{{NAMESPACE},service,Bank,Status}} MetricName=\"Payouts\"', 'Sum', 300)", "payouts")],
-                right=[_search(f"SEARCH('{{{NAMESPACE},kind}} MetricName=\"Alerts\"', 'Sum', 300)", "alerts")]))
+                right=[_search(f"SEARCH('{{{NAMESPACE},service,kind}} MetricName=\"Alerts\"', 'Sum', 300)",
+                                      "alerts")]))
         board.add_widgets(
             cloudwatch.GraphWidget(title="Queues: oldest message (s)", width=third, left=[
                 q.metric_approximate_age_of_oldest_message(statistic="Maximum", label=short)

@@ -25,10 +25,10 @@ from chalicelib.activation.crediting import (
     _existing_transfers,
     pool_treasury,
 )
-from chalicelib.activation.progress import count, tranche_counter, wave_counter
 from chalicelib.config import get_settings
 from chalicelib.ledger import Ledger
 from chalicelib.payouts.cash_transfers import BUDGET_EXHAUSTED, cash_transfer_id, pay_cash_transfer
+from chalicelib.phases.counters import credit_counters
 from chalicelib.registration.models import RegistrationModel, promptpay_context
 
 __all__ = ["CashTransferCrediter"]
@@ -51,7 +51,8 @@ class CashTransferCrediter:
         result = pay_cash_transfer(phase_id=due.phase_id, citizen_hash=registration.citizen_hash,
                                    promptpay_id=promptpay_id, amount_satang=due.amount_satang, bank_code=bank_code,
                                    tranche=due.tranche, ledger=self.ledger, treasury_shards=self.shards,
-                                   look_first=False)
+                                   look_first=False,
+                                   counters=credit_counters(due.wave, due.tranche, due.amount_satang))
         if result.status == BUDGET_EXHAUSTED:
             return BUDGET_EXHAUSTED
         return "created" if result.created else "existing"
@@ -96,7 +97,4 @@ class CashTransferCrediter:
             if outcome == "created":
                 done.created += 1
                 done.satang += due.amount_satang
-        citizens = done.created if due.tranche == 1 else 0
-        count(due.phase_id, credited_count=citizens, credited_satang=done.satang,
-              **{wave_counter(due.wave): citizens, tranche_counter(due.tranche): done.created})
         return done

@@ -26,7 +26,7 @@ from pynamodb.exceptions import UpdateError
 from chalicelib import audit, db, observability
 from chalicelib.activation import plan as planning
 from chalicelib.activation.models import RunModel, run_key
-from chalicelib.activation.progress import count, tranche_counter, wave_counter
+from chalicelib.activation.progress import count
 from chalicelib.clock import iso, utcnow
 from chalicelib.config import Settings, get_settings
 from chalicelib.ledger import (
@@ -40,6 +40,7 @@ from chalicelib.ledger import (
     accounts,
 )
 from chalicelib.limits import ACTIVATION_BUCKETS
+from chalicelib.phases.counters import credit_counters
 from chalicelib.registration.models import RegistrationModel, wave_bucket_key
 
 __all__ = [
@@ -267,7 +268,8 @@ def issue(phase_id: str, wave: int, tranche: int, amount_satang: int, expires_af
           wallets: list[str], ledger: Ledger, shards: int, now: datetime, recheck: bool) -> Issued:
     """Credit tranche ``tranche`` to each of ``wallets`` once, in batches
     that debit a treasury shard once per transaction, and count what was
-    created now (citizens at their first tranche, credits per tranche)."""
+    posted now (citizens at their first tranche, credits per tranche) on
+    the treasury shard that paid it, in the same transaction."""
     issued = Issued()
     ids = {w: planning.issuance_transfer_id(phase_id, tranche, w) for w in wallets}
     wallet_of = {transfer_id: w for w, transfer_id in ids.items()}
@@ -275,9 +277,12 @@ def issue(phase_id: str, wave: int, tranche: int, amount_satang: int, expires_af
     issued.existing.extend(wallet_of[t] for t in done)
     sets = {"status": ACTIVE, "expires_at": planning.expires_at_for(now, expires_after_days)}
     details = {"phase_id": phase_id, "wave": wave, "tranche": tranche}
+    # The phase's progress, counted by the treasury shard that pays each
+    # credit, in the credit's own transaction (exact even after a crash).
+    counted = credit_counters(wave, tranche, amount_satang)
     credits = [
         BatchCredit(transfer_id=ids[w], credit_account=accounts.wallet_account(w),
-                    amount_satang=amount_satang, credit_sets=sets, details=details)
+                    amount_satang=amount_satang, credit_sets=sets, details=details, source_counters=counted)
         for w in wallets if ids[w] not in done
     ]
     if not credits:
@@ -296,10 +301,6 @@ def issue(phase_id: str, wave: int, tranche: int, amount_satang: int, expires_af
     issued.existing.extend(wallet_of[r.transfer_id] for r in result.existing)
     issued.unfunded.extend(wallet_of[c.transfer_id] for c in result.unfunded)
     issued.satang = sum(r.amount_satang for r in result.created)
-    created = len(result.created)
-    citizens = created if tranche == 1 else 0
-    count(phase_id, credited_count=citizens, credited_satang=issued.satang,
-          **{wave_counter(wave): citizens, tranche_counter(tranche): created})
     return issued
 
 

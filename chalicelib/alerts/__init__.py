@@ -13,7 +13,6 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib import audit, db, limits, observability
@@ -34,7 +33,7 @@ KINDS = ("contradicting_status", "unknown_payout", "unparseable_message", "payou
          # An exclusion import that failed on every receive (its message is in the DLQ).
          "exclusions_import_failed")
 STATUSES = ("open", "acknowledged")
-METRIC_NAMESPACE = "Wallet"
+METRIC_NAMESPACE = observability.NAMESPACE
 ALERT_ID_HASH_CHARS = 24
 
 logger = observability.component_logger()
@@ -70,8 +69,9 @@ def raise_alert(kind: str, key: str, details: Mapping[str, Any]) -> str:
     logger.warning("alert raised", extra={"alert_id": alert_id, "alert_kind": kind, "details": dict(details)})
     # Every alert is also an event of the operators' audit chain.
     audit.audit(audit.system(), "alert", f"alert:{alert_id}", {"kind": kind, **db.plain(dict(details))})
-    with single_metric(name="Alerts", unit=MetricUnit.Count, value=1, namespace=METRIC_NAMESPACE) as metric:
-        metric.add_dimension(name="kind", value=kind)
+    # Through observability.count, as every other metric: dimensions service and kind,
+    # the ones the alarms and the dashboard watch (infra/observability.py).
+    observability.count("Alerts", kind=kind)
     return alert_id
 
 

@@ -120,7 +120,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         {"201": ok("registered now: accepted, or rejected with the reason", REGISTRATION_SCHEMA),
          "200": ok("registered before for this phase: the same registration", REGISTRATION_SCHEMA),
          **_REGISTRATION_ERRORS},
-        body=REGISTRATION_BODY)},
+        body=REGISTRATION_BODY, rate=ratelimit.REGISTRATION)},
     "/v1/me": {"get": operation(
         "The citizen's district, registrations across phases and wallet", CITIZEN,
         {"200": ok("the citizen", {

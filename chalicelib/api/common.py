@@ -187,6 +187,20 @@ class ApiRequest:
         return self.key if self.key is not None else parse_idempotency_key(self.headers)
 
 
+def rate_of(write: bool, rate: ratelimit.Limit | None) -> ratelimit.Limit | None:
+    """The limit of a route: its own, else OPERATOR_WRITE for an operator write."""
+    return rate if rate is not None or not write else ratelimit.OPERATOR_WRITE
+
+
+def rate_key(limit: ratelimit.Limit, principal: Principal) -> str:
+    """Whom ``limit`` counts for this caller: its point (a registrar token
+    without one counts as its caller, and is then refused by the route)."""
+    point = principal.claims.get("point_id")
+    if limit.per == ratelimit.POINT and isinstance(point, str) and point:
+        return point
+    return principal.scope
+
+
 def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False,
              rate: ratelimit.Limit | None = None, **request: Any) -> Callable[..., Any]:
     """Authenticate (unless ``roles`` is None: public), check the role (and
@@ -196,6 +210,7 @@ def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False,
     JSON. The spec stays on the view (``request_spec``) for the document's test."""
     allowed = None if roles is None else tuple(roles)
     spec = RequestSpec(**request)
+    rate = rate_of(write, rate)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
@@ -208,7 +223,7 @@ def endpoint(bp: Blueprint, roles: Iterable[str] | None, write: bool = False,
                     if write:
                         require_mfa(principal)
                     if rate is not None:
-                        ratelimit.check(rate, principal.scope)
+                        ratelimit.check(rate, rate_key(rate, principal))
                 req = ApiRequest(bp, principal, spec)
                 if spec.path is not None:
                     path_params = _parsing("path", spec.path.parse, path_params, "")
@@ -251,7 +266,8 @@ _REQUEST_KEYWORDS = frozenset(RequestSpec.__dataclass_fields__)
 
 
 def operation(summary: str, roles: Iterable[str] | None, responses: Mapping[str, Any],
-              params: Iterable[str] = (), mfa: bool = False, **extra: Any) -> dict[str, Any]:
+              params: Iterable[str] = (), mfa: bool = False, rate: ratelimit.Limit | None = None,
+              **extra: Any) -> dict[str, Any]:
     """One OpenAPI operation. Its request (``body=``, ``body_required=``,
     ``query=``, ``path=``, ``idempotency_key=``) is the RequestSpec the
     route's ``endpoint`` parses with, given with the same keywords; a path
@@ -265,6 +281,12 @@ def operation(summary: str, roles: Iterable[str] | None, responses: Mapping[str,
         out["x-roles"] = sorted(roles)
     if mfa:
         out["x-mfa"] = True
+    limit = rate_of(mfa, rate)  # an operator write (mfa) is limited as its endpoint(write=True) is
+    if limit is not None:
+        out["x-rate-limit"] = ratelimit.described(limit)
+        out["responses"].setdefault("429", error(
+            f"rate_limited: over {limit.per_window} requests per {limit.window_s} s per {limit.per} "
+            "(Retry-After)"))
     parameters = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
     parameters += spec.parameters()
     if parameters:

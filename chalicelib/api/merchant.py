@@ -58,7 +58,7 @@ def my_transactions(req: ApiRequest) -> dict[str, Any]:
 
 
 @bp.route("/v1/merchants/me/qr", methods=["POST"])
-@endpoint(bp, roles=MERCHANT, body=QR_BODY, body_required=False)
+@endpoint(bp, roles=MERCHANT, body=QR_BODY, body_required=False, rate=ratelimit.QR)
 def my_qr(req: ApiRequest) -> Reply:
     merchant = merchants.merchant_of_owner(_owner(req.principal))
     return Reply(201, make_qr(merchant, req.body.get("amount_satang")))
@@ -101,7 +101,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         "Register the caller's shop (one per owner, one per tax ID)", MERCHANT,
         {"201": ok("active when the tax ID is in the reference data, else pending_review", _STATUS_SCHEMA),
          "409": error("already_exists")},
-        body=MERCHANT_REGISTRATION_BODY)},
+        body=MERCHANT_REGISTRATION_BODY, rate=ratelimit.MERCHANT_REGISTRATION)},
     "/v1/merchants/me": {"get": operation(
         "The caller's shop with both balances", MERCHANT,
         {"200": ok("the shop", _PROFILE_SCHEMA), "404": error("not_found")})},
@@ -114,7 +114,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "qr": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}}}),
          "404": error("not_found: no shop is registered for this owner"),
          "422": error("merchant_not_eligible (the shop is not active)")},
-        body=QR_BODY, body_required=False)},
+        body=QR_BODY, body_required=False, rate=ratelimit.QR)},
     "/v1/admin/merchant-reference": {"post": operation(
         "Upsert the operator's merchant reference data", OPERATOR,
         {"200": ok("upserted: entries saved", {"type": "object", "required": ["upserted"], "properties": {

@@ -106,7 +106,7 @@ def _operation(summary: str, role: str, body: Obj, codes: str) -> dict[str, Any]
         {"201": ok("completed (a replay: the same body, header Idempotent-Replayed: true)", _PAYMENT_RESPONSE),
          **{status: error(text) for status, text in _PAYMENT_ERRORS.items()},
          "422": error(codes)},
-        body=body, idempotency_key=True)
+        body=body, idempotency_key=True, rate=ratelimit.MONEY)
 
 
 # OpenAPI path items of this blueprint, for the document served at /v1/openapi.json.

@@ -121,7 +121,7 @@ OPENAPI_PATHS: dict[str, Any] = {
              "422": error("withdrawal_not_allowed; details.reason: merchant_not_active, not_tax_compliant, "
                           "exceeds_withdrawable (details.withdrawable_satang)"),
              "503": error("paused (withdrawals paused for all, the shop's district or its bank)")},
-            body=WITHDRAWAL_BODY, idempotency_key=True),
+            body=WITHDRAWAL_BODY, idempotency_key=True, rate=ratelimit.MONEY),
         "get": operation("The shop's withdrawals, newest first", MERCHANT,
                          {"200": ok("a page", _page(_WITHDRAWAL))}, query=PAGE_QUERY),
     },

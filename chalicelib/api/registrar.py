@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice.app import Blueprint
 
-from chalicelib import audit, limits
+from chalicelib import audit, limits, ratelimit
 from chalicelib.api.citizen import REGISTRATION_SCHEMA
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.clock import utcnow
@@ -31,27 +31,27 @@ READERS = {"operator", "auditor"}
 
 
 @bp.route("/v1/assisted-registrations", methods=["POST"])
-@endpoint(bp, roles=REGISTRAR, body=ASSISTED_REGISTRATION_BODY)
+@endpoint(bp, roles=REGISTRAR, rate=ratelimit.REGISTRAR, body=ASSISTED_REGISTRATION_BODY)
 def assisted_registration(req: ApiRequest) -> Reply:
     status, body = usecases.register_assisted(req.principal, req.body, phases=phase_rules, now=utcnow())
     return Reply(status, body)
 
 
 @bp.route("/v1/cards/reissue", methods=["POST"])
-@endpoint(bp, roles=REGISTRAR, body=CARD_REISSUE_BODY)
+@endpoint(bp, roles=REGISTRAR, rate=ratelimit.REGISTRAR, body=CARD_REISSUE_BODY)
 def reissue_card(req: ApiRequest) -> Reply:
     status, body = usecases.reissue(req.principal, req.body, now=utcnow())
     return Reply(status, body)
 
 
 @bp.route("/v1/cards/unlock", methods=["POST"])
-@endpoint(bp, roles=REGISTRAR, body=CARD_UNLOCK_BY_BODY)
+@endpoint(bp, roles=REGISTRAR, rate=ratelimit.REGISTRAR, body=CARD_UNLOCK_BY_BODY)
 def unlock_card_by_body(req: ApiRequest) -> dict[str, Any]:
     return usecases.unlock_card_by_body(req.principal, req.body)
 
 
 @bp.route("/v1/cards/{card_code}/unlock", methods=["POST"])
-@endpoint(bp, roles=REGISTRAR, body=CARD_UNLOCK_BODY, path=CARD_CODE_PATH)
+@endpoint(bp, roles=REGISTRAR, rate=ratelimit.REGISTRAR, body=CARD_UNLOCK_BODY, path=CARD_CODE_PATH)
 def unlock_card(req: ApiRequest, card_code: str) -> dict[str, Any]:
     return usecases.unlock_card(req.principal, card_code, req.body)
 
@@ -109,14 +109,14 @@ OPENAPI_PATHS: dict[str, Any] = {
          "422": error("registration_closed; identity_mismatch: the birth date or district is not what the "
                       "program holds for this national ID"),
          "503": error("paused (Retry-After)")},
-        body=ASSISTED_REGISTRATION_BODY)},
+        body=ASSISTED_REGISTRATION_BODY, rate=ratelimit.REGISTRAR)},
     "/v1/cards/reissue": {"post": operation(
         "A new wallet card for a registered citizen; the old card stops working at once", REGISTRAR,
         {"201": ok("the new card's code, shown this once", {
             "type": "object", "required": ["card_code"], "properties": {"card_code": _CARD_CODE_SCHEMA}}),
          "404": error("not_found: this national ID holds no wallet"),
          "422": error("identity_mismatch: the birth date or district is not what the program holds")},
-        body=CARD_REISSUE_BODY)},
+        body=CARD_REISSUE_BODY, rate=ratelimit.REGISTRAR)},
     "/v1/cards/unlock": {"post": operation(
         "Set a new PIN on a locked card once the citizen has shown the ID card (the code in the body, "
         "not in the URL)", REGISTRAR,
@@ -124,14 +124,14 @@ OPENAPI_PATHS: dict[str, Any] = {
          "404": error("not_found: no card with this code for this ID (the same answer either way)"),
          "422": error("card_not_locked: only a locked card is unlocked; identity_mismatch: the birth date "
                       "is not what the program holds")},
-        body=CARD_UNLOCK_BY_BODY)},
+        body=CARD_UNLOCK_BY_BODY, rate=ratelimit.REGISTRAR)},
     "/v1/cards/{card_code}/unlock": {"post": operation(
         "Set a new PIN on a locked card once the citizen has shown the ID card (prefer POST "
         "/v1/cards/unlock: a code in a URL reaches access logs)", REGISTRAR,
         {"200": ok("unlocked with the new PIN", _UNLOCKED),
          "404": error("not_found: no card with this code for this ID (the same answer either way)"),
          "422": error("card_not_locked: only a locked card is unlocked")},
-        body=CARD_UNLOCK_BODY, path=CARD_CODE_PATH)},
+        body=CARD_UNLOCK_BODY, path=CARD_CODE_PATH, rate=ratelimit.REGISTRAR)},
     "/v1/admin/exclusions": {"post": operation(
         "Import an agency's exclusion list (IDs hashed on arrival)", OPERATOR,
         {"200": ok(f"up to {limits.EXCLUSION_SYNC_CIDS_MAX} IDs, imported now; added: IDs new to the list "

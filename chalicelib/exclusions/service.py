@@ -25,12 +25,13 @@ __all__ = [
 BATCH_WRITE_ITEMS_MAX = 25
 BATCH_GET_KEYS_MAX = 100
 _KEY_ATTRIBUTES = ["exclusion_key", "list_name", "citizen_hash"]
-# An import of 100,000 IDs is 1,000 BatchGetItem and up to 4,000
-# BatchWriteItem calls: one after the other they took 108 s, past API
-# Gateway's 29 s; this many at a time (within the shared connection pool of
-# 64) keep it to a few seconds on DynamoDB. The request's deadline holds in
-# every worker (its context is copied), so an import that still outlasts it
-# answers 429 and, being idempotent, is simply sent again and resumes.
+# A chunk of IDs is read (BatchGetItem, 100 keys) and written (BatchWriteItem,
+# 25 items) this many calls at a time, within the shared connection pool of
+# 64: one after the other, 100,000 IDs took 108 s. A request imports at
+# most EXCLUSION_SYNC_CIDS_MAX IDs so (a larger body goes to the import
+# worker, imports.py, 1,000 per chunk); the request's deadline holds in
+# every thread (its context is copied), and an import cut off is simply
+# sent again: it adds only the rest.
 IMPORT_WORKERS = 16
 _T = TypeVar("_T")
 _R = TypeVar("_R")

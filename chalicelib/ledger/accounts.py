@@ -5,7 +5,11 @@ and the no-overdraft rule) is known from the id alone, without a read.
 """
 from __future__ import annotations
 
+import hashlib
+import re
 from enum import StrEnum
+
+from chalicelib.limits import MERCHANT_BALANCE_SHARDS_MAX
 
 __all__ = [
     "AccountKind",
@@ -14,6 +18,8 @@ __all__ = [
     "tally_name",
     "tallies_of",
     "TALLIED_KINDS",
+    "COUNTED_KINDS",
+    "check_counter",
     "BUDGET_ACCOUNT",
     "kind_of",
     "bucket_of",
@@ -23,6 +29,11 @@ __all__ = [
     "wallet_account",
     "merchant_spendable",
     "merchant_withdrawable",
+    "MERCHANT_KINDS",
+    "MERCHANT_SHARDS_MAX",
+    "merchant_shard_of",
+    "merchant_of",
+    "base_account",
     "in_flight",
     "paid_out",
     "returned",
@@ -70,6 +81,24 @@ TALLIES = tuple(f"{direction}_{kind.value}_satang" for direction in TALLY_DIRECT
 TALLIED_KINDS = frozenset({AccountKind.WALLET})
 
 
+# A source's balance item may keep its callers' counters beside its balance,
+# added in the same write as the debit: a phase's treasury shard counts the
+# credits it paid (credits per tranche, citizens per wave), so that the
+# phase's progress is exact against the ledger even when the process dies
+# right after the transaction. No item is added to the transaction.
+COUNTED_KINDS = frozenset({AccountKind.TREASURY})
+_COUNTER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_NOT_COUNTERS = frozenset({"account_id", "balance_satang", "kind", "status", "expires_at", *TALLIES})
+
+
+def check_counter(account_id: str, name: str) -> None:
+    """Refuse a counter on a kind that keeps none, or one named as an attribute of the ledger's."""
+    if kind_of(account_id) not in COUNTED_KINDS:
+        raise ValueError(f"{kind_of(account_id).value} accounts keep no counters")
+    if not _COUNTER_NAME.match(name) or name in _NOT_COUNTERS:
+        raise ValueError(f"{name!r} cannot be a counter of a balance item")
+
+
 def tallies_of(account_id: str, direction: str, counterparty_account: str, amount_satang: int) -> dict[str, int]:
     """The tallies a move adds to ``account_id``: none unless its kind keeps them."""
     if kind_of(account_id) not in TALLIED_KINDS:
@@ -113,8 +142,8 @@ def history_key_of(account_id: str) -> str | None:
     rest = account_id.partition(":")[2]
     if kind is AccountKind.WALLET:
         return account_id
-    if kind in (AccountKind.MERCHANT_SPENDABLE, AccountKind.MERCHANT_WITHDRAWABLE):
-        return f"merchant:{rest}"
+    if kind in MERCHANT_KINDS:
+        return f"merchant:{rest.partition(':')[0]}"
     return None
 
 
@@ -126,12 +155,52 @@ def wallet_account(wallet_id: str) -> str:
     return f"wallet:{wallet_id}"
 
 
-def merchant_spendable(merchant_id: str) -> str:
-    return f"merchant_spendable:{merchant_id}"
+# A shop's two balances, each split into ``shards`` items the way the
+# treasury is (CAPACITY.md, Hot items): shard 0 keeps the unsharded id, so an
+# ordinary shop (one shard) has the ids and costs it always had; shard k > 0
+# is ``<kind>:<merchant_id>:<kk>``, of the same kind and bucket. A credit
+# lands on the shard its transfer id picks; reads and debits take them all.
+MERCHANT_KINDS = frozenset({AccountKind.MERCHANT_SPENDABLE, AccountKind.MERCHANT_WITHDRAWABLE})
+MERCHANT_SHARDS_MAX = MERCHANT_BALANCE_SHARDS_MAX
 
 
-def merchant_withdrawable(merchant_id: str) -> str:
-    return f"merchant_withdrawable:{merchant_id}"
+def merchant_spendable(merchant_id: str, shard: int = 0) -> str:
+    return _merchant_account(AccountKind.MERCHANT_SPENDABLE, merchant_id, shard)
+
+
+def merchant_withdrawable(merchant_id: str, shard: int = 0) -> str:
+    return _merchant_account(AccountKind.MERCHANT_WITHDRAWABLE, merchant_id, shard)
+
+
+def _merchant_account(kind: AccountKind, merchant_id: str, shard: int) -> str:
+    if not 0 <= shard < MERCHANT_SHARDS_MAX:
+        raise ValueError(f"a shop's balance shard is 0 to {MERCHANT_SHARDS_MAX - 1}, not {shard}")
+    return f"{kind.value}:{merchant_id}" if shard == 0 else f"{kind.value}:{merchant_id}:{shard:02d}"
+
+
+def merchant_shard_of(transfer_id: str, shards: int) -> int:
+    """The shard a credit lands on: from its transfer id, so that a replay
+    of the same id lands on the same shard (and is a replay, not a second
+    credit). A stable hash (not Python's salted ``hash``): every container
+    and every retry picks the same."""
+    if shards <= 1:
+        return 0
+    digest = hashlib.blake2b(transfer_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % min(shards, MERCHANT_SHARDS_MAX)
+
+
+def merchant_of(account_id: str) -> str:
+    """The shop of a shop's balance (any shard)."""
+    if kind_of(account_id) not in MERCHANT_KINDS:
+        raise ValueError(f"account {account_id!r} is not a shop's balance")
+    return account_id.partition(":")[2].partition(":")[0]
+
+
+def base_account(account_id: str) -> str:
+    """Shard 0 of a shop's balance (the unsharded id); any other account as is."""
+    if kind_of(account_id) in MERCHANT_KINDS:
+        return f"{kind_of(account_id).value}:{merchant_of(account_id)}"
+    return account_id
 
 
 def in_flight(bank_code: str, shard: int | None = None) -> str:

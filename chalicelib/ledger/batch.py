@@ -109,10 +109,13 @@ def _commit(ctx: Context, source: str, chunk: list[BatchCredit], records: list[T
     for record in records:
         items.put_record(tx, record)
     out: dict[str, int] = {}
+    counters: dict[str, int] = {}
     for credit in chunk:
+        for name, amount in (credit.source_counters or {}).items():
+            counters[name] = counters.get(name, 0) + amount
         items.update_balance(tx, credit.credit_account, credit.amount_satang, sets=credit.credit_sets,
                              tallies=accounts.tallies_of(credit.credit_account, "in", source, credit.amount_satang))
         for name, amount in accounts.tallies_of(source, "out", credit.credit_account, credit.amount_satang).items():
             out[name] = out.get(name, 0) + amount
-    items.update_balance(tx, source, -sum(c.amount_satang for c in chunk), tallies=out)
+    items.update_balance(tx, source, -sum(c.amount_satang for c in chunk), tallies=out, counters=counters)
     tx.commit()

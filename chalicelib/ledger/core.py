@@ -94,13 +94,15 @@ class Ledger:
         records = [TransferRecord.of(each, each.debit_account, now) for each in transfers]
         return post_once(self._ctx, "post_linked", records, net_changes(transfers), expected=transfer, extra=extra)
 
-    def hold(self, transfer: Transfer, post_to: str, *, extra: Sequence[ExtraWrite] = ()) -> Posted:
+    def hold(self, transfer: Transfer, post_to: str, *, extra: Sequence[ExtraWrite] = (),
+             linked: Sequence[Transfer] = ()) -> Posted:
         """First phase of a two-phase transfer: the money moves to
         ``transfer.credit_account`` (a holding account such as in-flight at a
         bank) and waits there until ``settle`` sends it on to ``post_to`` or
         ``void`` returns it to where it came from. ``extra`` items (e.g. a
-        payout record) go in the same transaction."""
-        return pending.hold(self._ctx, transfer, post_to, extra)
+        payout record) go in the same transaction, and so do ``linked``
+        transfers (a shop's other balance shards drawn into the held one)."""
+        return pending.hold(self._ctx, transfer, post_to, extra, linked)
 
     def settle(self, transfer_id: str, details: Mapping[str, Any] | None = None, *,
                extra: Sequence[ExtraWrite] = ()) -> Posted:

@@ -68,11 +68,13 @@ def put_record(tx: db.Transaction, record: TransferRecord) -> None:
 
 def update_balance(tx: db.Transaction, account_id: str, delta_satang: int, *,
                    sets: Mapping[str, str] | None = None, condition: Condition | None = None,
-                   tallies: Mapping[str, int] | None = None) -> None:
+                   tallies: Mapping[str, int] | None = None, counters: Mapping[str, int] | None = None) -> None:
     """Add ``delta_satang`` to a balance (creating it with its kind on the
     first credit) and set ``sets`` (``status``, ``expires_at``) in the same
     write, on condition that ``condition`` holds and that a debit is covered
-    by the balance, unless the account may go below zero (the budget)."""
+    by the balance, unless the account may go below zero (the budget).
+    ``tallies`` (accounts.TALLIES) and a caller's ``counters``
+    (accounts.check_counter) are added in the same write."""
     names = {"#balance": "balance_satang", "#kind": "kind"}
     values: dict[str, Any] = {":delta_satang": {"N": str(delta_satang)},
                               ":kind": {"S": accounts.kind_of(account_id).value}}
@@ -88,6 +90,10 @@ def update_balance(tx: db.Transaction, account_id: str, delta_satang: int, *,
             raise ValueError(f"{name} is not a tally of a balance (accounts.TALLIES)")
         names[f"#tally{i}"], values[f":tally{i}"] = name, {"N": str(amount)}
         adds.append(f"#tally{i} :tally{i}")
+    for i, (name, amount) in enumerate(sorted((counters or {}).items())):
+        accounts.check_counter(account_id, name)
+        names[f"#counter{i}"], values[f":counter{i}"] = name, {"N": str(amount)}
+        adds.append(f"#counter{i} :counter{i}")
     conditions = []
     if delta_satang < 0 and not accounts.may_go_negative(account_id):
         conditions.append(_COVERS_DEBIT)

@@ -14,7 +14,7 @@ from typing import Any
 
 from chalicelib.ledger import accounts, reads
 from chalicelib.ledger.exceptions import PendingStateError
-from chalicelib.ledger.posting import Context, Resolution, post_once, transfer_changes
+from chalicelib.ledger.posting import Context, Resolution, net_changes, post_once, transfer_changes
 from chalicelib.ledger.records import PENDING, POSTED, VOIDED, ExtraWrite, Posted, Transfer, TransferRecord
 
 __all__ = ["hold", "resolve", "OUTCOMES"]
@@ -22,12 +22,20 @@ __all__ = ["hold", "resolve", "OUTCOMES"]
 OUTCOMES = {POSTED: "post", VOIDED: "void"}
 
 
-def hold(ctx: Context, transfer: Transfer, post_to: str, extra: Sequence[ExtraWrite] = ()) -> Posted:
+def hold(ctx: Context, transfer: Transfer, post_to: str, extra: Sequence[ExtraWrite] = (),
+         linked: Sequence[Transfer] = ()) -> Posted:
+    """``linked`` transfers (e.g. a shop's other balance shards into the
+    one the hold draws on) go in the same transaction, each with its own
+    record, the accounts with their net change (as ``post_linked``)."""
     transfer.check()
+    for each in linked:
+        each.check()
     accounts.kind_of(post_to)
-    record = TransferRecord.of(transfer, transfer.debit_account, ctx.clock(), state=PENDING, post_to=post_to)
-    changes = transfer_changes(transfer)
-    return post_once(ctx, "hold", [record], changes, expected=transfer, extra=extra)
+    now = ctx.clock()
+    record = TransferRecord.of(transfer, transfer.debit_account, now, state=PENDING, post_to=post_to)
+    records = [record, *(TransferRecord.of(each, each.debit_account, now) for each in linked)]
+    changes = net_changes([transfer, *linked]) if linked else transfer_changes(transfer)
+    return post_once(ctx, "hold", records, changes, expected=transfer, extra=extra)
 
 
 def _move(pending: TransferRecord, outcome: str, details: Mapping[str, Any] | None) -> Transfer:

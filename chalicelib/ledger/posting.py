@@ -60,6 +60,7 @@ class BalanceChange:
     sets: Mapping[str, str] | None = None
     condition: Condition | None = None
     tallies: Mapping[str, int] = field(default_factory=dict)
+    counters: Mapping[str, int] = field(default_factory=dict)
 
 
 def transfer_changes(transfer: Transfer, *, debit_sets: Mapping[str, str] | None = None,
@@ -69,7 +70,8 @@ def transfer_changes(transfer: Transfer, *, debit_sets: Mapping[str, str] | None
     amount = transfer.amount_satang
     return [
         BalanceChange(transfer.debit_account, -amount, debit_sets, debit_condition,
-                      accounts.tallies_of(transfer.debit_account, "out", transfer.credit_account, amount)),
+                      accounts.tallies_of(transfer.debit_account, "out", transfer.credit_account, amount),
+                      dict(transfer.debit_counters or {})),
         BalanceChange(transfer.credit_account, amount, credit_sets,
                       tallies=accounts.tallies_of(transfer.credit_account, "in", transfer.debit_account, amount)),
     ]
@@ -87,13 +89,15 @@ def net_changes(transfers: Sequence[Transfer]) -> list[BalanceChange]:
     """One change per account with its net delta (accounts netting to zero left out)."""
     deltas: dict[str, int] = {}
     tallies: dict[str, dict[str, int]] = {}
+    counters: dict[str, dict[str, int]] = {}
     for each in transfers:
         for change in transfer_changes(each):
             deltas[change.account_id] = deltas.get(change.account_id, 0) + change.delta_satang
-            mine = tallies.setdefault(change.account_id, {})
-            for name, amount in change.tallies.items():
-                mine[name] = mine.get(name, 0) + amount
-    return [BalanceChange(account_id, delta, tallies=tallies[account_id])
+            for sums, moves in ((tallies, change.tallies), (counters, change.counters)):
+                mine = sums.setdefault(change.account_id, {})
+                for name, amount in moves.items():
+                    mine[name] = mine.get(name, 0) + amount
+    return [BalanceChange(account_id, delta, tallies=tallies[account_id], counters=counters[account_id])
             for account_id, delta in deltas.items() if delta]
 
 
@@ -130,7 +134,7 @@ def post_once(ctx: Context, operation: str, records: Sequence[TransferRecord], c
         items.add_extra(tx, each)
     for change in changes:
         items.update_balance(tx, change.account_id, change.delta_satang, sets=change.sets, condition=change.condition,
-                             tallies=change.tallies)
+                             tallies=change.tallies, counters=change.counters)
     try:
         tx.commit()
     except db.ConditionsFailedError as exc:

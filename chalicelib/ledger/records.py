@@ -67,6 +67,9 @@ class Transfer:
     # A key of the transfers' ``feed`` index (e.g. a phase's spending), for
     # a reader that counts these transfers off the posting path.
     feed: str | None = None
+    # Counters the debited account's balance item adds in the same write
+    # (accounts.COUNTED_KINDS: e.g. a phase's progress on its treasury shard).
+    debit_counters: Mapping[str, int] | None = None
 
     def check(self) -> None:
         if not self.transfer_id or len(self.transfer_id) > TRANSFER_ID_CHARS_MAX:
@@ -156,10 +159,12 @@ class TransferRecord:
         (treasury shards), so its debit side is any of them.
         """
         debit_matches = self.debit_account == transfer.debit_account or self.debit_account in sources
+        # A shop's balance shards are one balance: a retry after its shard
+        # count was raised picks another shard, and is still this transfer.
         return (
             debit_matches
             and self.kind == transfer.kind
-            and self.credit_account == transfer.credit_account
+            and accounts.base_account(self.credit_account) == accounts.base_account(transfer.credit_account)
             and self.amount_satang == transfer.amount_satang
             and self.fingerprint == transfer.fingerprint
             and self.post_to == post_to
@@ -177,7 +182,10 @@ class BatchCredit:
     """One credit of a batch taken from a sharded source (e.g. issuance).
 
     ``credit_sets`` sets plain attributes of the credited balance item in the
-    same write (e.g. a wallet's ``status`` and ``expires_at``).
+    same write (e.g. a wallet's ``status`` and ``expires_at``);
+    ``source_counters`` are added to the source's balance item in the
+    transaction that posts the credit (accounts.COUNTED_KINDS), so they
+    count exactly the credits posted.
     """
 
     transfer_id: str
@@ -185,6 +193,7 @@ class BatchCredit:
     amount_satang: int
     details: Mapping[str, Any] | None = None
     credit_sets: Mapping[str, str] | None = None
+    source_counters: Mapping[str, int] | None = None
 
 
 @dataclass

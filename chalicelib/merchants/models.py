@@ -40,6 +40,10 @@ class MerchantModel(Model):
     account_no_enc = UnicodeAttribute()
     status = UnicodeAttribute()
     tax_compliant = BooleanAttribute(default=False)
+    # Items each of its balances is split into (chalicelib/merchants/shards.py):
+    # absent for an ordinary shop (one), raised by the operator's reference
+    # data for a wholesaler, never lowered.
+    balance_shards = NumberAttribute(null=True)
     review_reason = UnicodeAttribute(null=True)
     reviewed_by = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
@@ -71,4 +75,6 @@ class MerchantReferenceModel(Model):
     # The owner on the Revenue Department's record (pii.hash_id of the cid):
     # only that owner's shop is active at once and holds the tax ID.
     owner_hash = UnicodeAttribute(null=True)
+    # The shop's balance shards (CAPACITY.md, Hot items): set for a wholesaler.
+    balance_shards = NumberAttribute(null=True)
     updated_at = UnicodeAttribute()

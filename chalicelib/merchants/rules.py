@@ -16,6 +16,9 @@ class MerchantView:
     status: str
     size_class: str
     district: str
+    # Items each of its balances is split into (merchants/shards.py): 1 for
+    # an ordinary shop; read with the profile, so a payment costs no extra read.
+    balance_shards: int = 1
 
 
 def may_cash_out(status: str, tax_compliant: bool) -> bool:

@@ -18,6 +18,7 @@ from chalicelib.errors import AlreadyExistsError, ConflictError, NotFoundError
 from chalicelib.ledger import AccountModel, Ledger, accounts
 from chalicelib.merchants.models import MerchantModel, MerchantReferenceModel, MerchantTaxModel
 from chalicelib.merchants.rules import MerchantView, may_cash_out
+from chalicelib.merchants.shards import SWEEP_KIND, shard_accounts, shard_count, total_of
 from chalicelib.merchants.validation import ReferenceEntry, RegistrationRequest, mcc_of
 from chalicelib.transactions import transactions_page
 
@@ -28,6 +29,8 @@ __all__ = [
     "get_merchant",
     "merchant_of_owner",
     "merchant_views",
+    "known_shards",
+    "balances_of",
     "profile_body",
     "transactions_body",
     "upsert_reference",
@@ -41,7 +44,7 @@ PROFILE_CACHE_ENTRIES_MAX = 10_000
 MERCHANT_ID_HASH_CHARS = 24
 # Internal move of a shop's own money between its balances (round 2 funding):
 # not shown in its transaction list.
-INTERNAL_KINDS = frozenset({"merchant_funding"})
+INTERNAL_KINDS = frozenset({"merchant_funding", SWEEP_KIND})
 
 # decision -> (statuses it may be taken from, status it leads to)
 _REVIEW = {
@@ -106,6 +109,7 @@ def register_merchant(owner_cid: str, request: RegistrationRequest) -> dict[str,
         account_no_enc=pii.encrypt(request.account_no, context=f"merchant:{merchant_id}"),
         status="active" if vouched else "pending_review",
         tax_compliant=bool(vouched and reference and reference.tax_compliant),
+        balance_shards=reference.balance_shards if vouched and reference and reference.balance_shards else None,
         created_at=now,
     )
     tx = db.Transaction("register_merchant")
@@ -155,7 +159,8 @@ def merchant_of_owner(owner_cid: str) -> MerchantModel:
 
 
 def _view(model: MerchantModel) -> MerchantView:
-    return MerchantView(model.merchant_id, model.name, model.status, model.size_class, model.district)
+    return MerchantView(model.merchant_id, model.name, model.status, model.size_class, model.district,
+                        shard_count(model.balance_shards))
 
 
 def _profiles() -> TtlCache[MerchantView]:
@@ -182,6 +187,22 @@ def merchant_views(merchant_ids: Iterable[str], accounts_to_read: Iterable[str] 
         views[view.merchant_id] = view
     balances = {a.account_id: a for a in cast("list[AccountModel]", found.get(AccountModel, []))}
     return views, balances
+
+
+def known_shards(merchant_id: str) -> int:
+    """The shop's shard count as the profile cache has it (1 when not
+    cached): how many of its balance items a payment reads with the profile."""
+    cached = _profiles().get(merchant_id)
+    return cached.balance_shards if cached is not None else 1
+
+
+def balances_of(merchant_id: str, shards: int) -> dict[str, int]:
+    """Every shard of both of the shop's balances, in one consistent
+    BatchGetItem (account id -> satang; an item never written is absent)."""
+    wanted = (shard_accounts(accounts.merchant_spendable, merchant_id, shards)
+              + shard_accounts(accounts.merchant_withdrawable, merchant_id, shards))
+    found = _batch_get({AccountModel: wanted}, consistent=True)
+    return {a.account_id: int(a.balance_satang) for a in cast("list[AccountModel]", found.get(AccountModel, []))}
 
 
 def _batch_get(keys: dict[type[Model], list[str]], consistent: bool) -> dict[type[Model], list[Model]]:
@@ -211,18 +232,18 @@ def _batch_get(keys: dict[type[Model], list[str]], consistent: bool) -> dict[typ
 
 
 def profile_body(merchant: MerchantModel) -> dict[str, Any]:
-    spendable = accounts.merchant_spendable(merchant.merchant_id)
-    withdrawable = accounts.merchant_withdrawable(merchant.merchant_id)
-    found = {a.account_id: int(a.balance_satang)
-             for a in AccountModel.batch_get([spendable, withdrawable], consistent_read=True)}
+    shards = shard_count(merchant.balance_shards)
+    found = balances_of(merchant.merchant_id, shards)
     return {
         "merchant_id": merchant.merchant_id,
         "name": merchant.name,
         "status": merchant.status,
         "district": merchant.district,
         "size_class": merchant.size_class,
-        "spendable_satang": found.get(spendable, 0),
-        "withdrawable_satang": found.get(withdrawable, 0),
+        # The sum of the shards, read together (one consistent BatchGetItem).
+        "spendable_satang": total_of(found, shard_accounts(accounts.merchant_spendable, merchant.merchant_id, shards)),
+        "withdrawable_satang": total_of(found, shard_accounts(accounts.merchant_withdrawable, merchant.merchant_id,
+                                                              shards)),
         "cash_out_eligible": may_cash_out(merchant.status, bool(merchant.tax_compliant)),
     }
 
@@ -244,7 +265,7 @@ def upsert_reference(entries: list[ReferenceEntry]) -> dict[str, int]:
         for tax_hash, entry in by_hash.items():
             batch.save(MerchantReferenceModel(tax_hash, size_class=entry.size_class,
                                               tax_compliant=entry.tax_compliant, owner_hash=owners[tax_hash],
-                                              updated_at=now))
+                                              balance_shards=entry.balance_shards, updated_at=now))
     for claim in MerchantTaxModel.batch_get(list(by_hash)):
         entry = by_hash[claim.tax_hash]
         owner_hash = owners[claim.tax_hash]
@@ -280,7 +301,23 @@ def _apply_reference(merchant_id: str, entry: ReferenceEntry, now: str) -> None:
         if not db.condition_failed(exc):
             raise
         merchant.update(actions=actions, condition=MerchantModel.merchant_id.exists())
+    if entry.balance_shards:
+        _raise_shards(merchant_id, entry.balance_shards)
     _profiles().discard(merchant_id)
+
+
+def _raise_shards(merchant_id: str, shards: int) -> None:
+    """Raise the shop's balance shards to ``shards``; never lower them: the
+    shards beyond a lower count may hold money, and reads and debits take
+    shards 0 to count - 1, so a count only grows (a lower one is ignored)."""
+    try:
+        MerchantModel(merchant_id).update(
+            actions=[MerchantModel.balance_shards.set(shards)],
+            condition=MerchantModel.merchant_id.exists() & (MerchantModel.balance_shards.does_not_exist()
+                                                            | (MerchantModel.balance_shards < shards)))
+    except UpdateError as exc:
+        if not db.condition_failed(exc):
+            raise
 
 
 def review_merchant(merchant_id: str, decision: str, reason: str, operator: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from chalicelib.validation import (
     Cid,
     District,
     Enum,
+    Int,
     ListOf,
     Number,
     Obj,
@@ -62,7 +63,8 @@ MERCHANT_REGISTRATION_BODY = Obj({
 })
 MERCHANT_REFERENCE_BODY = Obj({"merchants": ListOf(
     Obj({"tax_id": TaxId(), "size_class": Enum(*limits.SIZE_CLASSES), "tax_compliant": Bool(),
-         "owner_cid": Opt(Cid())}),
+         "owner_cid": Opt(Cid()),
+         "balance_shards": Opt(Int(1, limits.MERCHANT_BALANCE_SHARDS_MAX))}),
     1, limits.MERCHANT_REFERENCE_ENTRIES_MAX)})
 MERCHANT_REVIEW_BODY = Obj({"decision": Enum(*REVIEW_DECISIONS), "reason": _REASON})
 # Ids the server makes are opaque (API.md): only bounded here.
@@ -97,11 +99,14 @@ class ReferenceEntry:
     size_class: str
     tax_compliant: bool
     owner_cid: str | None = None  # the owner on the Revenue Department's record
+    # Items each of the shop's balances is split into (a wholesaler); None: unchanged.
+    balance_shards: int | None = None
 
     @classmethod
     def all_of(cls, body: Mapping[str, Any]) -> list[ReferenceEntry]:
         """From a body as MERCHANT_REFERENCE_BODY parsed it."""
-        return [cls(e["tax_id"], e["size_class"], e["tax_compliant"], e.get("owner_cid")) for e in body["merchants"]]
+        return [cls(e["tax_id"], e["size_class"], e["tax_compliant"], e.get("owner_cid"), e.get("balance_shards"))
+                for e in body["merchants"]]
 
 
 def parse_registration(body: Any) -> RegistrationRequest:

@@ -21,14 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-import geothai
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.cache import TtlCache
 from chalicelib.clock import iso, utcnow
 from chalicelib.config import get_settings, runtime
 from chalicelib.errors import InvalidRequestError, RuleError, WalletError
+from chalicelib.lazy import lazy_module
 from chalicelib.ledger import (
     AccountModel,
     ConditionFailedError,
@@ -42,7 +41,16 @@ from chalicelib.ledger import (
     accounts,
 )
 from chalicelib.merchants.rules import MerchantView
-from chalicelib.merchants.service import merchant_views
+from chalicelib.merchants.service import balances_of, known_shards, merchant_views
+from chalicelib.merchants.shards import (
+    draw_transfers,
+    legs_that_fit,
+    plan_draw,
+    shard_accounts,
+    shard_suffix,
+    sweep,
+    total_of,
+)
 from chalicelib.payments.models import QrNonceModel
 from chalicelib.payments.rules import (
     DEFAULT_RESTRICTED_CATEGORIES,
@@ -60,6 +68,11 @@ from chalicelib.registration.cards import normalize_card_code, verify_pin
 from chalicelib.registration.models import BenefitModel
 from chalicelib.switches import check_switch
 
+if TYPE_CHECKING:
+    import geothai
+else:
+    geothai = lazy_module("geothai")  # a district's name for a QR: the merchant routes only
+
 __all__ = [
     "QR_MARKER_KEEP_S",
     "ROUND2_ATTEMPTS_MAX",
@@ -75,7 +88,7 @@ __all__ = [
 QR_MARKER_KEEP_S = 86_400
 # A shop's split between its two balances is computed from a read; if a
 # concurrent movement changed them, the write fails and the split is redone.
-ROUND2_ATTEMPTS_MAX = 3
+ROUND2_ATTEMPTS_MAX = 4
 BENEFIT_CACHE_ENTRIES_MAX = 100_000
 POLICY_CACHE_TTL_S = 5.0
 # Phases are few (one a year or so); a bound all the same.
@@ -201,7 +214,8 @@ class PaymentService:
         except WalletError as exc:
             return self._replay_or_raise(transfer_id, fingerprint, exc)
         transfer = self._transfer(transfer_id, fingerprint, account_id,
-                                  accounts.merchant_spendable(merchant.merchant_id), amount, "payment", merchant,
+                                  _credit(accounts.merchant_spendable, merchant, transfer_id), amount, "payment",
+                                  merchant,
                                   wallet_view.balance_satang - amount, category, "qr",
                                   feed=spend_feed(wallet.phase_id, transfer_id))
         return self._post_wallet_debit(transfer, now, extra=[self._qr_marker(claims, transfer_id)])
@@ -225,9 +239,10 @@ class PaymentService:
                          now_iso=iso(now))
         except WalletError as exc:
             return self._replay_or_raise(transfer_id, fingerprint, exc)
-        transfer = self._transfer(transfer_id, fingerprint, account_id, accounts.merchant_spendable(merchant_id),
-                                  amount_satang, "card_payment", merchant, wallet_view.balance_satang - amount_satang,
-                                  category, "card", feed=spend_feed(card.phase_id, transfer_id))
+        transfer = self._transfer(transfer_id, fingerprint, account_id,
+                                  _credit(accounts.merchant_spendable, merchant, transfer_id), amount_satang,
+                                  "card_payment", merchant, wallet_view.balance_satang - amount_satang, category,
+                                  "card", feed=spend_feed(card.phase_id, transfer_id))
         return self._post_wallet_debit(transfer, now, extra=[])
 
     # -- round 2: a shop scans another shop's QR -----------------------------
@@ -236,6 +251,10 @@ class PaymentService:
                      category: str) -> PaymentResult:
         now = self._now()
         spendable, withdrawable = accounts.merchant_spendable(payer_id), accounts.merchant_withdrawable(payer_id)
+        # The shards of the payer's balances that are read with the profiles:
+        # as many as the cached profile says (1 for an ordinary shop: the two
+        # items it always read); a sharded payer's others are read after.
+        shards = known_shards(payer_id)
         last_error: WalletError | None = None
         for _ in range(ROUND2_ATTEMPTS_MAX):
             try:
@@ -244,7 +263,7 @@ class PaymentService:
                 amount = self._amount(claims, amount_satang)
                 if claims.merchant_id == payer_id:
                     raise InvalidRequestError("qr", "A shop cannot pay itself; scan the other shop's QR code.")
-                views, balances = merchant_views([payer_id, claims.merchant_id], [spendable, withdrawable])
+                views, balances = merchant_views([payer_id, claims.merchant_id], _shop_accounts(payer_id, shards))
                 payer = self._merchant(views, payer_id, own=True)
                 payee = self._merchant(views, claims.merchant_id)
                 # Paused in either shop's district: money neither leaves nor enters it.
@@ -252,20 +271,32 @@ class PaymentService:
                 check_switch("payments", district=payee.district)
                 check_round2(payer=payer, payee=payee, category=category, restricted=DEFAULT_RESTRICTED_CATEGORIES)
                 have = {a: int(m.balance_satang) for a, m in balances.items()}
-                _from_spendable, from_withdrawable = split_round2(have.get(spendable, 0),
-                                                                  have.get(withdrawable, 0), amount)
+                if payer.balance_shards > shards:
+                    shards = payer.balance_shards
+                    have = balances_of(payer_id, shards)
+                spend_ids = shard_accounts(accounts.merchant_spendable, payer_id, shards)
+                withdraw_ids = shard_accounts(accounts.merchant_withdrawable, payer_id, shards)
+                from_spendable, from_withdrawable = split_round2(total_of(have, spend_ids),
+                                                                 total_of(have, withdraw_ids), amount)
+                legs = [*(plan_draw(have, spend_ids, from_spendable) or []),
+                        *(plan_draw(have, withdraw_ids, from_withdrawable) or [])]
             except WalletError as exc:
                 return self._replay_or_raise(transfer_id, fingerprint, exc)
-            left = have.get(spendable, 0) + have.get(withdrawable, 0) - amount
+            if len(legs) > legs_that_fit(self._ledger.item_limit):
+                sweep(self._ledger, transfer_id, legs)  # then plan again, from fewer shards
+                continue
+            left = total_of(have, spend_ids) + total_of(have, withdraw_ids) - amount
             transfer = self._transfer(transfer_id, fingerprint, spendable,
-                                      accounts.merchant_withdrawable(payee.merchant_id), amount, "merchant_payment",
-                                      payee, left, category, "qr",
+                                      _credit(accounts.merchant_withdrawable, payee, transfer_id), amount,
+                                      "merchant_payment", payee, left, category, "qr",
                                       payer_name=payer.name)
             marker = self._qr_marker(claims, transfer_id)
-            # Spendable first: the part it cannot cover moves from the shop's
-            # withdrawable into its spendable in the same transaction.
-            linked = ([Transfer(f"{transfer_id}.funding", withdrawable, spendable, from_withdrawable,
-                                "merchant_funding")] if from_withdrawable else [])
+            # Spendable first: every other leg (the withdrawable, and a
+            # sharded shop's other shards) moves into spendable's shard 0 in
+            # the same transaction, each leg conditional on its own balance.
+            linked = draw_transfers(transfer_id, legs, spendable, "merchant_funding",
+                                    lambda account: "funding" if account == withdrawable
+                                    else f"funding.{shard_suffix(account)}")
             try:
                 posted = self._ledger.post_linked(transfer, linked, extra=[marker])
             except InsufficientFundsError as exc:
@@ -380,6 +411,18 @@ class PaymentService:
         if record.fingerprint != fingerprint:
             raise TransferMismatchError(transfer_id, {}) from error
         return PaymentResult(_response(record), replayed=True)
+
+
+def _shop_accounts(merchant_id: str, shards: int) -> list[str]:
+    return (shard_accounts(accounts.merchant_spendable, merchant_id, shards)
+            + shard_accounts(accounts.merchant_withdrawable, merchant_id, shards))
+
+
+def _credit(account_of: Callable[[str, int], str], merchant: MerchantView, transfer_id: str) -> str:
+    """The shard of the shop's balance this payment lands on: from the
+    transfer id (a replay lands where the first did) and the shard count
+    of the profile the payment read anyway (no extra read, no extra item)."""
+    return account_of(merchant.merchant_id, accounts.merchant_shard_of(transfer_id, merchant.balance_shards))
 
 
 def _response(record: TransferRecord) -> dict[str, Any]:

@@ -13,6 +13,7 @@ run) finds the first and moves nothing.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,12 +55,13 @@ def _first_shard(payout_id: str, shards: int) -> int:
 def pay_cash_transfer(*, phase_id: str, citizen_hash: str, promptpay_id: str, amount_satang: int, bank_code: str,
                       tranche: int = 1, timeout_hours: int | None = None, ledger: Ledger | None = None,
                       now: datetime | None = None, treasury_shards: int | None = None,
-                      look_first: bool = True) -> CashTransferResult:
+                      look_first: bool = True, counters: Mapping[str, int] | None = None) -> CashTransferResult:
     """Hold one citizen's cash transfer, once. A treasury shard that cannot
     cover it hands it to the next; when none can, the budget is exhausted
     (nothing is written). ``look_first=False`` spares the read when the
     caller looked already (a batch read): the ledger's condition still
-    refuses a second hold."""
+    refuses a second hold. ``counters`` are added to the paying treasury
+    shard in the hold's own transaction (the phase's progress)."""
     ledger = ledger or Ledger()
     settings = get_settings()
     shards = treasury_shards or settings.treasury_shards
@@ -73,7 +75,7 @@ def pay_cash_transfer(*, phase_id: str, citizen_hash: str, promptpay_id: str, am
                            Creditor(CREDITOR_NAME, "promptpay_id", promptpay_id),
                            timeout_hours or settings.bank_timeout_hours, phase_id=phase_id)
         try:
-            posted = hold(ledger, payout, now or utcnow())
+            posted = hold(ledger, payout, now or utcnow(), source_counters=counters)
         except InsufficientFundsError:
             continue
         except TransferMismatchError:

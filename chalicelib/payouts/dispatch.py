@@ -56,6 +56,8 @@ def dispatch_bank(bank_code: str, now: datetime | None = None,
             Instruction(i.payout_id, i.kind, int(i.amount_satang), steps.creditor_of(i)) for i in items])
         queues.send_json(queues.bank_queue(bank_code), message)
         marked = sum(steps.mark_sent(i, msg_id, now) for i in items)
+        # On the bank's queue (a payout the bank answered before its mark counts too).
+        steps.count_payouts(bank_code, "sent", len(items))
         sent += len(items)
         logger.info("instruction sent", extra={"bank_code": bank_code, "msg_id": msg_id,
                                                "transactions": len(items), "marked_sent": marked})
@@ -71,6 +73,7 @@ def flag_timeouts(bank_code: str, now: datetime | None = None) -> int:
     for item in PayoutModel.awaiting_index.query(bank_code, PayoutModel.timeout_at <= iso(now)):
         if steps.flag_inquiry(item):
             flagged += 1
+            steps.count_payouts(bank_code, "inquiry")
             alerts.raise_alert("payout_timeout", item.payout_id, {
                 "payout_id": item.payout_id, "bank_code": bank_code, "kind": item.kind,
                 "amount_satang": int(item.amount_satang), "sent_at": item.sent_at or "",

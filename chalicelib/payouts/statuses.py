@@ -24,22 +24,27 @@ import json
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import alerts, queues
 from chalicelib.clock import utcnow
 from chalicelib.config import get_settings
+from chalicelib.lazy import lazy_module
 from chalicelib.ledger import ConditionFailedError, Ledger, PendingStateError
 from chalicelib.payouts import steps
 from chalicelib.payouts.models import PayoutModel
 from chalicelib.payouts.rules import ACSC, FINAL, BankStatus, MessageError, final_status_of, parse_status_message
 from chalicelib.phases.counters import count
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities import batch
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+else:
+    batch = lazy_module("aws_lambda_powertools.utilities.batch")  # the status queue's worker only, not the API
 
 __all__ = ["handle_sqs_event", "handle_message", "apply_status", "STATUS_ERRORS_MAX"]
 
@@ -79,11 +84,13 @@ def apply_status(bank_code: str, status: BankStatus, ledger: Ledger, now: dateti
     if item.status not in FINAL:
         try:
             if status.status == ACSC:
-                steps.settle(ledger, item, status.settled_at, now)
+                posted = steps.settle(ledger, item, status.settled_at, now)
             else:
-                steps.reject(ledger, item, status.reason_code, now)
-                _count_returned(item)
-            return wanted
+                posted = steps.reject(ledger, item, status.reason_code, now)
+                if posted.created:
+                    _count_returned(item)
+            # Resolved by this status, or by a duplicate racing it (the ledger replays the first).
+            return wanted if posted.created else "duplicate"
         except (PendingStateError, ConditionFailedError):
             # Resolved meanwhile by another worker: judge against that.
             item = steps.get_payout(status.end_to_end_id) or item
@@ -132,6 +139,8 @@ def handle_message(body: str, ledger: Ledger | None = None, now: Callable[[], da
             for outcome in pool.map(one, batch):
                 counts[outcome] = counts.get(outcome, 0) + 1
     logger.info("status message", extra={"msg_id": message.msg_id, "bank_code": message.bank_code, **counts})
+    for outcome in ("settled", "rejected"):
+        steps.count_payouts(message.bank_code, outcome, counts.get(outcome, 0))
     if faults:
         raise faults[0]
     return counts
@@ -142,6 +151,6 @@ def handle_sqs_event(event: Mapping[str, Any], context: Any = None) -> PartialIt
     def record_handler(record: Any) -> Any:
         return handle_message(record.body)
 
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=dict(event), record_handler=record_handler,
+    processor = batch.BatchProcessor(event_type=batch.EventType.SQS, raise_on_entire_batch_failure=False)
+    return batch.process_partial_response(event=dict(event), record_handler=record_handler,
                                     processor=processor, context=context)

@@ -13,22 +13,32 @@ ledger transfer with the payout record's change in the same transaction:
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import db, pii
+from chalicelib import db, observability, pii
 from chalicelib.clock import iso, parse_iso
 from chalicelib.ledger import ExtraWrite, Ledger, Posted, Transfer, accounts
 from chalicelib.payouts.models import PayoutModel
 from chalicelib.payouts.rules import PENDING, REJECTED, SENT, SETTLED, Creditor, business_date, shard_of
 
 UNSPECIFIED_REASON = "unspecified"
+# The dashboard's "Payouts by bank and status" (infra/observability.py):
+# counted where each step is made, once (a replay counts nothing).
+PAYOUTS_METRIC = "Payouts"
 
-__all__ = ["UNSPECIFIED_REASON", "NewPayout", "hold", "mark_sent", "settle", "reject", "flag_inquiry", "creditor_of",
+
+def count_payouts(bank_code: str, status: str, how_many: int = 1) -> None:
+    """``Payouts`` by ``Bank`` and ``Status``: held, sent, settled, rejected, inquiry."""
+    if how_many:
+        observability.count(PAYOUTS_METRIC, how_many, Bank=bank_code, Status=status)
+
+__all__ = ["UNSPECIFIED_REASON", "PAYOUTS_METRIC", "count_payouts", "NewPayout",
+           "hold", "mark_sent", "settle", "reject", "flag_inquiry", "creditor_of",
            "get_payout"]
 
 
@@ -46,7 +56,8 @@ class NewPayout:
 
 
 def hold(ledger: Ledger, payout: NewPayout, now: datetime, *, fingerprint: str | None = None,
-         details: Mapping[str, Any] | None = None) -> Posted:
+         details: Mapping[str, Any] | None = None, source_counters: Mapping[str, int] | None = None,
+         linked: Sequence[Transfer] = ()) -> Posted:
     """Step 1. Raises the ledger's InsufficientFundsError (nothing written)
     when the source does not cover the amount, TransferMismatchError when
     the id was used for another payout."""
@@ -61,9 +72,12 @@ def hold(ledger: Ledger, payout: NewPayout, now: datetime, *, fingerprint: str |
         creditor_id_enc=pii.encrypt(payout.creditor.id_value, context=f"payout:{payout.payout_id}"),
         timeout_hours=payout.timeout_hours, dispatch_bank=payout.bank_code)
     transfer = Transfer(payout.payout_id, payout.source_account, hold_account, payout.amount_satang, payout.kind,
-                        fingerprint=fingerprint, details=details)
+                        fingerprint=fingerprint, details=details, debit_counters=source_counters)
     put = ExtraWrite("payout", record, PayoutModel.payout_id.does_not_exist())
-    return ledger.hold(transfer, post_to=accounts.paid_out(payout.bank_code, shard), extra=[put])
+    posted = ledger.hold(transfer, post_to=accounts.paid_out(payout.bank_code, shard), extra=[put], linked=linked)
+    if posted.created:
+        count_payouts(payout.bank_code, "held")
+    return posted
 
 
 def creditor_of(item: PayoutModel) -> Creditor:

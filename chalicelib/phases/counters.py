@@ -23,11 +23,12 @@ from pynamodb.expressions.update import Action
 
 from chalicelib import db
 from chalicelib.clock import iso
-from chalicelib.ledger import TransferModel
+from chalicelib.config import get_settings
+from chalicelib.ledger import AccountModel, TransferModel, accounts
 from chalicelib.phases.models import PhaseCounterModel
 
 __all__ = ["COUNTER_SHARDS", "COUNTERS", "SPEND_FEED_SHARDS", "SPEND_SETTLE_S", "count", "totals", "wave_counter",
-           "tranche_counter", "spend_feed", "spend_feed_key", "tally_spending", "spent_as_of"]
+           "tranche_counter", "spend_feed", "spend_feed_key", "credit_counters", "tally_spending", "spent_as_of"]
 
 # Keys of a phase's spending feed (the transfers index): a payment's record
 # carries one, so that no index partition takes more than ~1,000 writes a
@@ -97,6 +98,34 @@ def count(phase_id: str, **increments: int) -> None:
     shard.update(actions=[Path(name).add(value) for name, value in moves.items()])
 
 
+def credit_counters(wave: int, tranche: int, amount_satang: int) -> dict[str, int]:
+    """What one credit of ``tranche`` to a citizen of ``wave`` adds to the
+    phase's progress: kept on the treasury shard that pays it, in the
+    credit's own transaction (ledger BatchCredit.source_counters), so that
+    a crash right after the transaction cannot leave the counters short."""
+    citizens = 1 if tranche == 1 else 0
+    moves = {"credited_count": citizens, "credited_satang": amount_satang, wave_counter(wave): citizens,
+             tranche_counter(tranche): 1}
+    for name, value in moves.items():
+        _check(name, value)
+    return {name: value for name, value in moves.items() if value}
+
+
+def _treasury_items(phase_id: str, shards: int) -> Iterator[dict[str, Any]]:
+    """The raw balance items of the phase's treasury shards (one consistent
+    BatchGet), whose counters a model read would drop."""
+    table = db.table_name(AccountModel)
+    keys: list[dict[str, Any]] = [{"account_id": {"S": accounts.treasury_shard(phase_id, i)}} for i in range(shards)]
+    budget = db.RetryBudget("treasury_counters")
+    while keys:
+        page = db.dynamodb_client().batch_get_item(RequestItems={table: {"Keys": keys, "ConsistentRead": True}})
+        yield from page.get("Responses", {}).get(table, [])
+        left = page.get("UnprocessedKeys", {}).get(table)
+        keys = list(left["Keys"]) if left else []
+        if keys:
+            budget.wait()
+
+
 def _counter_items(phase_id: str) -> Iterator[dict[str, Any]]:
     # The raw items: the model declares only the keys, the counters are
     # dynamic attributes that a model read would drop.
@@ -111,11 +140,16 @@ def _counter_items(phase_id: str) -> Iterator[dict[str, Any]]:
 
 
 def totals(phase_id: str) -> dict[str, int]:
-    """Every counter of the phase, summed over its shards (one query)."""
+    """Every counter of the phase, summed over its shards (one query) and
+    over its treasury shards' credit counters (one BatchGet)."""
     sums: dict[str, int] = dict.fromkeys(COUNTERS, 0)
     for item in _counter_items(phase_id):
         for name, typed in item.items():
             if name not in ("phase_id", "shard") and "N" in typed:
+                sums[name] = sums.get(name, 0) + int(typed["N"])
+    for item in _treasury_items(phase_id, get_settings().treasury_shards):
+        for name, typed in item.items():
+            if (name in COUNTERS or _WAVE_COUNTER.match(name)) and "N" in typed:
                 sums[name] = sums.get(name, 0) + int(typed["N"])
     return sums
 

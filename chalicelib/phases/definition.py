@@ -3,7 +3,7 @@ change (frozen fields once a wave started, budget not below issued)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib import limits
@@ -27,7 +27,7 @@ from chalicelib.validation import (
 )
 
 __all__ = ["PHASE_BODY", "PHASE_ID_PATH", "SHAPING_FIELDS", "READ_ONLY_FIELDS", "WAVE_READ_ONLY_FIELDS",
-           "strip_read_only", "parse_definition", "check_change", "started"]
+           "strip_read_only", "parse_definition", "check_change", "check_times", "started"]
 
 # What GET /v1/admin/phases/{id} adds to the definition: a PUT of what a
 # GET returned ignores them (they are progress, not definition).
@@ -107,6 +107,32 @@ def parse_definition(body: Any) -> dict[str, Any]:
     definition.setdefault("payout_bank_code", None)
     definition.setdefault("tranches", [{"amount_satang": body["amount_satang"], "after_days": 0}])
     return definition
+
+
+def _times(definition: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every time of a definition, named by its field."""
+    found = [(name, definition[name]) for name in ("registration_opens_at", "registration_closes_at")
+             if isinstance(definition.get(name), str)]
+    for index, wave in enumerate(definition.get("waves") or []):
+        if isinstance(wave, Mapping) and isinstance(wave.get("activate_at"), str):
+            found.append((f"waves[{index}].activate_at", wave["activate_at"]))
+    return found
+
+
+def check_times(new: Mapping[str, Any], old: Mapping[str, Any] | None, now: datetime) -> None:
+    """400 naming the field for a time of a new phase, or a time changed
+    from ``old``, more than PHASE_TIME_PAST_DAYS_MAX days before ``now`` (the
+    program's clock, chalicelib/clock.py: a local stack whose clock was moved
+    judges by its own time)."""
+    earliest = now - timedelta(days=limits.PHASE_TIME_PAST_DAYS_MAX)
+    before = dict(_times(old)) if old is not None else {}
+    for field, value in _times(new):
+        if before.get(field) == value:
+            continue  # as saved before: a phase's past stays as it was
+        if DateTime().parse(value, field) < earliest:
+            raise InvalidRequestError(field, f"{field} is more than {limits.PHASE_TIME_PAST_DAYS_MAX} days "
+                                      "in the past; check the year (a new or moved time is at most that far "
+                                      "back).")
 
 
 def started(definition: Mapping[str, Any], started_at: str | None, now: datetime) -> bool:

@@ -25,7 +25,7 @@ from chalicelib.exclusions import imports as exclusion_imports
 from chalicelib.exclusions import list_sizes
 from chalicelib.ledger import BatchCredit, Ledger, accounts
 from chalicelib.phases import counters
-from chalicelib.phases.definition import check_change, parse_definition
+from chalicelib.phases.definition import check_change, check_times, parse_definition
 from chalicelib.phases.models import PhaseModel
 
 __all__ = ["save_phase", "get_phase", "get_definition", "list_definitions", "mark_started",
@@ -114,13 +114,16 @@ def save_phase(phase_id: str, body: Any, now: datetime) -> tuple[dict[str, Any],
         model = _load(phase_id)
         created = model is None
         if model is None:
+            check_times(definition, None, now)
             model = PhaseModel(phase_id, definition_json=_canonical(definition), created_at=iso(now),
                                updated_at=iso(now), funding_target_satang=0, funded_satang=0,
                                funding_step=0, funded_step=0, funding_delta_satang=0, issued_satang=0)
         else:
             _post_step(model)  # finish a step a crash left behind before changing anything
             model = _load(phase_id) or model
-            check_change(json.loads(model.definition_json), definition, started_at=_started_at(model),
+            saved = json.loads(model.definition_json)
+            check_times(definition, saved, now)
+            check_change(saved, definition, started_at=_started_at(model),
                          issued_satang=issued_satang(model), now=now)
             if model.definition_json != _canonical(definition):
                 model.updated_at = iso(now)

@@ -28,7 +28,13 @@ from chalicelib.errors import RateLimitedError
 from chalicelib.ratelimit.models import RateCounterModel
 
 __all__ = ["Limit", "Hit", "hit", "check", "RateCounterModel", "MONEY", "REGISTRATION", "MERCHANT_REGISTRATION",
-           "REGISTRAR"]
+           "REGISTRAR", "OPERATOR_WRITE", "QR", "CALLER", "POINT", "described"]
+
+# Whom a limit counts: the caller (``role:sub`` of the token) or the
+# registrar's registration point (its ``point_id`` claim: the desks of one
+# point share its allowance).
+CALLER = "caller"
+POINT = "point"
 
 
 @dataclass(frozen=True)
@@ -38,10 +44,16 @@ class Limit:
     name: str
     per_window: int
     window_s: int
+    per: str = CALLER
 
     def __post_init__(self) -> None:
-        if self.per_window < 1 or self.window_s < 1 or "#" in self.name:
+        if self.per_window < 1 or self.window_s < 1 or "#" in self.name or self.per not in (CALLER, POINT):
             raise ValueError(f"bad limit {self!r}")
+
+
+def described(limit: Limit) -> dict[str, object]:
+    """The limit as the OpenAPI document's ``x-rate-limit`` shows it."""
+    return {"name": limit.name, "per_window": limit.per_window, "window_s": limit.window_s, "per": limit.per}
 
 
 @dataclass(frozen=True)
@@ -58,7 +70,10 @@ MONEY = Limit("money", limits.PAYMENTS_PER_CALLER_PER_WINDOW_MAX, limits.RATE_WI
 REGISTRATION = Limit("registration", limits.REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX, limits.RATE_WINDOW_S)
 MERCHANT_REGISTRATION = Limit("merchant-registration", limits.MERCHANT_REGISTRATIONS_PER_CALLER_PER_WINDOW_MAX,
                               limits.RATE_WINDOW_S)
-REGISTRAR = Limit("registrar", limits.REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX, limits.RATE_WINDOW_S)
+REGISTRAR = Limit("registrar", limits.REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX, limits.RATE_WINDOW_S, POINT)
+# Every operator write (``endpoint(write=True)`` has it unless it names another).
+OPERATOR_WRITE = Limit("operator-write", limits.OPERATOR_WRITES_PER_CALLER_PER_WINDOW_MAX, limits.RATE_WINDOW_S)
+QR = Limit("qr", limits.QR_ISSUES_PER_CALLER_PER_WINDOW_MAX, limits.RATE_WINDOW_S)
 
 
 def _now() -> float:

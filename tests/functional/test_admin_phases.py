@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.ledger import stream_summary
@@ -23,6 +24,11 @@ PHASE: dict[str, Any] = {
     "budget_satang": BUDGET, "payout_bank_code": None,
 }
 OP = {"role": "operator", "mfa": True}
+
+
+def days_ago(days: int) -> str:
+    """A time ``days`` before now (a phase's new times may be at most a year back)."""
+    return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def phase(**changes: Any) -> dict[str, Any]:
@@ -95,8 +101,8 @@ def test_lowering_the_budget_below_issued_is_409(call: Any) -> None:
 
 
 def test_money_shaping_fields_freeze_once_a_wave_started(call: Any) -> None:
-    started = phase(waves=[{"activate_at": "2020-01-01T00:00:00Z"}],
-                    registration_opens_at="2019-01-01T00:00:00Z", registration_closes_at="2019-12-01T00:00:00Z")
+    started = phase(waves=[{"activate_at": days_ago(30)}],
+                    registration_opens_at=days_ago(90), registration_closes_at=days_ago(40))
     assert call("PUT", "/v1/admin/phases/p4", body=started, **OP)[0] == 201
     changed = copy.deepcopy(started)
     changed["amount_satang"] = 500_000
@@ -115,7 +121,7 @@ def test_the_number_of_waves_is_fixed_once_registration_opened(call: Any) -> Non
     three = before["waves"] + [{"activate_at": "2030-04-03T02:00:00Z"}]
     assert call("PUT", "/v1/admin/phases/p5", body={**before, "waves": three}, **OP)[0] == 200
 
-    opened = phase(registration_opens_at="2020-01-01T00:00:00Z")
+    opened = phase(registration_opens_at=days_ago(10))
     assert call("PUT", "/v1/admin/phases/p6", body=opened, **OP)[0] == 201
     status, body, _ = call("PUT", "/v1/admin/phases/p6", body={**opened, "waves": three}, **OP)
     assert status == 409 and body["error"]["code"] == "phase_frozen"
@@ -230,3 +236,38 @@ def test_a_phase_naming_a_list_never_imported_warns_and_get_shows_each_lists_siz
     assert [w["field"] for w in shown["warnings"]] == ["exclusion_lists[1]"]
     status, body, _ = call("PUT", "/v1/admin/phases/p3", body=phase(exclusion_lists=["welfare_card"]), **OP)
     assert status == 200 and "warnings" not in body
+
+
+def test_a_new_phase_with_times_long_past_is_400_naming_the_field(call: Any) -> None:
+    """Finding 6: a wave decades back (2005 for 2025) was accepted and would
+    credit at once."""
+    cases = [
+        (phase(registration_opens_at="2005-03-01T00:00:00Z", registration_closes_at="2005-03-31T00:00:00Z",
+               waves=[{"activate_at": "2005-04-01T02:00:00Z"}]), "registration_opens_at"),
+        (phase(registration_opens_at=days_ago(400), registration_closes_at=days_ago(10),
+               waves=[{"activate_at": days_ago(5)}]), "registration_opens_at"),
+        (phase(registration_opens_at=days_ago(370), registration_closes_at=days_ago(369),
+               waves=[{"activate_at": days_ago(200)}]), "registration_opens_at"),
+    ]
+    for body, field in cases:
+        status, answer, _ = call("PUT", "/v1/admin/phases/old", body=body, **OP)
+        assert (status, answer["error"]["code"], answer["error"]["details"]["field"]) == (
+            400, "invalid_request", field), answer
+        assert "days" in answer["error"]["message"] and "year" in answer["error"]["message"]
+    assert call("GET", "/v1/admin/phases/old", role="auditor")[0] == 404  # nothing saved, nothing funded
+    # Within the bound: a phase whose registration opened a month ago is fine.
+    recent = phase(registration_opens_at=days_ago(30), registration_closes_at=days_ago(1),
+                   waves=[{"activate_at": days_ago(1)}])
+    assert call("PUT", "/v1/admin/phases/recent", body=recent, **OP)[0] == 201
+
+
+def test_a_saved_phase_keeps_its_past_but_a_moved_wave_is_checked(call: Any, clock: Any) -> None:
+    body = phase(registration_opens_at=days_ago(30), registration_closes_at=days_ago(20),
+                 waves=[{"activate_at": days_ago(10)}])
+    assert call("PUT", "/v1/admin/phases/p7", body=body, **OP)[0] == 201
+    # Two years on (the program's clock, chalicelib/clock.py), its times are long past and it is re-saved as is.
+    clock.advance(timedelta(days=730))
+    assert call("PUT", "/v1/admin/phases/p7", body={**body, "name": "renamed"}, **OP)[0] == 200
+    status, answer, _ = call("PUT", "/v1/admin/phases/p7", body={
+        **body, "registration_closes_at": days_ago(19)}, **OP)
+    assert (status, answer["error"]["details"]["field"]) == (400, "registration_closes_at")

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from chalicelib.config import rebuild
-from tests.functional.test_admin_phases import OP, phase
+from tests.functional.test_admin_phases import OP, days_ago, phase
 
 CITIZEN = {"role": "citizen", "cid": "1101700230708", "birth_date": "2006-05-01", "district": "1001",
            "nationality": "TH"}
-OPEN_PHASE = phase(registration_opens_at="2020-01-01T00:00:00Z", registration_closes_at="2099-01-01T00:00:00Z",
+OPEN_PHASE = phase(registration_opens_at=days_ago(30), registration_closes_at="2099-01-01T00:00:00Z",
                    waves=[{"activate_at": "2099-02-01T00:00:00Z"}])
 
 

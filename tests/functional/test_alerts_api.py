@@ -29,6 +29,11 @@ def test_an_alert_is_stored_once_listed_and_acknowledged(call, capfd, monkeypatc
     metrics = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
     assert sorted(m["kind"] for m in metrics) == ["payout_timeout", "unknown_payout"]
     assert all(m["Alerts"] == [1.0] or m["Alerts"] == 1.0 for m in metrics)
+    # The dimensions the alarms watch (infra/observability.py: service and kind), in the Wallet namespace.
+    for metric in metrics:
+        (declared,) = metric["_aws"]["CloudWatchMetrics"]
+        assert declared["Namespace"] == "Wallet" and metric["service"] == "wallet"
+        assert sorted(declared["Dimensions"][0]) == ["kind", "service"]
 
     status, body, _ = call("GET", "/v1/admin/alerts", role="auditor")
     assert status == 200 and [a["alert_id"] for a in body["items"]] == [second, first]

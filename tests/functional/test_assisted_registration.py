@@ -296,3 +296,44 @@ def test_a_point_reissuing_cards_of_others_is_stopped_and_alerted(p3, monkeypatc
     assert alerts[0]["details"]["kind"] == "registrar_point_unusual"
     # Other points are not held back.
     assert reissue(p3, cid=cids[0]).status == 201
+
+
+def test_every_kind_of_action_for_others_counts_and_the_alert_reaches_the_operators(p3, monkeypatch):
+    """Finding 1's per-point limit end to end: a repeated registration of
+    someone else's citizen, a reissue and an unlock of cards of other
+    points and an ID card that does not match all count in one window; the
+    first action over it is 429 and one alert, listed to operators and in
+    the operators' chain; the point's own citizens are still served."""
+    from chalicelib.registration import usecases
+
+    monkeypatch.setattr(usecases, "POINT_FOREIGN_ACTIONS", usecases.ratelimit.Limit("point-foreign", 4, 3600))
+    code = assisted(p3, cid=CID).body["card_code"]  # registered at point-1001-01
+    lock(code)
+    p3.register(OTHER_CID)  # registered in the app
+    stranger = p3.registrar(point_id="point-9001-01", sub="registrar-x")
+    allowed = [
+        assisted(p3, cid=OTHER_CID, token=stranger).status,
+        reissue(p3, cid=OTHER_CID, token=stranger).status,
+        p3.call("POST", "/v1/cards/unlock", stranger, {"card_code": code, "cid": CID, "birth_date": "2006-05-01",
+                                                       "pin": "790135"}).status,
+        assisted(p3, cid=CID, token=stranger, birth_date="2006-01-01").status,
+    ]
+    assert allowed == [200, 201, 200, 422]
+    refused = [reissue(p3, cid=CID, token=stranger), assisted(p3, cid=OTHER_CID, token=stranger)]
+    assert [(r.status, r.body["error"]["code"]) for r in refused] == [(429, "rate_limited")] * 2
+    assert all(r.headers["Retry-After"].isdigit() for r in refused)
+
+    listed = p3.call("GET", "/v1/admin/alerts?status=open", p3.operator(mfa=False)).body["items"]
+    assert [(a["kind"], a["details"]["point_id"], a["details"]["registrar"]) for a in listed] == [
+        ("registrar_point_unusual", "point-9001-01", "registrar-x")]
+    assert listed[0]["details"]["actions_in_window"] == 5
+    chain = [e for e in audit.page(50, None)["items"] if e["action"] == "alert"]
+    assert [(e["details"]["kind"], e["target"]) for e in chain] == [
+        ("registrar_point_unusual", f"alert:{listed[0]['alert_id']}")]
+    points = audit.page(50, None, chain=audit.point_chain("point-9001-01"))["items"]
+    assert [e["action"] for e in reversed(points)] == [
+        "assisted_registration", "card_reissue", "card_unlock", "identity_mismatch"]
+    assert {e["actor"] for e in points} == {"registrar:registrar-x"}
+    assert audit.verify()["ok"] is True
+    # Its own new citizen is not held back by the strangers' count.
+    assert assisted(p3, cid=valid_cid(61), token=stranger).status == 201

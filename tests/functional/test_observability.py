@@ -205,3 +205,43 @@ def accounts_model() -> Any:
     from chalicelib.ledger.models import AccountModel
 
     return AccountModel
+
+
+def test_payouts_are_counted_by_bank_and_status_as_the_dashboard_and_devstack_metrics_show_them(moto_aws, captured):
+    from chalicelib import pii
+    from chalicelib.ledger import Transfer
+    from chalicelib.payouts import dispatch, statuses
+    from chalicelib.payouts.cash_transfers import pay_cash_transfer
+    from devstack import metrics as devstack_metrics
+
+    ledger = Ledger()
+    ledger.post(Transfer("fund-c", accounts.BUDGET_ACCOUNT, accounts.treasury_shard("cashm", 0), 3 * AMOUNT,
+                         "phase_funding"))
+
+    def pay(n: int) -> str:
+        cid = f"110170023070{n}"
+        return pay_cash_transfer(phase_id="cashm", citizen_hash=pii.hash_id(cid), promptpay_id=cid,
+                                 amount_satang=AMOUNT, bank_code="011", treasury_shards=1).payout_id
+
+    paid, back, silent = pay(1), pay(2), pay(3)
+    pay(1)  # again: nothing held, nothing counted
+    assert dispatch.dispatch_bank("011") == 3
+    answer = {"message_type": "pacs.002", "msg_id": "m-obs", "bank_code": "011", "statuses": [
+        {"original_end_to_end_id": paid, "status": "ACSC", "reason_code": None, "settled_at": None},
+        {"original_end_to_end_id": back, "status": "RJCT", "reason_code": "AC04", "settled_at": None}]}
+    statuses.handle_message(json.dumps(answer))
+    statuses.handle_message(json.dumps(answer))  # a duplicate message counts nothing
+    assert dispatch.flag_timeouts("011", utcnow() + timedelta(hours=25)) == 1  # the third: no word
+    lines = captured.lines()
+    counted: dict[str, float] = {}
+    for dims, value in captured.metrics(lines, "Payouts"):
+        assert set(dims) == {"service", "Bank", "Status"}  # the dashboard's SEARCH schema, exactly
+        assert dims["Bank"] == "011"
+        counted[dims["Status"]] = counted.get(dims["Status"], 0) + value
+    assert counted == {"held": 3, "sent": 3, "settled": 1, "rejected": 1, "inquiry": 1}
+    assert silent
+    # `python -m devstack metrics` reads the same lines.
+    counters, _ = devstack_metrics.summarize(devstack_metrics.read_metrics(json.dumps(line) for line in lines))
+    shown = {(row[1], row[2]) for row in counters if row[0] == "Payouts"}
+    assert {("Bank=011, Status=settled", "1"), ("Bank=011, Status=held", "3"),
+            ("Bank=011, Status=inquiry", "1")} <= shown

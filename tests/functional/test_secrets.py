@@ -9,8 +9,9 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib import pii, secrets
+from chalicelib import functions, pii, secrets
 from chalicelib.config import get_settings, rebuild
+from chalicelib.payments import service as payments_service
 
 pytestmark = pytest.mark.functional
 
@@ -69,3 +70,31 @@ def test_an_unreadable_secret_is_named_without_its_value(stored, monkeypatch):
     with pytest.raises(secrets.SecretsUnavailableError, match="WALLET_QR_SIGNING_KEY") as caught:
         secrets.load(stored)
     assert PEPPER not in str(caught.value) and "ResourceNotFoundException" in str(caught.value)
+
+
+def _entry(client: CountingClient, monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> str:
+    arn = client.inner.create_secret(Name=f"wallet/test/{variable.lower()}-{id(monkeypatch)}",
+                                     SecretString=value)["ARN"]
+    monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv(variable + secrets.ARN_SUFFIX, arn)
+    return str(arn)
+
+
+def test_the_previous_qr_key_is_optional_read_once_and_cached(stored, monkeypatch):
+    # Between rotations the entry holds the stack's marker: no previous key, no error, no second read.
+    _entry(stored, monkeypatch, "WALLET_QR_PREVIOUS_SIGNING_KEY", functions.NO_SECRET)
+    assert "WALLET_QR_PREVIOUS_SIGNING_KEY" in secrets.load(stored)
+    assert get_settings().qr_previous_signing_key == "" and get_settings().id_pepper == PEPPER
+    reads = len(stored.calls)
+    assert secrets.load(stored) == [] and len(stored.calls) == reads
+    assert payments_service.qr_verifying_keys() == (payments_service.qr_signing_key(),)
+
+
+def test_during_a_rotation_qrs_of_the_previous_key_verify(stored, monkeypatch):
+    old_key = "the-qr-key-before-the-rotation-0123456789"
+    _entry(stored, monkeypatch, "WALLET_QR_PREVIOUS_SIGNING_KEY", old_key)
+    secrets.load(stored)
+    assert get_settings().qr_previous_signing_key == old_key
+    assert payments_service.qr_verifying_keys()[1] == old_key.encode()
+    reads = len(stored.calls)
+    assert secrets.load(stored) == [] and len(stored.calls) == reads  # cached for the container

@@ -74,27 +74,15 @@ def crashing(queue: FakeQueue) -> CrashingQueue:
     return crashing_queue
 
 
-def check_credited_once(wallets: dict[str, int], known_drift: bool = False) -> None:
+def check_credited_once(wallets: dict[str, int]) -> None:
     assert_invariants(AMOUNT)
     ledger = Ledger()
     assert all(ledger.balance(accounts.wallet_account(w)) == AMOUNT for w in wallets)
     assert RunModel.get(PHASE, run_key("credit", 1, 1)).status == "done"
     shown = totals(PHASE)
-    if known_drift and shown["credited_count"] < len(wallets):
-        pytest.xfail(COUNTERS_DRIFT)
     assert shown["credited_count"] == len(wallets), shown  # the operator's count, not only the money
     assert shown["credited_satang"] == len(wallets) * AMOUNT, shown
     assert RunModel.get(PHASE, run_key("credit", 1, 1)).status == "done"
-
-
-# Known defect, kept visible: crediting adds to the phase's counters only for
-# the transfers its own call created, after the ledger transaction, so a
-# process that dies between the two leaves the money right (every wallet once,
-# the audit balanced) and the operator's credited_count short of it for good.
-# The fix belongs to crediting (the counters in the ledger's transaction, or
-# counted from the records). The test xfails only on that shortfall, after
-# every other check passed; once fixed, it passes.
-COUNTERS_DRIFT = "crediting's counters miss the credits written just before a crash"
 
 
 @pytest.mark.parametrize("after_step", ["ledger", "counters"])
@@ -112,7 +100,7 @@ def test_a_crash_between_two_steps_of_a_crediting_batch_then_the_redelivery_cred
             faults.crash("TransactWriteItems", skip=1)
         assert queue.drain() == 1
     assert faults.fired() == 1
-    check_credited_once(wallets, known_drift=after_step == "ledger")
+    check_credited_once(wallets)
 
 
 def test_throttling_conflicts_and_lost_answers_during_crediting_credit_each_citizen_once(phase):

@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.errors import CODE_OF_STATUS
+from infra.gateway_responses import gateway_responses
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +58,7 @@ def code() -> dict[str, Any]:
     for the same reason as the template)."""
     script = (
         "import json; from infra import resources; from chalicelib import functions\n"
+        "from chalicelib.alerts import KINDS\n"
         f"tables = resources.tables({STAGE!r}); queues = resources.queues({STAGE!r})\n"
         f"app = resources.load_app({STAGE!r})\n"
         "print(json.dumps({'tables': [dict(short=t.short, name=t.name, partition=t.partition.name,"
@@ -67,7 +71,7 @@ def code() -> dict[str, Any]:
         " 'functions': {n: dict(memory_mb=s.memory_mb, timeout_s=s.timeout_s, reserved=s.reserved_concurrency,"
         " tables=list(s.tables), writes=list(s.writes), sends=list(s.sends), consumes=s.consumes,"
         " batch_size=s.batch_size, max_concurrency=s.max_concurrency, secrets=list(s.secrets))"
-        " for n, s in functions.declared().items()}}))\n"
+        " for n, s in functions.declared().items()}, 'alert_kinds': list(KINDS)}))\n"
     )
     env = dict(os.environ)
     for name in ("WALLET_DYNAMODB_ENDPOINT", "WALLET_SQS_ENDPOINT", "WALLET_S3_ENDPOINT"):
@@ -289,12 +293,18 @@ def test_statement_bucket_is_private_encrypted_versioned_logged_and_tls_only(tem
 def test_secrets_are_generated_and_encrypted_with_the_stage_key(template):
     (key_id,) = _of_type(template, "AWS::KMS::Key")
     secrets = _of_type(template, "AWS::SecretsManager::Secret")
-    assert {v["Properties"]["Name"] for v in secrets.values()} == {
-        f"wallet/{STAGE}/id-pepper", f"wallet/{STAGE}/data-key", f"wallet/{STAGE}/qr-signing-key"}
-    for secret in secrets.values():
+    by_name = {v["Properties"]["Name"]: v for v in secrets.values()}
+    assert set(by_name) == {
+        f"wallet/{STAGE}/id-pepper", f"wallet/{STAGE}/data-key", f"wallet/{STAGE}/qr-signing-key",
+        f"wallet/{STAGE}/qr-previous-signing-key"}
+    for name, secret in by_name.items():
         assert secret["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
-        assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
         assert secret["DeletionPolicy"] == "Retain"
+        if name.endswith("/qr-previous-signing-key"):
+            # optional: no value ("none", which chalicelib/secrets.py reads as none) until a rotation
+            assert secret["Properties"]["SecretString"] == "none" and "GenerateSecretString" not in secret["Properties"]
+        else:
+            assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
 
 
 def _rest_api(template: dict[str, Any]) -> dict[str, Any]:
@@ -322,7 +332,9 @@ def test_api_is_throttled_per_stage_and_on_the_money_and_registration_routes(tem
 
 def test_gateway_responses_speak_the_contract(template):
     responses = _rest_api(template)["GatewayResponses"]
-    codes = {"invalid_request", "unauthenticated", "forbidden", "not_found", "rate_limited", "internal_error"}
+    # the deployed table is infra/gateway_responses.py's, with the app's codes (one table: errors.CODE_OF_STATUS)
+    assert responses == gateway_responses()
+    codes = set(CODE_OF_STATUS.values())
     for kind, response in responses.items():
         body = json.loads(response["ResponseTemplates"]["application/json"].replace("$context.requestId", "r1"))
         assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, kind
@@ -349,14 +361,17 @@ def test_functions_read_only_their_declared_secrets(template, code):
     secrets = _logical_of(template, "AWS::SecretsManager::Secret", "Name")
     deployed = _functions(template)
     variables = {"id-pepper": "WALLET_ID_PEPPER", "data-key": "WALLET_DATA_KEY",
-                 "qr-signing-key": "WALLET_QR_SIGNING_KEY"}
+                 "qr-signing-key": "WALLET_QR_SIGNING_KEY",
+                 "qr-previous-signing-key": "WALLET_QR_PREVIOUS_SIGNING_KEY"}
     for name, spec in code["functions"].items():
         env = deployed[name]["Properties"]["Environment"]["Variables"]
         named = {k for k in env if k.endswith("_SECRET_ARN")}
         assert named == {variables[s] + "_SECRET_ARN" for s in spec["secrets"]}, name
         for secret in spec["secrets"]:
             assert env[variables[secret] + "_SECRET_ARN"] == {"Ref": secrets[f"wallet/{STAGE}/{secret}"]}
-        assert not {"WALLET_ID_PEPPER", "WALLET_DATA_KEY", "WALLET_QR_SIGNING_KEY"} & set(env)
+        assert not set(variables.values()) & set(env)
+    # the API verifies QRs: it reads the previous key too (during a rotation)
+    assert "qr-previous-signing-key" in code["functions"]["api_handler"]["secrets"]
 
 
 def _alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -407,7 +422,13 @@ def test_launch_day_alarms_watch_what_the_issue_names(template, code):
     concurrency = alarms["account-concurrency"]
     assert concurrency["MetricName"] == "ConcurrentExecutions" and "Dimensions" not in concurrency
     assert _metric_of(alarms["activation-stalled"])[0][:2] == ("Wallet", "ActivationRedispatched")
-    assert _metric_of(alarms["reconciliation-breaks"]) == [("Wallet", "Alerts", {"kind": "reconciliation_break"})]
+    # The dimensions chalicelib/alerts emits (service and kind, tests/functional/test_alerts_api.py):
+    # an alarm on another set would watch a metric that never has a value.
+    assert _metric_of(alarms["reconciliation-breaks"]) == [
+        ("Wallet", "Alerts", {"service": "wallet", "kind": "reconciliation_break"})]
+    watched_kinds = {d["kind"] for _, name, d in _metric_of(alarms["alerts"]) if name == "Alerts"}
+    assert all(d.keys() == {"service", "kind"} for _, _, d in _metric_of(alarms["alerts"]))
+    assert watched_kinds | {"reconciliation_break"} == set(code["alert_kinds"])
     imbalance = alarms["ledger-imbalance"]
     assert (imbalance["MetricName"], imbalance["Threshold"], imbalance["Period"]) == ("LedgerImbalanceSatang", 0, 3600)
     # the ledger check that feeds it is a deployed schedule
@@ -422,3 +443,114 @@ def test_one_launch_dashboard_shows_money_activation_queues_and_capacity(templat
                   "ApproximateAgeOfOldestMessage", "ConcurrentExecutions", "WriteThrottleEvents",
                   "LedgerImbalanceSatang", "Alerts", "5XXError"):
         assert shown in body, shown
+    # the alerts graph searches the dimension set the alerts are emitted with
+    assert "{Wallet,service,kind}" in body and "{Wallet,kind}" not in body
+
+
+# -- the banks' accounts on their queues (BANKS.md), warm throughput (CAPACITY.md) ------------
+
+BANK_ACCOUNTS = {"004": "111111111111", "006": "222222222222"}
+
+
+@pytest.fixture(scope="module")
+def banked_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The prod stack with two banks' AWS accounts in the context."""
+    out = tmp_path_factory.mktemp("cdk.banked")
+    env = dict(os.environ, CDK_OUTDIR=str(out), AWS_DEFAULT_REGION="ap-southeast-1", AWS_EC2_METADATA_DISABLED="true",
+               CDK_CONTEXT_JSON=json.dumps({"stage": STAGE, "bank_accounts": {STAGE: BANK_ACCOUNTS}}))
+    for name in ("WALLET_DYNAMODB_ENDPOINT", "WALLET_SQS_ENDPOINT", "WALLET_S3_ENDPOINT"):
+        env.pop(name, None)
+    subprocess.run([sys.executable, "-m", "infra.app"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
+                   timeout=280)
+    loaded: dict[str, Any] = json.loads((out / f"{STAGE}.template.json").read_text())
+    return loaded
+
+
+def _queue_statements(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Queue name -> the statements of its resource policy."""
+    names = {k: v["Properties"]["QueueName"] for k, v in _of_type(template, "AWS::SQS::Queue").items()}
+    found: dict[str, list[dict[str, Any]]] = {name: [] for name in names.values()}
+    for policy in _of_type(template, "AWS::SQS::QueuePolicy").values():
+        for queue in policy["Properties"]["Queues"]:
+            found[names[queue["Ref"]]] += policy["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def _external(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Account id -> the actions it is allowed (Allow statements with an AWS principal)."""
+    allowed: dict[str, set[str]] = {}
+    for statement in statements:
+        if statement["Effect"] != "Allow":
+            continue
+        principals = statement.get("Principal", {}).get("AWS", [])
+        for principal in principals if isinstance(principals, list) else [principals]:
+            account = json.dumps(principal).split(":iam::")[1].split(":")[0]
+            actions = statement["Action"]
+            allowed.setdefault(account, set()).update(actions if isinstance(actions, list) else [actions])
+    return allowed
+
+
+def _tls_only(statements: list[dict[str, Any]]) -> bool:
+    return any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+               and s["Principal"] == {"AWS": "*"} for s in statements)
+
+
+def test_every_queue_is_tls_only_and_without_banks_in_the_context_no_account_is_let_in(template, code):
+    statements = _queue_statements(template)
+    assert set(statements) == {q["name"] for q in code["queues"]} | {q["dlq"] for q in code["queues"]}
+    for name, queue in statements.items():
+        assert _tls_only(queue), name
+        assert _external(queue) == {}, name
+
+
+def test_each_bank_reads_only_its_own_queue_and_sends_only_statuses(banked_template, code):
+    statements = _queue_statements(banked_template)
+    by_short = {q["short"]: q["name"] for q in code["queues"]}
+    for name, queue in statements.items():
+        assert _tls_only(queue), name
+    read = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}
+    for bank, account in BANK_ACCOUNTS.items():
+        assert _external(statements[by_short[f"bank-{bank}-instructions"]]) == {account: read}
+    # a bank of the code without an account in the context: nobody outside
+    assert _external(statements[by_short["bank-002-instructions"]]) == {}
+    status = _external(statements[by_short["bank-status"]])
+    assert set(status) == set(BANK_ACCOUNTS.values())
+    assert all("sqs:SendMessage" in actions and not actions & {"sqs:ReceiveMessage", "sqs:DeleteMessage"}
+               for actions in status.values())
+    # and nothing else of the stage names a bank's account
+    outside = {n for n, q in statements.items() if _external(q)}
+    assert outside == {by_short["bank-status"]} | {by_short[f"bank-{b}-instructions"] for b in BANK_ACCOUNTS}
+
+
+def test_a_bank_account_that_is_not_an_account_id_stops_the_synth():
+    from infra.stack import bank_accounts_from_context, warm_throughput_from_context
+
+    with pytest.raises(ValueError, match="12-digit"):
+        bank_accounts_from_context({"prod": {"004": "1234"}}, "prod")
+    with pytest.raises(ValueError, match="not a bank code"):
+        bank_accounts_from_context({"prod": {"999": "111111111111"}}, "prod")
+    assert bank_accounts_from_context(None, "prod") == {} == bank_accounts_from_context({"dev": {}}, "prod")
+    assert bank_accounts_from_context('{"prod": {"004": "111111111111"}}', "prod") == {"004": "111111111111"}
+    with pytest.raises(ValueError, match="at least 4000"):
+        warm_throughput_from_context({"prod": {"accounts": 100}}, "prod")
+
+
+def test_the_launch_tables_are_warmed_to_capacity_md_figures(template):
+    planned = json.loads((ROOT / "cdk.json").read_text())["context"]["warm_throughput"][STAGE]
+    warmed: dict[str, int] = {}
+    prefix = f"wallet-{STAGE}-"
+    for table in _of_type(template, "AWS::DynamoDB::Table").values():
+        props = table["Properties"]
+        short = props["TableName"][len(prefix):] if props["TableName"].startswith(prefix) else props["TableName"]
+        if "WarmThroughput" in props:
+            warmed[short] = props["WarmThroughput"]["WriteUnitsPerSecond"]
+        for index in props.get("GlobalSecondaryIndexes", []):
+            if "WarmThroughput" in index:
+                warmed[f"{short}/{index['IndexName']}"] = index["WarmThroughput"]["WriteUnitsPerSecond"]
+    assert warmed == planned
+    # CAPACITY.md's peaks: registration day 6,700/s x 2 WCU on registrations and on benefits,
+    # issuance 9,800 wallets/s x 2 WCU on accounts and on transfers: each warmed above its peak
+    for name, peak in {"registrations": 13_400, "benefits": 13_400, "accounts": 20_000, "transfers": 19_600,
+                       "phase-counters": 6_700, "registrations/by-wave": 6_700, "registrations/by-citizen": 6_700,
+                       "transfers/credit-history": 9_800}.items():
+        assert warmed[name] >= peak, name

@@ -7,6 +7,7 @@ from chalicelib.ledger import CorruptRecordError, accounts
 from chalicelib.ledger.batch import stable_index
 from chalicelib.ledger.history import decode_cursor, encode_cursor
 from chalicelib.ledger.records import Transfer, TransferRecord
+from chalicelib.phases.counters import credit_counters
 
 
 def test_kind_and_bucket_come_from_the_account_id():
@@ -119,3 +120,19 @@ def teststable_index_is_stable_and_spreads():
     picks = [stable_index(f"iss:p3:1:w{i}", 8) for i in range(800)]
     assert picks == [stable_index(f"iss:p3:1:w{i}", 8) for i in range(800)]
     assert all(60 < picks.count(shard) < 140 for shard in range(8))
+
+
+def test_only_a_treasury_shard_keeps_counters_and_never_under_a_ledger_attribute_name():
+    shard = accounts.treasury_shard("p3", 0)
+    accounts.check_counter(shard, "tranche_1_credited_count")
+    for name in ("balance_satang", "kind", "in_wallet_satang", "Bad-Name", ""):
+        with pytest.raises(ValueError):
+            accounts.check_counter(shard, name)
+    with pytest.raises(ValueError, match="keep no counters"):
+        accounts.check_counter(accounts.wallet_account("w1"), "credited_count")
+
+
+def test_a_credit_counts_a_citizen_only_at_its_first_tranche():
+    assert credit_counters(2, 1, 500) == {"credited_count": 1, "credited_satang": 500, "wave_2_credited_count": 1,
+                                          "tranche_1_credited_count": 1}
+    assert credit_counters(2, 3, 500) == {"credited_satang": 500, "tranche_3_credited_count": 1}
