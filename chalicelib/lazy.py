@@ -12,7 +12,9 @@ once (the chalice local server and the pump run handlers side by side).
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
+import sys
 import threading
 from types import ModuleType
 from typing import Any
@@ -44,9 +46,24 @@ class _Deferred(ModuleType):
         return getattr(module, attr)
 
 
+def _exists(name: str) -> bool:
+    """Whether the module ``name`` can be imported, found without running
+    it or, for a submodule, its parent packages (``importlib.util.find_spec``
+    would import them: ``cryptography.hazmat.primitives.ciphers`` loads
+    cryptography's Rust bindings, ``stdnum.th`` stdnum.util and pydoc)."""
+    top, *parts = name.split(".")
+    loaded = sys.modules.get(top)
+    spec = loaded.__spec__ if loaded is not None else importlib.util.find_spec(top)
+    for part in parts:
+        if spec is None or spec.submodule_search_locations is None:
+            return False
+        spec = importlib.machinery.PathFinder.find_spec(f"{spec.name}.{part}", list(spec.submodule_search_locations))
+    return spec is not None
+
+
 def lazy_module(name: str) -> ModuleType:
     """``name`` as a module whose code runs when it is first used (it must
-    exist: checked now, without running it)."""
-    if importlib.util.find_spec(name) is None:
+    exist: checked now, without running it or its parent packages)."""
+    if not _exists(name):
         raise ModuleNotFoundError(f"no module named {name!r}", name=name)
     return _Deferred(name)

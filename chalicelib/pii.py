@@ -26,12 +26,19 @@ import hmac
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from chalicelib.config import get_settings, runtime
+from chalicelib.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers import aead
+else:
+    # cryptography's Rust bindings (~8 ms of a cold start): loaded by the
+    # first encryption or decryption, not by every function's import.
+    aead = lazy_module("cryptography.hazmat.primitives.ciphers.aead")
 
 __all__ = ["hash_id", "identity_hash", "encrypt", "decrypt", "PiiConfigError",
            "DATA_KEY_REUSE_S", "DATA_KEY_USES_MAX", "ENVELOPE_PREFIX"]
@@ -110,7 +117,7 @@ def _new_data_key() -> tuple[bytes, str]:
         return bytes(answer["Plaintext"]), "k" + _b64(answer["CiphertextBlob"])
     key = os.urandom(_KEY_BYTES)
     nonce = os.urandom(_NONCE_BYTES)
-    return key, "l" + _b64(nonce + AESGCM(_local_key()).encrypt(nonce, key, _aad()))
+    return key, "l" + _b64(nonce + aead.AESGCM(_local_key()).encrypt(nonce, key, _aad()))
 
 
 def _unwrap(wrapped: str) -> bytes:
@@ -120,7 +127,7 @@ def _unwrap(wrapped: str) -> bytes:
         answer = _kms(settings.region).decrypt(CiphertextBlob=blob, EncryptionContext=_WRAP_CONTEXT)
         return bytes(answer["Plaintext"])
     if kind == "l":
-        return AESGCM(_local_key()).decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], _aad())
+        return aead.AESGCM(_local_key()).decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], _aad())
     raise ValueError("unknown wrapping of a data key")
 
 
@@ -166,7 +173,7 @@ def encrypt(text: str, context: str) -> str:
     as associated data so a ciphertext cannot be moved to another record."""
     key, wrapped = _keys().current()
     nonce = os.urandom(_NONCE_BYTES)
-    sealed = AESGCM(key).encrypt(nonce, text.encode(), context.encode())
+    sealed = aead.AESGCM(key).encrypt(nonce, text.encode(), context.encode())
     return f"{ENVELOPE_PREFIX}{wrapped}.{_b64(nonce + sealed)}"
 
 
@@ -175,7 +182,7 @@ def decrypt(token: str, context: str) -> str:
         wrapped, _, payload = token[len(ENVELOPE_PREFIX):].partition(".")
         raw = _unb64(payload)
         key = _keys().unwrap(wrapped)
-        return AESGCM(key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context.encode()).decode()
+        return aead.AESGCM(key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context.encode()).decode()
     # Written before envelope encryption: under the local key itself.
     raw = base64.b64decode(token)
-    return AESGCM(_local_key()).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context.encode()).decode()
+    return aead.AESGCM(_local_key()).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context.encode()).decode()

@@ -7,13 +7,17 @@ See README "Deploying to AWS".
 """
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import aws_cdk as cdk
 
 from infra.stack import StageConfig, WalletStack
 
 __all__ = ["FEATURE_FLAGS", "build", "main"]
+
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 # CDK behaviours that a new app should have; set here so that a synth
 # without the CLI (the tests) builds the same template as `cdk synth`.
@@ -31,6 +35,11 @@ def build(app: cdk.App | None = None) -> WalletStack:
     for flag, value in FEATURE_FLAGS.items():
         if app.node.try_get_context(flag) is None:
             app.node.set_context(flag, value)
+    # cdk.json's context (the launch's warm throughput, the banks' accounts)
+    # also when the app runs without the cdk CLI, which is what reads it.
+    for key, value in json.loads(CDK_JSON.read_text()).get("context", {}).items():
+        if app.node.try_get_context(key) is None:
+            app.node.set_context(key, value)
     config = StageConfig.from_context(app.node)
     return WalletStack(app, config)
 

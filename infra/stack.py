@@ -11,7 +11,8 @@ and dashboard of infra/observability.py.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import aws_cdk as cdk
@@ -28,7 +29,8 @@ from chalice.utils import to_cfn_resource_name
 from constructs import Construct
 
 from chalicelib import functions
-from chalicelib.queues import dlq_short_name
+from chalicelib.limits import BANK_CODES
+from chalicelib.queues import STATUS_QUEUE, bank_queue, dlq_short_name
 from infra import package, resources
 from infra.gateway_responses import gateway_responses
 from infra.observability import Observability
@@ -38,7 +40,12 @@ __all__ = [
     "EXTERNAL_VISIBILITY_TIMEOUT_S",
     "LOG_RETENTION",
     "MESSAGE_RETENTION",
+    "BANK_READ_ACTIONS",
+    "BANK_SEND_ACTIONS",
     "StageConfig",
+    "WARM_WRITES_MIN",
+    "bank_accounts_from_context",
+    "warm_throughput_from_context",
     "VISIBILITY_TIMEOUT_FACTOR",
     "WalletStack",
     "function_name",
@@ -74,6 +81,12 @@ KEY_DECRYPT_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
 KEY_ENCRYPT_ACTIONS = ("kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext",
                        "kms:ReEncryptFrom", "kms:ReEncryptTo")
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+# What a bank's AWS account may do (BANKS.md): read its own instruction
+# queue, and send to the shared status queue. Nothing else of the stage.
+BANK_READ_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                     "sqs:GetQueueAttributes")
+BANK_SEND_ACTIONS = ("sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")
+_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 # X-Ray has no resource-level permissions: these two take Resource "*".
 XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 
@@ -113,6 +126,68 @@ ACCESS_LOG_FIELDS = {
 }
 
 
+def bank_accounts_from_context(value: Any, stage: str) -> dict[str, str]:
+    """The banks' AWS accounts of ``stage`` from the context ``bank_accounts``:
+    ``{"<stage>": {"<bank code>": "<12-digit account id>"}}`` (cdk.json, or
+    ``--context bank_accounts='{...}'``, a JSON string). Absent: no bank
+    account (no external principal on any queue; the synth still works)."""
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"context bank_accounts is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError('context bank_accounts must be {"<stage>": {"<bank code>": "<account id>"}}')
+    accounts = value.get(stage) or {}
+    if not isinstance(accounts, dict):
+        raise ValueError(f"context bank_accounts.{stage} must map bank codes to account ids")
+    out = {}
+    for code, account in accounts.items():
+        if code not in BANK_CODES:
+            raise ValueError(f"context bank_accounts.{stage}: {code!r} is not a bank code of "
+                             f"chalicelib/limits.py BANK_CODES ({', '.join(sorted(BANK_CODES))})")
+        if not isinstance(account, str) or not _ACCOUNT_ID.match(account):
+            raise ValueError(f"context bank_accounts.{stage}.{code}: {account!r} is not a 12-digit AWS account id "
+                             "(give it as a string)")
+        out[str(code)] = account
+    return out
+
+
+# DynamoDB's least warm throughput of an on-demand table or index (what a new
+# one serves at once): a smaller figure is no warming and is refused.
+WARM_WRITES_MIN = 4000
+
+
+def warm_throughput_from_context(value: Any, stage: str) -> dict[str, int]:
+    """Write units a second that ``stage``'s tables (``"<table>"``) and
+    global indexes (``"<table>/<index>"``) are pre-warmed to, from the
+    context ``warm_throughput``: ``{"<stage>": {"registrations": 20000, ...}}``
+    (cdk.json holds the launch's figures, CAPACITY.md "Warm throughput" the
+    arithmetic). Absent for a stage: no warm throughput (tables start as new
+    on-demand tables do)."""
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"context warm_throughput is not JSON: {exc}") from exc
+    figures = value.get(stage) if isinstance(value, dict) else None
+    if figures is None:
+        return {}
+    if not isinstance(figures, dict):
+        raise ValueError(f'context warm_throughput.{stage} must be {{"<table>[/<index>]": <write units/s>}}')
+    out = {}
+    for name, writes in figures.items():
+        if not isinstance(writes, int) or isinstance(writes, bool) or writes < WARM_WRITES_MIN:
+            raise ValueError(f"context warm_throughput.{stage}.{name}: {writes!r} is not a number of write units a "
+                             f"second of at least {WARM_WRITES_MIN} (what a new on-demand table serves already)")
+        out[str(name)] = writes
+    return out
+
+
 def _method_path(path: str) -> str:
     """A route as API Gateway's method settings name it (/ written ~1)."""
     return "/" + path.replace("/", "~1")
@@ -132,6 +207,10 @@ class StageConfig:
     domain_name: str | None
     certificate_arn: str | None
     api_gateway_account_role: bool
+    # bank code -> the bank's AWS account id (context bank_accounts, per stage)
+    bank_accounts: dict[str, str] = field(default_factory=dict)
+    # "<table>" or "<table>/<index>" -> write units a second (context warm_throughput, per stage)
+    warm_throughput: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_context(cls, node: Any) -> StageConfig:
@@ -150,6 +229,8 @@ class StageConfig:
             domain_name=get("domain_name"),
             certificate_arn=get("certificate_arn"),
             api_gateway_account_role=(get("api_gateway_account_role", "true") or "true").lower() != "false",
+            bank_accounts=bank_accounts_from_context(node.try_get_context("bank_accounts"), stage),
+            warm_throughput=warm_throughput_from_context(node.try_get_context("warm_throughput"), stage),
         )
 
 
@@ -170,6 +251,11 @@ class WalletStack(cdk.Stack):
                            description=f"Wallet {stage}: tables, statement bucket and secrets",
                            removal_policy=cdk.RemovalPolicy.RETAIN)
         self.table_defs = {t.short: t for t in resources.tables(stage)}
+        known = set(self.table_defs) | {f"{t.short}/{i.name}" for t in self.table_defs.values() for i in t.indexes}
+        unknown = sorted(set(config.warm_throughput) - known)
+        if unknown:
+            raise ValueError(f"context warm_throughput.{stage} names {unknown}: not a table or table/index of the code "
+                             f"({', '.join(sorted(known))})")
         self.tables = {short: self._table(t) for short, t in self.table_defs.items()}
         self.app = resources.load_app(stage)
         self.functions = functions.declared()
@@ -178,6 +264,7 @@ class WalletStack(cdk.Stack):
         self.dlqs: dict[str, sqs.Queue] = {}
         for queue_def in self.queue_defs.values():
             self._queue(queue_def)
+        self._bank_access()
         self.secrets = {name: self._secret(name) for name in functions.SECRETS}
         self.access_logs_bucket, self.statement_bucket = self._buckets()
         self.chalice = Chalice(self, "Functions", source_dir=str(package.build_source(stage, self.functions)),
@@ -207,6 +294,7 @@ class WalletStack(cdk.Stack):
             encryption_key=self.key,
             time_to_live_attribute=table.ttl_attribute,
             removal_policy=cdk.RemovalPolicy.RETAIN,
+            warm_throughput=self._warm(table.short),
         )
         for index in table.indexes:
             construct.add_global_secondary_index(
@@ -216,8 +304,15 @@ class WalletStack(cdk.Stack):
                           if index.sort else None),
                 projection_type=_PROJECTIONS[index.projection],
                 non_key_attributes=list(index.non_key_attributes) or None,
+                warm_throughput=self._warm(f"{table.short}/{index.name}"),
             )
         return construct
+
+    def _warm(self, name: str) -> dynamodb.WarmThroughput | None:
+        """The launch's peak writes (CAPACITY.md) served from the first
+        second instead of after on-demand's doubling every ~30 minutes."""
+        writes = self.config.warm_throughput.get(name)
+        return dynamodb.WarmThroughput(write_units_per_second=writes) if writes else None
 
     def _visibility_timeout_s(self, short: str) -> int:
         consumers = [spec for spec in self.functions.values() if spec.consumes == short]
@@ -239,6 +334,20 @@ class WalletStack(cdk.Stack):
             removal_policy=cdk.RemovalPolicy.RETAIN)
         self.queues[queue.short] = work
         self.dlqs[queue.short] = dlq
+
+    def _bank_access(self) -> None:
+        """Each bank's account may read its own instruction queue and nothing
+        else; every bank's account may send to the shared status queue
+        (BANKS.md). TLS only on every queue is enforce_ssl's deny."""
+        accounts = self.config.bank_accounts
+        for code, account in sorted(accounts.items()):
+            self.queues[bank_queue(code)].add_to_resource_policy(iam.PolicyStatement(
+                sid=f"Bank{code}ReadsItsInstructions", principals=[iam.AccountPrincipal(account)],
+                actions=list(BANK_READ_ACTIONS), resources=[self.queues[bank_queue(code)].queue_arn]))
+        if accounts:
+            self.queues[STATUS_QUEUE].add_to_resource_policy(iam.PolicyStatement(
+                sid="BanksSendStatuses", principals=[iam.AccountPrincipal(a) for a in sorted(set(accounts.values()))],
+                actions=list(BANK_SEND_ACTIONS), resources=[self.queues[STATUS_QUEUE].queue_arn]))
 
     def _secret(self, name: str) -> secretsmanager.Secret:
         if name in functions.OPTIONAL_SECRETS:

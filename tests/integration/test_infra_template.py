@@ -445,3 +445,112 @@ def test_one_launch_dashboard_shows_money_activation_queues_and_capacity(templat
         assert shown in body, shown
     # the alerts graph searches the dimension set the alerts are emitted with
     assert "{Wallet,service,kind}" in body and "{Wallet,kind}" not in body
+
+
+# -- the banks' accounts on their queues (BANKS.md), warm throughput (CAPACITY.md) ------------
+
+BANK_ACCOUNTS = {"004": "111111111111", "006": "222222222222"}
+
+
+@pytest.fixture(scope="module")
+def banked_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The prod stack with two banks' AWS accounts in the context."""
+    out = tmp_path_factory.mktemp("cdk.banked")
+    env = dict(os.environ, CDK_OUTDIR=str(out), AWS_DEFAULT_REGION="ap-southeast-1", AWS_EC2_METADATA_DISABLED="true",
+               CDK_CONTEXT_JSON=json.dumps({"stage": STAGE, "bank_accounts": {STAGE: BANK_ACCOUNTS}}))
+    for name in ("WALLET_DYNAMODB_ENDPOINT", "WALLET_SQS_ENDPOINT", "WALLET_S3_ENDPOINT"):
+        env.pop(name, None)
+    subprocess.run([sys.executable, "-m", "infra.app"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
+                   timeout=280)
+    loaded: dict[str, Any] = json.loads((out / f"{STAGE}.template.json").read_text())
+    return loaded
+
+
+def _queue_statements(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Queue name -> the statements of its resource policy."""
+    names = {k: v["Properties"]["QueueName"] for k, v in _of_type(template, "AWS::SQS::Queue").items()}
+    found: dict[str, list[dict[str, Any]]] = {name: [] for name in names.values()}
+    for policy in _of_type(template, "AWS::SQS::QueuePolicy").values():
+        for queue in policy["Properties"]["Queues"]:
+            found[names[queue["Ref"]]] += policy["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def _external(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Account id -> the actions it is allowed (Allow statements with an AWS principal)."""
+    allowed: dict[str, set[str]] = {}
+    for statement in statements:
+        if statement["Effect"] != "Allow":
+            continue
+        principals = statement.get("Principal", {}).get("AWS", [])
+        for principal in principals if isinstance(principals, list) else [principals]:
+            account = json.dumps(principal).split(":iam::")[1].split(":")[0]
+            actions = statement["Action"]
+            allowed.setdefault(account, set()).update(actions if isinstance(actions, list) else [actions])
+    return allowed
+
+
+def _tls_only(statements: list[dict[str, Any]]) -> bool:
+    return any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+               and s["Principal"] == {"AWS": "*"} for s in statements)
+
+
+def test_every_queue_is_tls_only_and_without_banks_in_the_context_no_account_is_let_in(template, code):
+    statements = _queue_statements(template)
+    assert set(statements) == {q["name"] for q in code["queues"]} | {q["dlq"] for q in code["queues"]}
+    for name, queue in statements.items():
+        assert _tls_only(queue), name
+        assert _external(queue) == {}, name
+
+
+def test_each_bank_reads_only_its_own_queue_and_sends_only_statuses(banked_template, code):
+    statements = _queue_statements(banked_template)
+    by_short = {q["short"]: q["name"] for q in code["queues"]}
+    for name, queue in statements.items():
+        assert _tls_only(queue), name
+    read = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}
+    for bank, account in BANK_ACCOUNTS.items():
+        assert _external(statements[by_short[f"bank-{bank}-instructions"]]) == {account: read}
+    # a bank of the code without an account in the context: nobody outside
+    assert _external(statements[by_short["bank-002-instructions"]]) == {}
+    status = _external(statements[by_short["bank-status"]])
+    assert set(status) == set(BANK_ACCOUNTS.values())
+    assert all("sqs:SendMessage" in actions and not actions & {"sqs:ReceiveMessage", "sqs:DeleteMessage"}
+               for actions in status.values())
+    # and nothing else of the stage names a bank's account
+    outside = {n for n, q in statements.items() if _external(q)}
+    assert outside == {by_short["bank-status"]} | {by_short[f"bank-{b}-instructions"] for b in BANK_ACCOUNTS}
+
+
+def test_a_bank_account_that_is_not_an_account_id_stops_the_synth():
+    from infra.stack import bank_accounts_from_context, warm_throughput_from_context
+
+    with pytest.raises(ValueError, match="12-digit"):
+        bank_accounts_from_context({"prod": {"004": "1234"}}, "prod")
+    with pytest.raises(ValueError, match="not a bank code"):
+        bank_accounts_from_context({"prod": {"999": "111111111111"}}, "prod")
+    assert bank_accounts_from_context(None, "prod") == {} == bank_accounts_from_context({"dev": {}}, "prod")
+    assert bank_accounts_from_context('{"prod": {"004": "111111111111"}}', "prod") == {"004": "111111111111"}
+    with pytest.raises(ValueError, match="at least 4000"):
+        warm_throughput_from_context({"prod": {"accounts": 100}}, "prod")
+
+
+def test_the_launch_tables_are_warmed_to_capacity_md_figures(template):
+    planned = json.loads((ROOT / "cdk.json").read_text())["context"]["warm_throughput"][STAGE]
+    warmed: dict[str, int] = {}
+    prefix = f"wallet-{STAGE}-"
+    for table in _of_type(template, "AWS::DynamoDB::Table").values():
+        props = table["Properties"]
+        short = props["TableName"][len(prefix):] if props["TableName"].startswith(prefix) else props["TableName"]
+        if "WarmThroughput" in props:
+            warmed[short] = props["WarmThroughput"]["WriteUnitsPerSecond"]
+        for index in props.get("GlobalSecondaryIndexes", []):
+            if "WarmThroughput" in index:
+                warmed[f"{short}/{index['IndexName']}"] = index["WarmThroughput"]["WriteUnitsPerSecond"]
+    assert warmed == planned
+    # CAPACITY.md's peaks: registration day 6,700/s x 2 WCU on registrations and on benefits,
+    # issuance 9,800 wallets/s x 2 WCU on accounts and on transfers: each warmed above its peak
+    for name, peak in {"registrations": 13_400, "benefits": 13_400, "accounts": 20_000, "transfers": 19_600,
+                       "phase-counters": 6_700, "registrations/by-wave": 6_700, "registrations/by-citizen": 6_700,
+                       "transfers/credit-history": 9_800}.items():
+        assert warmed[name] >= peak, name

@@ -33,3 +33,13 @@ def test_many_threads_reading_the_first_attribute_at_once_all_get_it(monkeypatch
 def test_a_module_that_does_not_exist_is_refused_at_once():
     with pytest.raises(ModuleNotFoundError):
         lazy_module("no_such_module_here")
+
+
+def test_a_lazy_submodule_runs_none_of_its_parent_packages_until_used(monkeypatch):
+    for name in [n for n in sys.modules if n == "tests.unit.lazy_pkg" or n.startswith("tests.unit.lazy_pkg.")]:
+        monkeypatch.delitem(sys.modules, name)
+    module = lazy_module("tests.unit.lazy_pkg.leaf")
+    assert "tests.unit.lazy_pkg" not in sys.modules  # the parent's code has not run
+    assert module.LEAF == "leaf" and sys.modules["tests.unit.lazy_pkg"].PARENT_RAN
+    with pytest.raises(ModuleNotFoundError):
+        lazy_module("tests.unit.lazy_pkg.no_such_leaf")

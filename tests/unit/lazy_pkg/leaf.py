@@ -1,0 +1,2 @@
+"""tests/unit/test_lazy.py: a lazily loaded submodule."""
+LEAF = "leaf"
