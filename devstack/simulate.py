@@ -106,6 +106,9 @@ SHARE_RESTRICTED = 0.03
 SHARE_OVER_BALANCE = 0.01
 SHARE_DUPLICATE_TAP = 0.02
 SHARE_WRONG_PIN = 0.10  # of card payments
+# A wholesaler's balances in this many items (CAPACITY.md, round 2: a
+# national distributor's busiest hour), as the operator sets it.
+WHOLESALER_SHARDS = 8
 # Wholesalers: bank and the share of round 2's payments each receives.
 WHOLESALERS = (("004", 0.6), ("014", 0.3), ("002", 0.1))
 OUTAGE_BANK = "014"
@@ -504,7 +507,9 @@ class Simulation:
             chunk = everyone[start:start + 500]
             reply = self.api.call("merchant reference", "POST", "/v1/admin/merchant-reference", self.operator,
                                   {"merchants": [{"tax_id": s.tax_id, "size_class": s.size_class,
-                                                  "tax_compliant": True} for s in chunk]})
+                                                  "tax_compliant": True,
+                                                  **({"balance_shards": WHOLESALER_SHARDS}
+                                                     if s.size_class == "large" else {})} for s in chunk]})
             if reply.status != 200:
                 raise RuntimeError(f"the merchant reference was refused: {reply.status} {reply.body}")
 
