@@ -200,7 +200,7 @@ def run(endpoint: str, posts: int = POSTS_DEFAULT, wallets: int = ISSUANCE_WALLE
                 batch_s, raw_batch_s = batch_s + round_s, raw_batch_s + raw_round_s
                 batch_rounds.add(sum(len(g) for g in mine), round_s, sum(len(p[1]) for p in theirs), raw_round_s)
             report = audit_ledger()
-            summary = ledger.summary()
+            summary = ledger.scan_summary()  # the auditor's full scan, at quiescence
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -268,7 +268,7 @@ def run(endpoint: str, payouts: int = PAYOUTS_DEFAULT, pipeline: int = PIPELINE_
                 f"{PIPELINE_REJECT_SHARE:.0%} rejected, request to settled through the simulator (in process)")
             wave = _wave(settings, ledger, pipeline, workers, now)
             report = audit_ledger()
-            summary = ledger.summary()
+            summary = ledger.scan_summary()  # the auditor's full scan, at quiescence
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -9,7 +9,7 @@ from rich.console import Console
 
 __all__ = ["BENCHES", "run_one"]
 
-BENCHES = ("ledger", "activation", "payments", "payouts", "exclusions", "coldstart")
+BENCHES = ("ledger", "activation", "payments", "payouts", "exclusions", "summary", "coldstart")
 console = Console()
 
 
@@ -49,10 +49,16 @@ def _exclusions(endpoint: str, quick: bool, _pid: int) -> dict[str, Any]:
     return exclusions.run(endpoint, ids=20_000 if quick else exclusions.IDS_DEFAULT, progress=_say)
 
 
+def _summary(endpoint: str, quick: bool, _pid: int) -> dict[str, Any]:
+    from bench import summary
+
+    return summary.run(endpoint, counts=(10, 200) if quick else summary.ACCOUNTS_DEFAULT, progress=_say)
+
+
 # (DynamoDB Local's URL, quick, its process id)
 _RUNNERS: dict[str, Callable[[str, bool, int], dict[str, Any]]] = {
     "ledger": _ledger, "activation": _activation, "payments": _payments, "payouts": _payouts,
-    "exclusions": _exclusions,
+    "exclusions": _exclusions, "summary": _summary,
 }
 
 

@@ -68,6 +68,7 @@ class FunctionSpec:
     max_concurrency: int | None = None
     statement_bucket: str | None = None  # None, "read" or "write"
     secrets: tuple[str, ...] = ()
+    streams: tuple[str, ...] = ()  # tables whose DynamoDB stream it reads
 
     @property
     def tables(self) -> tuple[str, ...]:

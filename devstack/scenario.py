@@ -36,6 +36,7 @@ from stdnum.th import pin
 
 from chalicelib.clock import read_offset, write_offset
 from devstack import state, tokens
+from devstack.settled import settled
 
 __all__ = ["add_arguments", "run", "main", "valid_cid"]
 
@@ -236,7 +237,7 @@ def run(url: str, citizens: int = CITIZENS_DEFAULT, waves: int = WAVES_DEFAULT, 
                     len(accepted) * AMOUNT_SATANG // 10_000, lambda p: int(p.get("expired_satang", 0)) // 10_000,
                     deadline)
     expired = api.call("GET", "/v1/wallet", accepted[-1]) if accepted else {}
-    summary = api.call("GET", "/v1/admin/ledger/summary", operator)
+    summary = settled(lambda: api.call("GET", "/v1/admin/ledger/summary", operator))
     waves_shown = phase.get("waves", [])
     held = phase.get("credited_satang", 0) - phase.get("spent_satang", 0) - phase.get("expired_satang", 0)
 

@@ -16,6 +16,7 @@ e-mail subscription with ``--context alarm_email=...``). What they watch:
 | activation-stalled | Wallet ActivationRedispatched | any run re-sent after its lease, in 15 minutes |
 | reconciliation-breaks | Wallet Alerts{service=wallet, kind=reconciliation_break} | any |
 | ledger-imbalance | Wallet LedgerImbalanceSatang | > 0 in 2 hourly checks in a row |
+| ledger-summary-lag | Wallet LedgerSummaryLagSeconds | > 600 s in 3 periods of 5 minutes (reader behind) |
 | alerts | Wallet Alerts{service=wallet, kind=...} of every other kind | any |
 """
 from __future__ import annotations
@@ -124,6 +125,9 @@ class Observability(Construct):
                                                        period=cdk.Duration.hours(1)),
                     threshold=0, periods=2, datapoints=2,
                     why="the ledger check found funded != held in two hourly checks in a row")
+        self._alarm("ledger-summary-lag", _wallet_metric("LedgerSummaryLagSeconds", statistic="Maximum"),
+                    threshold=600, periods=3, datapoints=3,
+                    why="the ledger summary's stream reader is behind (its as_of is old; records expire after 24 h)")
         self._alarm("ledger-negative-accounts", _wallet_metric("LedgerNegativeAccounts", statistic="Maximum",
                                                                period=cdk.Duration.hours(1)),
                     threshold=0, why="an account that may not go below zero did")

@@ -51,6 +51,7 @@ class TableDef:
     sort: Key | None
     indexes: tuple[Index, ...]
     ttl_attribute: str | None
+    stream_view_type: str | None = None  # Meta.stream_view_type: the table's DynamoDB stream
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def _table(model: Any) -> TableDef:
                              tuple(projection.get("NonKeyAttributes", ()))))
     ttl = [name for name, attr in model.get_attributes().items() if type(attr).__name__ == "TTLAttribute"]
     return TableDef(model.Meta.short_name, model.Meta.table_name, partition, sort, tuple(indexes),
-                    ttl[0] if ttl else None)
+                    ttl[0] if ttl else None, getattr(model.Meta, "stream_view_type", None))
 
 
 def _bind(stage: str) -> Any:

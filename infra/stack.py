@@ -74,6 +74,7 @@ TABLE_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Que
 TABLE_WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                        "dynamodb:BatchWriteItem")
 INDEX_READ_ACTIONS = ("dynamodb:Query",)
+STREAM_READ_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords")
 QUEUE_SEND_ACTIONS = ("sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes")
 QUEUE_CONSUME_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
                          "sqs:GetQueueAttributes", "sqs:GetQueueUrl")
@@ -293,6 +294,7 @@ class WalletStack(cdk.Stack):
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
             encryption_key=self.key,
             time_to_live_attribute=table.ttl_attribute,
+            stream=dynamodb.StreamViewType(table.stream_view_type) if table.stream_view_type else None,
             removal_policy=cdk.RemovalPolicy.RETAIN,
             warm_throughput=self._warm(table.short),
         )
@@ -532,6 +534,12 @@ class WalletStack(cdk.Stack):
             indexes = [f"{table.table_arn}/index/{index.name}" for index in self.table_defs[short].indexes]
             if indexes:
                 statements.append(iam.PolicyStatement(actions=list(INDEX_READ_ACTIONS), resources=indexes))
+        for short in spec.streams:
+            table = self.tables[short]
+            if table.table_stream_arn is None:
+                raise ValueError(f"{spec.name} reads the stream of {short!r}, which has none (Meta.stream_view_type)")
+            statements.append(iam.PolicyStatement(actions=list(STREAM_READ_ACTIONS),
+                                                  resources=[table.table_stream_arn]))
         if spec.tables:
             actions = list(KEY_DECRYPT_ACTIONS) + (list(KEY_ENCRYPT_ACTIONS) if spec.writes else [])
             statements.append(iam.PolicyStatement(actions=actions, resources=[self.key.key_arn], conditions={

@@ -123,6 +123,18 @@ def _moto_sqs_backend(region: str) -> Any:
     return sqs_backends[DEFAULT_ACCOUNT_ID][region]
 
 
+def _forget_stream(region: str, table_name: str) -> None:
+    """A table emptied for the next test starts its stream again, as a new
+    table would (the ledger summary's aggregates are emptied too): else the
+    summary's reader would fold every earlier test's history each test."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    shard = dynamodb_backends[DEFAULT_ACCOUNT_ID][region].tables[table_name].stream_shard
+    if shard is not None:
+        shard.items = []
+
+
 def _moto_world(settings: Any) -> None:
     """Every table, queue and the bucket of ``settings``, present and empty.
 
@@ -145,6 +157,7 @@ def _moto_world(settings: Any) -> None:
                                                        ExpressionAttributeNames=names):
             for item in page["Items"]:
                 ddb.delete_item(TableName=name, Key=item)
+        _forget_stream(settings.region, name)
     sqs = _moto_client("sqs", settings.region)
     present = {url.rsplit("/", 1)[-1]: url for url in sqs.list_queues().get("QueueUrls", [])}
     wanted = [settings.queue_name(short) for short in queues.QUEUES]

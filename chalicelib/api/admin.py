@@ -24,6 +24,8 @@ READERS = {"operator", "auditor"}
 SUMMARY_KEYS = ("funded_satang", "treasury_satang", "wallets_satang", "merchants_spendable_satang",
                 "merchants_withdrawable_satang", "in_flight_satang", "paid_out_satang", "returned_satang",
                 "balanced")
+# Added to the contract's fields: how fresh the O(buckets) summary is.
+SUMMARY_FRESHNESS_KEYS = ("as_of", "lag_s")
 
 
 @bp.route("/v1/admin/phases/{phase_id}", methods=["PUT"])
@@ -47,7 +49,7 @@ def get_phase(req: ApiRequest, phase_id: str) -> dict[str, Any]:
 @endpoint(bp, roles=READERS)
 def ledger_summary(req: ApiRequest) -> dict[str, Any]:
     summary = Ledger().summary()
-    return {key: summary[key] for key in SUMMARY_KEYS}
+    return {key: summary[key] for key in (*SUMMARY_KEYS, *SUMMARY_FRESHNESS_KEYS)}
 
 
 @bp.route("/v1/admin/switches", methods=["GET"])
@@ -150,5 +152,8 @@ OPENAPI_PATHS: dict[str, Any] = {
         "Where the money is; balanced when funded equals the sum of the other buckets", READERS,
         {"200": ok("the summary", {"type": "object", "required": list(SUMMARY_KEYS), "properties": {
             **{k: {"type": "integer"} for k in SUMMARY_KEYS if k != "balanced"},
-            "balanced": {"type": "boolean"}}})})},
+            "balanced": {"type": "boolean", "description": "what is counted up to as_of balances"},
+            "as_of": {"type": "string", "nullable": True, "format": "date-time",
+                      "description": "every balance change committed before it is counted (null: not yet read)"},
+            "lag_s": {"type": "number", "nullable": True, "description": "seconds between as_of and now"}}})})},
 }

@@ -1,14 +1,15 @@
 """DynamoDB items of the ledger: balance items and immutable transfer records."""
 from __future__ import annotations
 
-from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.constants import STREAM_NEW_AND_OLD_IMAGE
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.db import register
 from chalicelib.ledger import accounts
 
-__all__ = ["AccountModel", "TransferModel"]
+__all__ = ["AccountModel", "SummaryShardModel", "TransferModel"]
 
 
 @register
@@ -18,6 +19,9 @@ class AccountModel(Model):
 
     class Meta:
         short_name = "accounts"
+        # Every change of a balance, old and new, for the ledger summary's
+        # aggregates (chalicelib/ledger/stream_summary.py): off the write path.
+        stream_view_type = STREAM_NEW_AND_OLD_IMAGE
 
     account_id = UnicodeAttribute(hash_key=True)
     kind = UnicodeAttribute(null=True)
@@ -116,3 +120,33 @@ class TransferModel(Model):
     debit_history_index = _DebitHistoryIndex()
     credit_history_index = _CreditHistoryIndex()
     feed_index = _FeedIndex()
+
+
+@register
+class SummaryShardModel(Model):
+    """What one shard of the balances' stream added to each summary bucket,
+    up to its last applied record (``sequence``): the summary sums these
+    items, O(stream shards x buckets). Written only by
+    chalicelib/ledger/stream_summary.py, each write conditional on the
+    ``sequence`` it continues from, so that a page read twice counts once."""
+
+    class Meta:
+        short_name = "ledger-summary"
+
+    stream = UnicodeAttribute(hash_key=True)
+    shard_id = UnicodeAttribute(range_key=True)
+    parent_shard_id = UnicodeAttribute(null=True)
+    sequence = UnicodeAttribute(null=True)
+    applied_through = UnicodeAttribute(null=True)
+    read_to_tip_at = UnicodeAttribute(null=True)
+    closed = BooleanAttribute(null=True)
+    records = NumberAttribute(null=True)
+    budget_satang = NumberAttribute(null=True)
+    treasury_satang = NumberAttribute(null=True)
+    wallets_satang = NumberAttribute(null=True)
+    merchants_spendable_satang = NumberAttribute(null=True)
+    merchants_withdrawable_satang = NumberAttribute(null=True)
+    in_flight_satang = NumberAttribute(null=True)
+    paid_out_satang = NumberAttribute(null=True)
+    returned_satang = NumberAttribute(null=True)
+    negative_accounts = NumberAttribute(null=True)

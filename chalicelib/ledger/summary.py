@@ -1,13 +1,15 @@
-"""The ledger summary of API.md, from every balance."""
+"""The ledger summary of API.md: the full scan of every balance (the
+auditor's offline check, ``python -m devstack audit``) and the O(buckets)
+summary the API serves (chalicelib/ledger/stream_summary.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from chalicelib.ledger import accounts
+from chalicelib.ledger import accounts, stream_summary
 from chalicelib.ledger.models import AccountModel
 
-__all__ = ["SCAN_PAGE_SIZE", "iter_accounts", "summary"]
+__all__ = ["SCAN_PAGE_SIZE", "iter_accounts", "scan_summary", "summary"]
 
 SCAN_PAGE_SIZE = 1000
 
@@ -17,7 +19,14 @@ def iter_accounts() -> Iterator[AccountModel]:
 
 
 def summary() -> dict[str, Any]:
-    """``balanced`` holds when what the budget funded equals the sum of
+    """The summary from the stream's aggregate items: O(stream shards x
+    buckets) to read, exact at quiescence, ``as_of`` under traffic."""
+    return stream_summary.read_summary()
+
+
+def scan_summary() -> dict[str, Any]:
+    """Every balance read (O(accounts); a scan under traffic is no snapshot).
+    ``balanced`` holds when what the budget funded equals the sum of
     every other bucket and no account that may not go below zero did."""
     buckets = dict.fromkeys(accounts.SUMMARY_BUCKETS, 0)
     funded = 0

@@ -15,6 +15,7 @@ from chalicelib.ledger import (
 )
 from chalicelib.ledger.exceptions import ConditionFailedError
 from chalicelib.ledger.models import TransferModel
+from tests.invariants import drained_summary
 
 SPEND_A, WITH_A = accounts.merchant_spendable("a"), accounts.merchant_withdrawable("a")
 WITH_B = accounts.merchant_withdrawable("b")
@@ -43,7 +44,7 @@ def test_two_debits_one_credit_in_one_transaction(ledger):
     posted = ledger.post_linked(*_pay(700, 400))
     assert posted.created and posted.record.amount_satang == 700
     assert _balances(ledger) == (0, 100, 700)
-    assert audit_ledger().ok and ledger.summary()["balanced"]
+    assert audit_ledger().ok and drained_summary()["balanced"]
 
 
 def test_a_replay_moves_nothing_and_a_changed_one_conflicts(ledger):
