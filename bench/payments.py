@@ -56,6 +56,10 @@ TARGET_WRITE_ITEMS_QR = 4
 TARGET_WRITE_ITEMS_CARD = 3
 TARGET_READS = 2
 TARGET_RATIO = 0.8
+# Round 2 into one wholesaler whose balances are in shards (CAPACITY.md, Hot
+# items): each payment costs the unsharded floor and lands on one shard.
+WHOLESALER_SHARDS = 8
+WHOLESALER_PAYMENTS = 160
 # Production's cache behaviour: every payment from another citizen, over
 # many shops, so that the per-container caches of citizens' wallet ids and
 # shops' profiles miss as they do on AWS.
@@ -228,6 +232,58 @@ def _setup_cold(citizens: int, shops: int) -> list[dict[str, Any]]:
                                                                     "birth_date": "2006-01-01",
                                                                     "nationality": "TH"})})
     return people
+
+
+def _setup_wholesaler(people: list[dict[str, Any]]) -> str:
+    """A wholesaler whose balances are in ``WHOLESALER_SHARDS`` shards (set
+    by the operator's reference data), and the bench shops funded to pay it."""
+    from chalicelib.ledger import Ledger, Transfer, accounts
+    from chalicelib.merchants.service import merchant_id_of, register_merchant, upsert_reference
+    from chalicelib.merchants.validation import ReferenceEntry, parse_registration
+
+    owner, tax_id = _valid_cid(70_000), _valid_cid(70_001)
+    upsert_reference([ReferenceEntry(tax_id, "large", True, balance_shards=WHOLESALER_SHARDS)])
+    register_merchant(owner, parse_registration({
+        "name": "Bench Wholesaler", "tax_id": tax_id, "business_type": "grocery", "size_class": "large",
+        "district": DISTRICT, "location": {"lat": 13.75, "lon": 100.5},
+        "bank": {"bank_code": "004", "account_no": "1234567890"}}))
+    ledger = Ledger()
+    for person in people:
+        ledger.post(Transfer(f"bench:shop-fund:{person['merchant_id']}", accounts.BUDGET_ACCOUNT,
+                             accounts.merchant_spendable(person["merchant_id"]), WALLET_SATANG, "bench_funding"))
+    return merchant_id_of(owner)
+
+
+def _wholesaler(url: str, people: list[dict[str, Any]], count: int, meter: Meter,
+                reads: _CacheRefreshes) -> dict[str, Any]:
+    """Round 2 from every bench shop into one wholesaler of
+    ``WHOLESALER_SHARDS`` shards: what one payment costs (the unsharded
+    floor: 1 write of 4 items), over how many of its items the credits
+    spread, and that GET /v1/merchants/me sums them."""
+    from chalicelib.ledger import Ledger, accounts
+    from chalicelib.merchants.service import get_merchant, profile_body
+
+    wholesaler = _setup_wholesaler(people)
+    workers = len(people)
+    share = [count // workers + (1 if i < count % workers else 0) for i in range(workers)]
+    jobs = [[("/v1/merchant-payments", people[w]["merchant_token"],
+              json.dumps({"qr": _qr_for(wholesaler), "category": CATEGORY}), f"wholesale-{w}-{i}")
+             for i in range(share[w])] for w in range(workers)]
+    meter.reset()
+    before = reads.count
+    if _PHONES is None:
+        raise RuntimeError("_wholesaler runs inside run(), which starts the phones' process")
+    seconds, ok, failed, _phones_cpu_s = _PHONES.submit(_drive, url, jobs).result()
+    costs = _per_payment(meter.snapshot(), ok, reads.count - before)
+    ledger = Ledger()
+    shards = [ledger.balance(accounts.merchant_withdrawable(wholesaler, s)) for s in range(WHOLESALER_SHARDS)]
+    return {"payments": ok, "failed": failed, "shards": WHOLESALER_SHARDS,
+            "payments_per_s": round(ok / seconds, 1) if seconds else 0.0,
+            "busiest_shard_share": round(max(shards) / max(sum(shards), 1), 3),
+            "shards_credited": sum(1 for s in shards if s),
+            "me_sums_shards": profile_body(get_merchant(wholesaler))["withdrawable_satang"] == sum(shards)
+            == ok * AMOUNT_SATANG,
+            **costs}
 
 
 def _qr_for(merchant_id: str) -> str:
@@ -524,6 +580,8 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
                         "payments_per_s": round(card_ok / card_s, 1) if card_s else 0.0,
                         **_per_payment(card_seen, card_ok, card_refreshes),
                         "cpu_ms_per_payment": cpu.per_op_ms("card", card_ok)}
+            say(f"round 2 into a wholesaler of {WHOLESALER_SHARDS} shards: {WHOLESALER_PAYMENTS} payments")
+            wholesale = _wholesaler(server.url, people, WHOLESALER_PAYMENTS, meter, refreshes)
             say(f"cold caches: {cold_citizens} distinct citizens paying once each at {COLD_SHOPS} shops")
             cold = _cold(server.url, _setup_cold(cold_citizens, COLD_SHOPS), concurrency, meter, refreshes,
                          CpuMeter(own_ddb_pid or ddb_pid))
@@ -546,6 +604,7 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
                            "shape": "1 BatchGetItem (2 items) + 1 TransactWriteItems (4 items)",
                            "cpu_ms_per_payment": cpu.per_op_ms("raw", raw_ok)},
         "cold_caches": cold,
+        "wholesaler": wholesale,
         "ratio_to_raw": round(ratio, 3),
         "ratio_rounds": rounds.summary(),
         # CPU per payment of every process on the path (the app, the phones,
@@ -563,6 +622,12 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
             "cold_one_write_of_at_most_4_items": cold["write_requests_per_payment"] == 1
             and 0 < cold["items_per_write"] <= TARGET_WRITE_ITEMS_QR,
             "cold_at_most_2_reads": cold["own_read_requests_per_payment"] <= TARGET_READS,
+            # A sharded payee costs what an ordinary one does, and spreads.
+            "wholesaler_one_write_of_at_most_4_items": wholesale["write_requests_per_payment"] == 1
+            and 0 < wholesale["items_per_write"] <= TARGET_WRITE_ITEMS_QR and wholesale["failed"] == 0,
+            "wholesaler_at_most_2_reads": wholesale["own_read_requests_per_payment"] <= TARGET_READS,
+            "wholesaler_credits_on_every_shard": wholesale["shards_credited"] == WHOLESALER_SHARDS
+            and wholesale["me_sums_shards"],
         },
         "ledger_balanced": balanced,
     }

@@ -74,12 +74,21 @@ WORKERS_DEFAULT = 8
 AMOUNT_SATANG = 1_000_000
 HTTP_TIMEOUT_S = 30
 WAVES = 3
-WAVE_SPACING_S = 4
-# activation.plan.INDEX_SETTLE_S after registration closes, plus a margin
-INDEX_SETTLE_WAIT_S = 12
+# The waves come due while registration is open, during the launch burst:
+# the first this long after the setup, the next ones WAVE_DUE_SPACING_S apart.
+# Whoever is accepted after their wave's time is credited by the schedule.
+FIRST_WAVE_DUE_S = 30
+WAVE_DUE_SPACING_S = 30
 ACTIVATION_TIMEOUT_S = 600
 # Districts of the citizens and their shops, with the share of citizens in each.
 DISTRICTS = {"1001": 0.40, "1002": 0.25, "5001": 0.20, "5002": 0.15}
+# Registration points per district: a point may act for at most
+# limits.REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX citizens a minute, and
+# launch day's assisted share (1 in 20 of a burst of ~60 a second at 20,000
+# citizens, ~180 a minute) is spread over the points of each district.
+POINTS_PER_DISTRICT = 4
+# A registrar told to wait (429, Retry-After) waits and tries again, this often at most.
+REGISTRAR_RETRIES = 3
 PAUSED_DISTRICT = "1002"
 IN_COHORT = ("2005-01-15", "2006-06-30", "2007-11-02", "2008-09-16", "2004-09-16")
 OUT_OF_COHORT = "1990-01-01"
@@ -121,6 +130,10 @@ class Options:
     round2_budget_s: float = 60.0
     # Launch-day arrivals offered over this window (default: N / 60 s, at least 10 s).
     burst_window_s: float | None = None
+    first_wave_due_s: float = FIRST_WAVE_DUE_S  # after the setup; the next waves WAVE_DUE_SPACING_S apart
+    # How long the banks (the stack's simulator) have to answer every payout
+    # of the run; 0: the stack has no bank answering, payouts may stay in flight.
+    payout_wait_s: float = 300.0
     # How long a switch takes to reach every API process (chalicelib.switches.SWITCH_CACHE_TTL_S + 1).
     switch_settle_s: float = 6.0
     waves: int = WAVES
@@ -397,7 +410,10 @@ class Simulation:
         self.recorder = Recorder()
         self.api = Api(options.url, self.recorder)
         self.operator = tokens.mint("operator", {"mfa": True})
-        self.registrar = tokens.mint("registrar", {"point_id": "point-1001-01", "sub": "sim-registrar"})
+        # A citizen without a smartphone registers at a point of their own district.
+        self.registrars = {(district, k): tokens.mint("registrar", {"point_id": f"point-{district}-{k + 1:02d}",
+                                                                     "sub": f"sim-registrar-{district}-{k + 1:02d}"})
+                           for district in DISTRICTS for k in range(POINTS_PER_DISTRICT)}
         run_id = uuid.uuid4().hex[:6]
         self.phase_id = f"sim-{options.seed}-{run_id}"
         # Fresh ids each run (a citizen benefits once across phases); the choices stay the seed's.
@@ -465,11 +481,12 @@ class Simulation:
     def setup(self) -> str:
         rng = self.rng
         now = datetime.now(UTC)
-        far = [now + timedelta(days=30 + i) for i in range(self.o.waves)]
+        self.waves_at = [now + timedelta(seconds=self.o.first_wave_due_s + WAVE_DUE_SPACING_S * i)
+                         for i in range(self.o.waves)]
         self._now = now
         reply = self.api.call("define phase", "PUT", f"/v1/admin/phases/{self.phase_id}", self.operator,
                               _phase_body(f"Launch rehearsal {self.phase_id}", now - timedelta(minutes=1),
-                                          now + timedelta(hours=2), far, self.o.citizens))
+                                          now + timedelta(days=30), self.waves_at, self.o.citizens))
         if reply.status not in (200, 201):
             raise RuntimeError(f"the phase was refused: {reply.status} {reply.body}")
         small = max(len(DISTRICTS) * 2, self.o.citizens // CITIZENS_PER_SHOP)
@@ -517,9 +534,14 @@ class Simulation:
         for i in range(self.o.citizens):
             roll = rng.random()
             birth = OUT_OF_COHORT if roll < SHARE_OUTSIDE_COHORT else rng.choice(IN_COHORT)
-            nationality = "MM" if SHARE_OUTSIDE_COHORT <= roll < SHARE_OUTSIDE_COHORT + SHARE_NOT_THAI else "TH"
+            assisted = i % ASSISTED_EVERY == ASSISTED_EVERY // 2
+            # A registration point serves holders of a Thai ID card (the card
+            # shows the nationality; the request has no field for it): the
+            # people of other nationalities try the app, whose token says it.
+            foreign = SHARE_OUTSIDE_COHORT <= roll < SHARE_OUTSIDE_COHORT + SHARE_NOT_THAI and not assisted
+            nationality = "MM" if foreign else "TH"
             citizen = Citizen(valid_cid(self.cid_base + i), rng.choices(districts, weights)[0], birth, nationality,
-                              assisted=i % ASSISTED_EVERY == ASSISTED_EVERY // 2)
+                              assisted=assisted)
             citizen.token = tokens.mint("citizen", {"cid": citizen.cid, "birth_date": birth,
                                                     "district": citizen.district, "nationality": nationality})
             if citizen.assisted:
@@ -544,8 +566,13 @@ class Simulation:
             if citizen.assisted:
                 body = {"phase_id": self.phase_id, "cid": citizen.cid, "birth_date": citizen.birth_date,
                         "district": citizen.district, "consent": True, "pin": citizen.pin}
-                reply = self.api.call("assisted registration", "POST", "/v1/assisted-registrations",
-                                      self.registrar, body)
+                registrar = self.registrars[(citizen.district, index % POINTS_PER_DISTRICT)]
+                for _attempt in range(REGISTRAR_RETRIES + 1):
+                    reply = self.api.call("assisted registration", "POST", "/v1/assisted-registrations",
+                                          registrar, body)
+                    if reply.status != 429 or time.monotonic() >= deadline:
+                        break
+                    time.sleep(min(float(reply.headers.get("retry-after", "5")), 60.0))
             else:
                 reply = self.api.call("registration", "POST", "/v1/registrations", citizen.token,
                                       {"phase_id": self.phase_id, "consent": True})
@@ -555,7 +582,9 @@ class Simulation:
                 expected = "rejected" if (citizen.birth_date == OUT_OF_COHORT or citizen.nationality != "TH") \
                     else "accepted"
                 if citizen.status != expected:
-                    self.violations_accepted["registration " + expected] += 1
+                    # Counted under the violation's own name, so the check names it.
+                    self.violations_accepted["registration outside cohort / not Thai" if expected == "rejected"
+                                             else "registration of an eligible citizen refused"] += 1
             else:
                 citizen.status = "failed"
             if index in taps and not citizen.assisted:
@@ -578,37 +607,49 @@ class Simulation:
         return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
 
     # 3. activation
+    def _phase_progress(self, phase: dict[str, Any]) -> dict[str, Any]:
+        reply = self.api.call("phase progress", "GET", f"/v1/admin/phases/{self.phase_id}", self.operator)
+        return reply.body if reply.status == 200 and isinstance(reply.body, dict) else phase
+
     def activation(self) -> str:
-        closed = datetime.now(UTC)
-        soon = [closed + timedelta(seconds=INDEX_SETTLE_WAIT_S + WAVE_SPACING_S * i) for i in range(self.o.waves)]
-        reply = self.api.call("define phase", "PUT", f"/v1/admin/phases/{self.phase_id}", self.operator,
-                              _phase_body(f"Launch rehearsal {self.phase_id}", self._now - timedelta(minutes=1),
-                                          closed, soon, self.o.citizens))
-        if reply.status != 200:
-            raise RuntimeError(f"closing registration was refused: {reply.status} {reply.body}")
-        self.notes.append("activation starts when registration has closed (the stack's planner waits for it)")
+        """The waves came due during the registration burst: the schedule
+        credits while registration is open (late registrants within about a
+        minute). Once everyone accepted is credited, the operator closes
+        registration and the waves' final sweeps make them ``done``."""
         accepted = sum(1 for c in self.citizens if c.status == "accepted")
         deadline = time.monotonic() + ACTIVATION_TIMEOUT_S
-        next_activate = time.monotonic() + INDEX_SETTLE_WAIT_S
-        phase: dict[str, Any] = {}
+        phase: dict[str, Any] = self._phase_progress({})
+        self.notes.append(f"waves running while registration was open: {phase.get('credited_count', 0)} of "
+                          f"{accepted} accepted citizens credited when the registration burst ended")
+        # One activate while registration is open, as an operator would (the schedule does the rest).
+        self.api.call("activate", "POST", f"/v1/admin/phases/{self.phase_id}/activate", self.operator, {})
+        closed: datetime | None = None
         with self._progress() as bar:
             task = bar.add_task("crediting", total=max(1, accepted), info="")
             waves = bar.add_task("waves done", total=self.o.waves, info="")
             while time.monotonic() < deadline:
-                if time.monotonic() >= next_activate:
-                    self.api.call("activate", "POST", f"/v1/admin/phases/{self.phase_id}/activate", self.operator, {})
-                    next_activate = time.monotonic() + WAVE_SPACING_S
-                reply = self.api.call("phase progress", "GET", f"/v1/admin/phases/{self.phase_id}", self.operator)
-                phase = reply.body if reply.status == 200 and isinstance(reply.body, dict) else phase
-                done = sum(1 for w in phase.get("waves", []) if w.get("status") == "done")
+                phase = self._phase_progress(phase)
+                statuses = [w.get("status") for w in phase.get("waves", [])]
                 bar.update(task, completed=phase.get("credited_count", 0))
-                bar.update(waves, completed=done)
-                if done == self.o.waves or any(w.get("status") == "stopped" for w in phase.get("waves", [])):
+                bar.update(waves, completed=statuses.count("done"))
+                if statuses.count("done") == self.o.waves or "stopped" in statuses:
                     break
+                if closed is None and phase.get("credited_count", 0) >= accepted:
+                    closed = self._close_registration()
                 time.sleep(1.0)
         self.phase = phase
         return f"credited {phase.get('credited_count')} of {accepted} accepted, waves " + ", ".join(
             f"{w.get('wave')}:{w.get('status')}" for w in phase.get("waves", []))
+
+    def _close_registration(self) -> datetime:
+        closed = datetime.now(UTC)
+        reply = self.api.call("define phase", "PUT", f"/v1/admin/phases/{self.phase_id}", self.operator,
+                              _phase_body(f"Launch rehearsal {self.phase_id}", self._now - timedelta(minutes=1),
+                                          closed, self.waves_at, self.o.citizens))
+        if reply.status != 200:
+            raise RuntimeError(f"closing registration was refused: {reply.status} {reply.body}")
+        self.notes.append(f"registration closed at {self.recorder.now():.0f} s; the waves' final sweeps follow")
+        return closed
 
     # 4. round 1
     def _shop_in(self, district: str) -> Shop:
@@ -793,7 +834,26 @@ class Simulation:
         return (f"{len(self.withdrawals)} withdrawals, {total / 100:,.2f} baht; "
                 f"{len(waiting)} waited for bank {OUTAGE_BANK}")
 
-    # 7. invariants
+    # 7. the banks answer
+    def settlement(self) -> str:
+        """Wait (bounded) until the banks answered every payout of the run."""
+        ours = set(self.withdrawal_ids.values())
+        if not self.o.payout_wait_s or not ours:
+            return "not waited for (no bank answers this stack)" if ours else "no payouts"
+        deadline = time.monotonic() + self.o.payout_wait_s
+        statuses: Counter[str] = Counter()
+        with self._progress() as bar:
+            task = bar.add_task("payouts answered", total=len(ours), info="")
+            while True:
+                statuses = Counter(p.get("status") for p in self._payouts() if p.get("payout_id") in ours)
+                final = statuses.get("settled", 0) + statuses.get("rejected", 0)
+                bar.update(task, completed=final)
+                if final >= len(ours) or time.monotonic() >= deadline:
+                    break
+                time.sleep(2.0)
+        return ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+
+    # 8. invariants
     def _payouts(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         cursor = None
@@ -872,20 +932,25 @@ class Simulation:
         statuses = Counter(p.get("status") for p in listed)
         settled = sum(p["amount_satang"] for p in listed if p.get("status") == "settled")
         open_ = sum(p["amount_satang"] for p in listed if p.get("status") in ("pending", "sent"))
-        checks.append(Check("every payout listed once with its amount, settled, returned or in flight",
+        answered = not self.o.payout_wait_s or not (statuses.get("pending") or statuses.get("sent"))
+        checks.append(Check("every payout listed once with its amount, settled or returned"
+                            + ("" if self.o.payout_wait_s else " or in flight"),
                             f"{len(ids)} of {len(ours)} listed; " + ", ".join(f"{k} {v}" for k, v in statuses.items()),
-                            set(ids) == ours and all(v == 1 for v in ids.values()) and amounts_ok))
+                            set(ids) == ours and all(v == 1 for v in ids.values()) and amounts_ok and answered))
         checks.append(Check("payouts accounted: in flight and paid out = the open and settled payouts",
                             f"in flight +{delta('in_flight_satang'):,} = {open_:,}; "
                             f"paid out +{delta('paid_out_satang'):,}"
                             f" = {settled:,}",
                             delta("in_flight_satang") == open_ and delta("paid_out_satang") == settled))
         if statuses.get("pending") or statuses.get("sent"):
-            self.notes.append(f"{statuses.get('pending', 0) + statuses.get('sent', 0)} payouts still in flight: "
-                              "this stack has no bank answering (their money stays in flight, accounted)")
+            self.notes.append(f"{statuses.get('pending', 0) + statuses.get('sent', 0)} payouts still in flight"
+                              + ("" if self.o.payout_wait_s else ": this stack has no bank answering") +
+                              " (their money stays in flight, accounted)")
         refused = {k: v - self.violations_accepted[k] for k, v in self.violations.items()}
+        others = [f"{k}: {v}" for k, v in sorted(self.violations_accepted.items())
+                  if v and k not in self.violations]
         checks.append(Check("every rule violation refused",
-                            ", ".join(f"{k} {refused[k]}/{v}" for k, v in sorted(self.violations.items())),
+                            ", ".join([f"{k} {refused[k]}/{v}" for k, v in sorted(self.violations.items())] + others),
                             not any(self.violations_accepted.values())))
         checks.append(Check("a repeated request answers the first (registration, duplicate tap)",
                             f"{self.replays_ok} replays right, {self.replays_bad} wrong", self.replays_bad == 0))
@@ -916,6 +981,7 @@ class Simulation:
             self._stage("round 1", self.round1)
             self._stage("round 2", self.round2)
             self._stage("cash-outs", self.cashouts)
+            self._stage("banks answer", self.settlement)
             self.console.rule("[bold]invariants")
             t_inv = self.recorder.now()
             checks = self.invariants(first)
@@ -971,6 +1037,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the HTML report (default .devstack/simulation.html)")
     parser.add_argument("--workers", type=int, default=WORKERS_DEFAULT, help="concurrent HTTP clients")
     parser.add_argument("--payments-per-citizen", type=float, default=PAYMENTS_PER_CITIZEN)
+    parser.add_argument("--payout-wait-s", type=float, default=Options.payout_wait_s,
+                        help="how long the banks have to answer every payout (0: a stack without banks)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -994,5 +1062,5 @@ def main(args: argparse.Namespace) -> int:
     url = args.url or (stack.api_url if stack is not None else "")
     options = Options(url=url, citizens=args.citizens, seed=args.seed, report=args.report, workers=args.workers,
                       payments_per_citizen=args.payments_per_citizen, sqs_endpoint=sqs_endpoint, stage=stage,
-                      stack_note=note)
+                      stack_note=note, payout_wait_s=args.payout_wait_s)
     return 0 if run(options).ok else 1

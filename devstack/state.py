@@ -52,7 +52,10 @@ class StackState:
 
 
 def state_path() -> Path:
-    return state_dir() / _FILE
+    """``.devstack/stack.json``, or the file ``WALLET_DEVSTACK_STATE`` names
+    (a second stack, e.g. a test's, beside a running one, whose file stays)."""
+    named = os.environ.get("WALLET_DEVSTACK_STATE")
+    return Path(named) if named else state_dir() / _FILE
 
 
 def write(state: StackState) -> Path:

@@ -4,8 +4,12 @@ watches (infra/observability.py).
 
 Under traffic a payment can be counted in part (its debit's shard read, its
 credit's not yet), so the check reads the stream itself first and, when the
-summary is off, reads it again: an imbalance that survives a second reading
-is an operators' alert. The full scan is the auditor's offline check.
+summary is off, reads it again, up to READINGS times: an imbalance that
+stands still over two readings in a row is an operators' alert. A break
+(money written outside a transfer) stays the same from one reading to the
+next; what a payment counted in part adds moves with the traffic, so a busy
+hour does not raise a false alarm. The full scan is the auditor's offline
+check.
 """
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ __all__ = ["check_ledger"]
 
 logger = observability.component_logger()
 
+READINGS = 3
+
 
 def _imbalance(result: dict[str, Any]) -> int:
     held = sum(int(result[bucket]) for bucket in accounts.SUMMARY_BUCKETS)
@@ -29,17 +35,22 @@ def _imbalance(result: dict[str, Any]) -> int:
 def check_ledger() -> dict[str, Any]:
     """Summarize the ledger and publish ``LedgerImbalanceSatang`` (|funded -
     held|, 0 when balanced) and ``LedgerNegativeAccounts``. An imbalance seen
-    in two readings in a row is also an operators' alert (GET /v1/admin/alerts)."""
+    that stands still over two readings in a row is also an operators'
+    alert (GET /v1/admin/alerts)."""
     stream_summary.consume()
     result = summary()
     imbalance = _imbalance(result)
-    if not result["balanced"]:
-        stream_summary.consume()  # payments counted in part in the first reading are whole in the second
+    for _reading in range(READINGS - 1):
+        if result["balanced"]:
+            break
+        before = (imbalance, int(result["negative_accounts"]))
+        stream_summary.consume()  # payments counted in part in one reading are whole in the next
         result = summary()
         imbalance = _imbalance(result)
-        if not result["balanced"]:
+        if not result["balanced"] and (imbalance, int(result["negative_accounts"])) == before:
             alerts.raise_alert("ledger_imbalance", utcnow().strftime("%Y-%m-%dT%H"), {
                 "imbalance_satang": imbalance, "negative_accounts": int(result["negative_accounts"])})
+            break
     observability.count("LedgerChecks")
     observability.count("LedgerImbalanceSatang", imbalance)
     observability.count("LedgerNegativeAccounts", int(result["negative_accounts"]))

@@ -64,6 +64,8 @@ def test_the_stack_serves_the_api_and_stops_with_every_child_gone(tmp_path, stop
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "stack.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WALLET_")}
+    # Its own state file: a `make run` stack of this checkout keeps its own.
+    env["WALLET_DEVSTACK_STATE"] = str(tmp_path / "stack.json")
     with open(log, "wb") as out:
         # Own session: the signal below reaches the stack only, as Ctrl-C
         # reaches `make run` in a terminal.
@@ -111,5 +113,6 @@ def test_the_stack_serves_the_api_and_stops_with_every_child_gone(tmp_path, stop
         time.sleep(0.1)
     assert all(_pid_gone(p) for p in pids), f"children left running: {pids}"
     assert "stack stopped" in log.read_text()
+    assert not (tmp_path / "stack.json").exists()  # its own state file, removed at the stop
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{url}/v1/health", timeout=2)

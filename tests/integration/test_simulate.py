@@ -44,6 +44,7 @@ def outcome(local_api: str, local_pump: Any, local_aws: Any, tmp_path: Path,
     monkeypatch.setattr(switches, "SWITCH_CACHE_TTL_S", 0.5)
     options = simulate.Options(url=local_api, citizens=CITIZENS, seed=7, report=tmp_path / "report.html",
                                workers=4, waves=1, payments_per_citizen=1.0, burst_window_s=2.0, switch_settle_s=1.0,
+                               first_wave_due_s=1.0, payout_wait_s=0,
                                sqs_endpoint=local_aws.sqs_endpoint, stage=local_aws.stage)
     return simulate.run(options, console=Console(width=120, force_terminal=False))
 
@@ -54,7 +55,7 @@ def test_a_small_launch_holds_every_invariant_and_its_report_renders_in_chromium
     names = {c.name for c in outcome.checks}
     assert {"ledger balanced", "every rule violation refused", "no alert unexplained"} <= names
     assert [s[0] for s in outcome.stages] == ["setup", "registration", "activation", "round 1", "round 2",
-                                              "cash-outs", "invariants"]
+                                              "cash-outs", "banks answer", "invariants"]
     ops = {c.op for c in outcome.calls}
     assert {"registration", "assisted registration", "QR payment", "merchant payment", "withdrawal",
             "switch"} <= ops
@@ -83,7 +84,9 @@ def test_a_failed_invariant_makes_the_command_exit_non_zero(monkeypatch, tmp_pat
                                summaries=[], queues=[], stages=[], notes=[],
                                options=simulate.Options(url="http://127.0.0.1:9"), started_at="", duration_s=0.0)
     monkeypatch.setattr(simulate, "run", lambda options, console=None: failing)
-    args = simulate.argparse.Namespace(url="http://127.0.0.1:9", citizens=10, seed=1, report=tmp_path / "r.html",
-                                       workers=1, payments_per_citizen=0.1)
+    parser = simulate.argparse.ArgumentParser()
+    simulate.add_arguments(parser)  # the command line's own defaults
+    args = parser.parse_args(["--url", "http://127.0.0.1:9", "--citizens", "10", "--seed", "1",
+                              "--report", str(tmp_path / "r.html"), "--workers", "1", "--payments-per-citizen", "0.1"])
     assert simulate.main(args) == 1
     assert "AN INVARIANT FAILED" in simreport.render(failing)
