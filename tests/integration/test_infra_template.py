@@ -554,3 +554,25 @@ def test_the_launch_tables_are_warmed_to_capacity_md_figures(template):
                        "phase-counters": 6_700, "registrations/by-wave": 6_700, "registrations/by-citizen": 6_700,
                        "transfers/credit-history": 9_800}.items():
         assert warmed[name] >= peak, name
+
+
+def test_the_ledger_summary_reads_the_balances_stream_and_only_its_readers_may(template, code):
+    """The accounts table streams NEW_AND_OLD_IMAGES; the reader and the
+    ledger check (and no other function) may read that stream; an alarm
+    watches how far behind the reader is."""
+    tables = {t["Properties"]["TableName"]: t["Properties"]
+              for t in _of_type(template, "AWS::DynamoDB::Table").values()}
+    accounts = next(p for name, p in tables.items() if name.endswith("-accounts"))
+    assert accounts["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert {"ledger_summary_reader", "ledger_check"} <= set(code["schedules"])
+    readers = set()
+    for logical, statement in _statements(template):
+        if "dynamodb:GetRecords" in _as_list(statement["Action"]):
+            readers.add(logical)
+            assert set(_as_list(statement["Action"])) == {
+                "dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"}
+            assert "StreamArn" in json.dumps(statement["Resource"])
+    assert {logical.rstrip("0123456789ABCDEF") for logical in readers} == {
+        "LedgerSummaryReaderPolicy", "LedgerCheckPolicy"}
+    lag = _alarms(template)["ledger-summary-lag"]
+    assert (lag["MetricName"], lag["Threshold"]) == ("LedgerSummaryLagSeconds", 600)
