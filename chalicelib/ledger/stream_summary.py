@@ -254,21 +254,20 @@ def _compact(item: Mapping[str, Any]) -> bool:
     names = {f"#t{i}": name for i, name in enumerate((*TOTALS, NEGATIVE, "records"))}
     values = {f":t{i}": {"N": str(int(item.get(name) or 0))} for i, name in enumerate((*TOTALS, NEGATIVE, "records"))}
     adds = ", ".join(f"#t{i} :t{i}" for i in range(len(names)))
+    tx = db.Transaction("summary_compact")
+    tx.update("compacted", {"TableName": table, "Key": {"stream": {"S": STREAM_KEY}, "shard_id": {"S": COMPACTED}},
+                            "UpdateExpression": f"SET #closed = :true ADD {adds}",
+                            "ExpressionAttributeNames": {**names, "#closed": "closed"},
+                            "ExpressionAttributeValues": {**values, ":true": {"BOOL": True}}})
+    tx.add("closed_shard", "Delete", {
+        "TableName": table, "Key": {"stream": {"S": STREAM_KEY}, "shard_id": {"S": item["shard_id"]}},
+        "ConditionExpression": "#closed = :true",
+        "ExpressionAttributeNames": {"#closed": "closed"},
+        "ExpressionAttributeValues": {":true": {"BOOL": True}}})
     try:
-        db.dynamodb_client().transact_write_items(TransactItems=[
-            {"Update": {"TableName": table, "Key": {"stream": {"S": STREAM_KEY}, "shard_id": {"S": COMPACTED}},
-                        "UpdateExpression": f"SET #closed = :true ADD {adds}",
-                        "ExpressionAttributeNames": {**names, "#closed": "closed"},
-                        "ExpressionAttributeValues": {**values, ":true": {"BOOL": True}}}},
-            {"Delete": {"TableName": table, "Key": {"stream": {"S": STREAM_KEY}, "shard_id": {"S": item["shard_id"]}},
-                        "ConditionExpression": "#closed = :true",
-                        "ExpressionAttributeNames": {"#closed": "closed"},
-                        "ExpressionAttributeValues": {":true": {"BOOL": True}}}},
-        ])
-    except ClientError as exc:
-        if db.condition_failed(exc) or "TransactionCanceled" in str(exc):
-            return False  # another reader compacted it first
-        raise
+        tx.commit()
+    except db.ConditionsFailedError:
+        return False  # another reader compacted it first
     return True
 
 
