@@ -206,7 +206,8 @@ def _seed_late(count: int, phase_id: str = PHASE_ID) -> list[str]:
     from chalicelib import rolling
     from chalicelib.clock import iso, utcnow
     from chalicelib.eligibility import assign_bucket, wallet_id_for
-    from chalicelib.registration.models import ACTIVATION_BUCKETS, RegistrationModel, registration_key, wave_bucket_key
+    from chalicelib.limits import ACTIVATION_BUCKETS
+    from chalicelib.registration.models import RegistrationModel, registration_key, wave_bucket_key
 
     accepted_at = iso(utcnow() - timedelta(seconds=rolling.MARGIN_S + 1))
     wallets = []
