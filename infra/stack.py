@@ -127,6 +127,17 @@ ACCESS_LOG_FIELDS = {
 }
 
 
+def _json_context(value: Any, key: str) -> Any:
+    """A context value parsed when a JSON string (``--context key='{...}'``),
+    else as cdk.json holds it."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"context {key} is not JSON: {exc}") from exc
+    return value
+
+
 def bank_accounts_from_context(value: Any, stage: str) -> dict[str, str]:
     """The banks' AWS accounts of ``stage`` from the context ``bank_accounts``:
     ``{"<stage>": {"<bank code>": "<12-digit account id>"}}`` (cdk.json, or
@@ -134,11 +145,7 @@ def bank_accounts_from_context(value: Any, stage: str) -> dict[str, str]:
     account (no external principal on any queue; the synth still works)."""
     if value in (None, ""):
         return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise ValueError(f"context bank_accounts is not JSON: {exc}") from exc
+    value = _json_context(value, "bank_accounts")
     if not isinstance(value, dict):
         raise ValueError('context bank_accounts must be {"<stage>": {"<bank code>": "<account id>"}}')
     accounts = value.get(stage) or {}
@@ -170,11 +177,7 @@ def warm_throughput_from_context(value: Any, stage: str) -> dict[str, int]:
     on-demand tables do)."""
     if value in (None, ""):
         return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise ValueError(f"context warm_throughput is not JSON: {exc}") from exc
+    value = _json_context(value, "warm_throughput")
     figures = value.get(stage) if isinstance(value, dict) else None
     if figures is None:
         return {}
