@@ -263,7 +263,7 @@ def _invoke(name: str, kind: str, payload: Any, timeout_s: int, memory_mb: int) 
     region = get_settings().region
     _CHILD["steps"].clear()
     _CHILD["units"].clear()
-    context = LambdaContext(f"wallet-bench-{name}", region, timeout_ms=timeout_s * 1000)
+    context = LambdaContext(f"wallet-bench-{name}", region, timeout_ms=timeout_s * 1000, memory_mb=memory_mb)
     statuses: dict[str, int] = {}
     batches: list[tuple[float, float]] = []  # (wall, cpu) of each invocation Lambda would see
     cpu, started = time.process_time(), time.perf_counter()
