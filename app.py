@@ -106,11 +106,11 @@ def activation_schedule(event):  # type: ignore[no-untyped-def]
     activation_jobs.run_schedule()
 
 
-# measured: peak 94 MiB; 1,000 statuses (from 2 or 10 messages of 100) in
-# 28-40 s at 512 MB: a batch of 2 full messages (1,000 statuses; it has no
-# budget) needs 56-80 s with the headroom; 10 full ones would need 400 s.
+# measured: peak 97 MiB; 1,000 statuses (from 2 or 10 messages of 100) in
+# 28-59 s at 512 MB: a batch of 2 full messages (1,000 statuses; it has no
+# budget) needs 56-118 s with the headroom; 10 full ones would need 400 s.
 BANK_STATUS_WORKER = functions.declare(
-    "bank_status_worker", memory_mb=512, timeout_s=120, why="settles or reverses payouts from the banks' pacs.002",
+    "bank_status_worker", memory_mb=512, timeout_s=180, why="settles or reverses payouts from the banks' pacs.002",
     # 2 messages of up to 500 statuses each; 5 workers x 8 threads settle
     # ~1,300 payouts/s on AWS, 83/s per in-flight shard of a bank (CAPACITY.md),
     # and keep one bank's burst from taking the account's concurrency.
