@@ -62,8 +62,9 @@ logger = observability.component_logger()
 # of ledger transactions may take past it, kept back from the time it has.
 PAGE_OVERRUN_S = 5.0
 
-# Short name of the work queue (chalicelib.queues.QUEUES).
-ACTIVATION_QUEUE = "activation"
+# Short name of the work queue (declared in chalicelib.queues, which app.py
+# reads without loading this module).
+ACTIVATION_QUEUE = queues.ACTIVATION_QUEUE
 
 Sender = Callable[[dict[str, Any]], None]
 
