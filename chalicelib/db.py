@@ -33,6 +33,7 @@ import contextlib
 import contextvars
 import random
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -361,6 +362,10 @@ class Transaction:
         self._tags: list[str] = []
         self._seen: set[str] = set()
         self._items: list[dict[str, Any]] = []
+        # Names this transaction on every item it writes that says so (the
+        # ledger's balances: ``last_tx``), so that a reader of the stream can
+        # tell the changes of one transaction apart from the others'.
+        self.id = secrets.token_hex(8)
 
     def __len__(self) -> int:
         return len(self._items)

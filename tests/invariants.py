@@ -98,5 +98,6 @@ def drained_summary() -> dict[str, Any]:
     scanned = Ledger().scan_summary()
     assert {k: kept[k] for k in scanned} == scanned, f"stream summary {kept} != scan {scanned}"
     assert kept["as_of"] is not None and kept["lag_s"] is not None
+    assert kept["partial_transactions"] == 0, "at quiescence every transaction is read whole"
     # Without its time fields, so that "nothing moved" compares two readings.
     return {k: v for k, v in kept.items() if k not in ("as_of", "lag_s")}

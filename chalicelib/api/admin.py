@@ -35,7 +35,7 @@ SUMMARY_KEYS = ("funded_satang", "treasury_satang", "wallets_satang", "merchants
                 "merchants_withdrawable_satang", "in_flight_satang", "paid_out_satang", "returned_satang",
                 "balanced")
 # Added to the contract's fields: how fresh the O(buckets) summary is.
-SUMMARY_FRESHNESS_KEYS = ("as_of", "lag_s")
+SUMMARY_FRESHNESS_KEYS = ("as_of", "lag_s", "partial_transactions")
 
 
 @bp.route("/v1/admin/phases/{phase_id}", methods=["PUT"])
@@ -165,5 +165,8 @@ OPENAPI_PATHS: dict[str, Any] = {
             "balanced": {"type": "boolean", "description": "what is counted up to as_of balances"},
             "as_of": {"type": "string", "nullable": True, "format": "date-time",
                       "description": "every balance change committed before it is counted (null: not yet read)"},
-            "lag_s": {"type": "number", "nullable": True, "description": "seconds between as_of and now"}}})})},
+            "lag_s": {"type": "number", "nullable": True, "description": "seconds between as_of and now"},
+            "partial_transactions": {"type": "integer", "description": (
+                "transactions whose changes were read only in part by as_of: left out of every bucket "
+                "until whole, so that what is counted balances under traffic too")}}})})},
 }

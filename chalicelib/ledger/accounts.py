@@ -13,6 +13,7 @@ from chalicelib.limits import MERCHANT_BALANCE_SHARDS_MAX
 
 __all__ = [
     "AccountKind",
+    "LAST_TX",
     "TALLIES",
     "TALLY_DIRECTIONS",
     "tally_name",
@@ -88,7 +89,9 @@ TALLIED_KINDS = frozenset({AccountKind.WALLET})
 # right after the transaction. No item is added to the transaction.
 COUNTED_KINDS = frozenset({AccountKind.TREASURY})
 _COUNTER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_NOT_COUNTERS = frozenset({"account_id", "balance_satang", "kind", "status", "expires_at", *TALLIES})
+# The id of the transaction that last wrote a balance item (db.Transaction.id).
+LAST_TX = "last_tx"
+_NOT_COUNTERS = frozenset({"account_id", "balance_satang", "kind", "status", "expires_at", LAST_TX, *TALLIES})
 
 
 def check_counter(account_id: str, name: str) -> None:

@@ -2,17 +2,21 @@
 stream folded into aggregate items), published as metrics that an alarm
 watches (infra/observability.py).
 
-Under traffic a payment can be counted in part (its debit's shard read, its
-credit's not yet), so the check reads the stream itself first and, when the
-summary is off, reads it again, up to READINGS times: an imbalance that
-stands still over two readings in a row is an operators' alert. A break
-(money written outside a transfer) stays the same from one reading to the
-next; what a payment counted in part adds moves with the traffic, so a busy
-hour does not raise a false alarm. The full scan is the auditor's offline
-check.
+The summary counts whole transactions only (stream_summary), so what it
+counts balances under traffic too; a transaction read in part is left out
+and listed. The check reads the stream itself, and when something is off
+reads it again, up to READINGS times, at least SETTLE_S apart: an operators'
+alert is an imbalance of what is counted that stands still over two
+readings in a row (money written outside a transfer), or a transaction
+still read in part, by the same amount, in both (its other items never
+came: written outside the ledger under a transaction's name). A payment
+read in part in one reading is whole in the next, so a busy hour raises no
+false alarm. The full scan is the auditor's offline check.
 """
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib import alerts, observability
@@ -25,40 +29,68 @@ __all__ = ["check_ledger"]
 logger = observability.component_logger()
 
 READINGS = 3
+# Longer than a committed change takes to reach the stream.
+SETTLE_S = 2 * stream_summary.STREAM_DELAY_S
 
 
-def _imbalance(result: dict[str, Any]) -> int:
+@dataclass(frozen=True)
+class _Reading:
+    off_satang: int  # funded - held, of what is counted
+    negative: int
+    partial: dict[str, int] = field(default_factory=dict)  # transaction read in part -> what it adds
+
+    @property
+    def clear(self) -> bool:
+        return self.off_satang == 0 and self.negative == 0 and not self.partial
+
+
+def _read() -> tuple[dict[str, Any], _Reading]:
+    stream_summary.consume()
+    result = summary()
     held = sum(int(result[bucket]) for bucket in accounts.SUMMARY_BUCKETS)
-    return abs(int(result["funded_satang"]) - held)
+    return result, _Reading(int(result["funded_satang"]) - held, int(result["negative_accounts"]),
+                            dict(result.get("partial") or {}))
+
+
+def _standing(before: _Reading, now: _Reading) -> tuple[int, dict[str, int]]:
+    """What stood still from one reading to the next: the imbalance of what
+    is counted (0 unless it and the negative accounts are the same, non-zero)
+    and the transactions read in part by the same amount in both."""
+    stuck = {tx: amount for tx, amount in now.partial.items() if before.partial.get(tx) == amount}
+    same = (now.off_satang, now.negative) == (before.off_satang, before.negative) != (0, 0)
+    return (now.off_satang if same else 0), stuck
 
 
 def check_ledger() -> dict[str, Any]:
     """Summarize the ledger and publish ``LedgerImbalanceSatang`` (|funded -
-    held|, 0 when balanced) and ``LedgerNegativeAccounts``. An imbalance seen
-    that stands still over two readings in a row is also an operators'
-    alert (GET /v1/admin/alerts)."""
-    stream_summary.consume()
-    result = summary()
-    imbalance = _imbalance(result)
-    for _reading in range(READINGS - 1):
-        if result["balanced"]:
+    held| of what is counted, and of any transaction stuck in part; 0 when
+    balanced) and ``LedgerNegativeAccounts``. What stands still over two
+    readings in a row is also an operators' alert (GET /v1/admin/alerts)."""
+    result, reading = _read()
+    imbalance = abs(reading.off_satang)
+    for _next in range(READINGS - 1):
+        if reading.clear:
             break
-        before = (imbalance, int(result["negative_accounts"]))
-        stream_summary.consume()  # payments counted in part in one reading are whole in the next
-        result = summary()
-        imbalance = _imbalance(result)
-        if not result["balanced"] and (imbalance, int(result["negative_accounts"])) == before:
+        time.sleep(SETTLE_S)  # a change committed before the first reading is in the stream now
+        before = reading
+        result, reading = _read()
+        off, stuck = _standing(before, reading)
+        imbalance = abs(reading.off_satang - sum(stuck.values()))
+        if off or stuck or (reading.negative and reading.negative == before.negative):
             alerts.raise_alert("ledger_imbalance", utcnow().strftime("%Y-%m-%dT%H"), {
-                "imbalance_satang": imbalance, "negative_accounts": int(result["negative_accounts"])})
+                "imbalance_satang": imbalance, "negative_accounts": reading.negative,
+                "partial_transactions": len(stuck)})
             break
+        imbalance = abs(reading.off_satang)
+    balanced = bool(result["balanced"]) and imbalance == 0
     observability.count("LedgerChecks")
     observability.count("LedgerImbalanceSatang", imbalance)
-    observability.count("LedgerNegativeAccounts", int(result["negative_accounts"]))
-    log = logger.info if result["balanced"] else logger.error
-    log("ledger check", extra={"balanced": result["balanced"], "imbalance_satang": imbalance,
-                               "negative_accounts": result["negative_accounts"]})
-    return {"balanced": result["balanced"], "imbalance_satang": imbalance,
-            "negative_accounts": result["negative_accounts"]}
+    observability.count("LedgerNegativeAccounts", reading.negative)
+    log = logger.info if balanced else logger.error
+    log("ledger check", extra={"balanced": balanced, "imbalance_satang": imbalance,
+                               "negative_accounts": reading.negative,
+                               "partial_transactions": len(reading.partial)})
+    return {"balanced": balanced, "imbalance_satang": imbalance, "negative_accounts": reading.negative}
 
 
 def read_ledger_stream(context: Any = None) -> stream_summary.ConsumeStats:

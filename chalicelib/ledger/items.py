@@ -75,10 +75,12 @@ def update_balance(tx: db.Transaction, account_id: str, delta_satang: int, *,
     by the balance, unless the account may go below zero (the budget).
     ``tallies`` (accounts.TALLIES) and a caller's ``counters``
     (accounts.check_counter) are added in the same write."""
-    names = {"#balance": "balance_satang", "#kind": "kind"}
+    names = {"#balance": "balance_satang", "#kind": "kind", "#last_tx": accounts.LAST_TX}
     values: dict[str, Any] = {":delta_satang": {"N": str(delta_satang)},
-                              ":kind": {"S": accounts.kind_of(account_id).value}}
-    assignments = ["#kind = if_not_exists(#kind, :kind)"]
+                              ":kind": {"S": accounts.kind_of(account_id).value}, ":last_tx": {"S": tx.id}}
+    # last_tx: the balances' stream tells which changes are one transaction's
+    # (the ledger summary counts a transaction whole or not at all).
+    assignments = ["#kind = if_not_exists(#kind, :kind)", "#last_tx = :last_tx"]
     for name, value in (sets or {}).items():
         if name not in SETTABLE:
             raise ValueError(f"a posting may set {' or '.join(sorted(SETTABLE))} of a balance, not {name}")

@@ -31,6 +31,8 @@ class AccountModel(Model):
     status = UnicodeAttribute(null=True)
     expires_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute(null=True)
+    # The transaction that wrote it last (accounts.LAST_TX, db.Transaction.id).
+    last_tx = UnicodeAttribute(null=True)
     # What came in from and went out to each kind of account (accounts.TALLIES),
     # added by every posting in the same update as the balance. Declared one
     # by one so that a read keeps them (PynamoDB drops undeclared attributes).
@@ -150,3 +152,7 @@ class SummaryShardModel(Model):
     paid_out_satang = NumberAttribute(null=True)
     returned_satang = NumberAttribute(null=True)
     negative_accounts = NumberAttribute(null=True)
+    # The changes of transactions not yet seen whole (JSON: transaction id ->
+    # bucket -> satang), and its version, moved by every write of it.
+    held = UnicodeAttribute(null=True)
+    held_version = NumberAttribute(null=True)

@@ -1,9 +1,10 @@
 """The O(buckets) ledger summary kept from the balances' stream
 (chalicelib/ledger/stream_summary.py), on DynamoDB Local (its stream) with
 concurrent payments: exact at quiescence against the auditor's scan, a page
-delivered twice counted once, honest under traffic (``as_of``, never
-balanced while a payment is counted in part), and its DynamoDB requests do
-not grow with the number of accounts."""
+delivered twice counted once, whole transactions only under traffic (a
+payment read in part is left out until whole, so every reading balances;
+``as_of`` says how fresh), and its DynamoDB requests do not grow with the
+number of accounts."""
 from __future__ import annotations
 
 import threading
@@ -101,17 +102,23 @@ def test_a_page_delivered_twice_counts_once(ddb_local_endpoint, monkeypatch):
 
 
 @pytest.mark.timeout(120)
-def test_a_payment_counted_in_part_is_not_called_balanced(ddb_local_endpoint, monkeypatch):
+def test_a_payment_read_in_part_is_left_out_until_whole(ddb_local_endpoint, monkeypatch):
     ledger = fresh_tables(monkeypatch, ddb_local_endpoint)
     wallets = issue(ledger, 2)
-    drained_summary()
+    before = drained_summary()
     ledger.post(Transfer("pay", wallets[0], accounts.merchant_spendable("m"), 500, "payment"))
     budget = iter([60.0, 0.0])  # the reader's time runs out after one record of the payment's two
     stream_summary.consume(lambda: next(budget, 0.0), page_limit=1)
     partial = ledger.summary()
-    assert partial["balanced"] is False and partial["as_of"] is not None
+    # One of the payment's two changes is read: neither counts yet, and what is counted balances.
+    assert partial["partial_transactions"] == 1
+    assert partial["balanced"] is True and partial["as_of"] is not None
+    assert partial["wallets_satang"] == before["wallets_satang"]
+    assert partial["merchants_spendable_satang"] == 0
     summary = drained_summary()
     assert summary["balanced"] is True and summary["merchants_spendable_satang"] == 500
+    assert summary["wallets_satang"] == before["wallets_satang"] - 500
+    assert ledger.summary()["partial_transactions"] == 0
     assert ledger.summary()["as_of"] >= partial["as_of"]
 
 
@@ -137,10 +144,10 @@ def test_under_traffic_the_summary_says_as_of_and_is_exact_once_quiet(ddb_local_
     assert readings and all(r["as_of"] is not None and r["lag_s"] >= 0 for r in readings)
     as_of = [r["as_of"] for r in readings]
     assert as_of == sorted(as_of)  # it only moves forward
-    for reading in readings:  # what it calls balanced adds up
-        if reading["balanced"]:
-            held = sum(reading[b] for b in accounts.SUMMARY_BUCKETS)
-            assert held == reading["funded_satang"]
+    for reading in readings:  # every reading under traffic balances, whole transactions only
+        assert reading["balanced"] is True, reading
+        assert sum(reading[b] for b in accounts.SUMMARY_BUCKETS) == reading["funded_satang"]
+        assert reading["merchants_spendable_satang"] % 100 == 0  # payments of 100, never a half
     assert drained_summary()["merchants_spendable_satang"] == 300 * 100
 
 

@@ -69,9 +69,10 @@ def test_saving_funds_the_treasury_once_and_raising_funds_the_difference(call: A
     first = summary(call)
     assert first["funded_satang"] == first["treasury_satang"] == BUDGET
     assert first["balanced"] is True
+    # API.md's, plus how fresh and whole it is
     assert set(first) == {"funded_satang", "treasury_satang", "wallets_satang", "merchants_spendable_satang",
                           "merchants_withdrawable_satang", "in_flight_satang", "paid_out_satang",
-                          "returned_satang", "balanced", "as_of", "lag_s"}  # API.md's, plus freshness
+                          "returned_satang", "balanced", "as_of", "lag_s", "partial_transactions"}
     # A replayed PUT (same body) funds nothing more.
     assert call("PUT", "/v1/admin/phases/p3", body=phase(), **OP)[0] == 200
     assert summary(call)["treasury_satang"] == BUDGET
