@@ -9,7 +9,7 @@ from rich.console import Console
 
 __all__ = ["BENCHES", "run_one"]
 
-BENCHES = ("ledger", "activation", "payments", "payouts", "exclusions", "summary", "coldstart")
+BENCHES = ("ledger", "activation", "payments", "payouts", "exclusions", "summary", "coldstart", "functions")
 console = Console()
 
 
@@ -55,10 +55,16 @@ def _summary(endpoint: str, quick: bool, _pid: int) -> dict[str, Any]:
     return summary.run(endpoint, counts=(10, 200) if quick else summary.ACCOUNTS_DEFAULT, progress=_say)
 
 
+def _functions(endpoint: str, quick: bool, _pid: int) -> dict[str, Any]:
+    from bench import functions
+
+    return functions.run(endpoint, quick=quick, progress=_say)
+
+
 # (DynamoDB Local's URL, quick, its process id)
 _RUNNERS: dict[str, Callable[[str, bool, int], dict[str, Any]]] = {
     "ledger": _ledger, "activation": _activation, "payments": _payments, "payouts": _payouts,
-    "exclusions": _exclusions, "summary": _summary,
+    "exclusions": _exclusions, "summary": _summary, "functions": _functions,
 }
 
 

@@ -46,7 +46,8 @@ __all__ = [
 # ReceiveMessage returns at most 10 messages; so does one local Lambda event.
 SQS_BATCH_SIZE_MAX = 10
 LOCAL_ACCOUNT_ID = "123456789012"
-# Lambda's budget per invocation as the local context reports it.
+# Lambda's budget per invocation as the local context reports it, for a
+# handler without a declaration (a declared one gets its own timeout).
 LAMBDA_TIMEOUT_MS = 900_000
 LAMBDA_MEMORY_MB = 1024
 DEFAULT_WAIT_TIME_S = 1
@@ -125,12 +126,12 @@ class LambdaContext:
     """The attributes of Lambda's context object that handlers and Powertools read."""
 
     def __init__(self, function_name: str, region: str,
-                 timeout_ms: int = LAMBDA_TIMEOUT_MS) -> None:
+                 timeout_ms: int = LAMBDA_TIMEOUT_MS, memory_mb: int = LAMBDA_MEMORY_MB) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = (
             f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT_ID}:function:{function_name}")
-        self.memory_limit_in_mb = LAMBDA_MEMORY_MB
+        self.memory_limit_in_mb = memory_mb
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"
@@ -139,6 +140,18 @@ class LambdaContext:
     def get_remaining_time_in_millis(self) -> int:
         left = self._deadline - dt.datetime.now(dt.UTC)
         return max(0, int(left.total_seconds() * 1000))
+
+    @classmethod
+    def declared(cls, function_name: str, region: str) -> LambdaContext:
+        """The context Lambda gives ``function_name``: its declared timeout
+        and memory (app.py's ``functions.declare``), so that a handler that
+        budgets from the time left budgets locally as it does on Lambda."""
+        from chalicelib import functions
+
+        spec = functions.declared().get(function_name)
+        if spec is None:
+            return cls(function_name, region)
+        return cls(function_name, region, timeout_ms=spec.timeout_s * 1000, memory_mb=spec.memory_mb)
 
 
 def _message_attributes(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -296,7 +309,7 @@ class Pump:
         event = sqs_event(messages, arn, self.region)
         self.stats.add(invocations=1)
         try:
-            response = source.handler(event, LambdaContext(source.name, self.region))
+            response = source.handler(event, LambdaContext.declared(source.name, self.region))
         except Exception:
             log.exception("sqs %s: handler raised; all %d messages come back after the "
                           "visibility timeout", source.name, len(messages))
@@ -339,7 +352,7 @@ class Pump:
                 continue
             try:
                 schedule.handler(scheduled_event(schedule.name, self.region),
-                                 LambdaContext(schedule.name, self.region))
+                                 LambdaContext.declared(schedule.name, self.region))
                 log.debug("schedule %s fired", schedule.name)
             except Exception:
                 log.exception("schedule %s raised", schedule.name)

@@ -356,15 +356,14 @@ def register(
     # read. After it closes, a retry still gets its registration back.
     if now < phase.opens_at:
         raise _closed(phase)
-    existing = get_registration(phase.phase_id, citizen.citizen_hash)
-    if existing is not None:
-        # Registered before: the same registration, never a card (a lost
-        # card is reissued, after the same identity check).
-        if assisted is not None:
-            check_identity(existing.identity_hash, existing.district, citizen)
-        return Registered(existing, created=False)
     if not registration_open(phase, now):
-        raise _closed(phase)
+        existing = get_registration(phase.phase_id, citizen.citizen_hash)
+        if existing is None:
+            raise _closed(phase)
+        return _again(existing, citizen, assisted)
+    # While the window is open the write comes first: a registration that
+    # exists fails its condition and is read back then, so a new one (all
+    # but the few taps twice) costs no read of it.
     if assisted is not None:
         benefit = get_benefit(citizen.citizen_hash)
         if benefit is not None:  # benefited in another phase: the same person?
@@ -378,12 +377,18 @@ def register(
         found = get_registration(phase.phase_id, citizen.citizen_hash)
         if found is None:
             raise RuntimeError("a registration's condition failed but it cannot be read back")
-        if assisted is not None:
-            check_identity(found.identity_hash, found.district, citizen)
-        return Registered(found, created=False)
+        return _again(found, citizen, assisted)
     _log(item, assisted)
     _count(item)
     return Registered(item, created=True, card_code=code)
+
+
+def _again(existing: RegistrationModel, citizen: Citizen, assisted: Assisted | None) -> Registered:
+    """Registered before: the same registration, never a card (a lost card
+    is reissued, after the same identity check)."""
+    if assisted is not None:
+        check_identity(existing.identity_hash, existing.district, citizen)
+    return Registered(existing, created=False)
 
 
 def _count(item: RegistrationModel) -> None:

@@ -171,8 +171,11 @@ def test_each_record_gets_its_share_of_the_time_left():
 
     shares = [observability.RecordContext(Context(), left).get_remaining_time_in_millis() for left in (10, 2, 1)]
     assert shares == [6_000, 30_000, 60_000]  # 63 s less the 3 s margin, over the records left
-    assert service.message_budget_s(observability.RecordContext(Context(), 10)) == 6.0 - service.PAGE_OVERRUN_S
-    assert service.message_budget_s(None) == 120
+    # The last records' shares, less one page's overrun: what crediting budgets.
+    assert service.message_budget_s(observability.RecordContext(Context(), 2)) == 30.0 - service.PAGE_OVERRUN_S
+    # A share smaller than a page's overrun: no budget, the message does one page and hands on the rest.
+    assert service.message_budget_s(observability.RecordContext(Context(), 10)) == 0.0
+    assert service.message_budget_s(None) == 120  # called without Lambda's context (tests, scripts)
 
 
 def test_the_ledger_check_publishes_the_imbalance_the_alarm_watches(world, captured):
