@@ -17,9 +17,10 @@ faster for thousands of transactions), then alternate in rounds, each going
 first in every other round.
 
 Targets (ARCHITECTURE.md): a QR payment is 1 write request of at most 4
-items, a card payment 1 of at most 3, each with at most 2 reads; payments per
-second at least 0.8 of raw transactions of the same shape, as the median of
-the rounds' ratios (``bench.stats``).
+items, a card payment 1 of at most 3, each with at most 2 reads; CPU per
+payment (the app, the phones and DynamoDB Local) at most 1/0.8 of raw
+transactions of the same items' (the raw client and DynamoDB Local), as the
+median of the rounds' ratios (``bench.stats``), the wall-clock ratio beside it.
 """
 from __future__ import annotations
 
@@ -45,8 +46,18 @@ __all__ = ["run", "PAYMENTS_DEFAULT", "CONCURRENCY_DEFAULT"]
 PAYMENTS_DEFAULT = 960
 CARD_PAYMENTS_DEFAULT = 40
 CONCURRENCY_DEFAULT = 8
+# DynamoDB Local's JVM keeps getting cheaper per transaction for thousands
+# of them (measured: 15, 9.8 and 8.1 ms of its CPU per payment over three
+# chunks of 600 each way): both paths run untimed in chunks until a chunk
+# costs it within WARMUP_SETTLED of the one before.
 WARMUP_PAYMENTS = 600
-ROUNDS = 16
+WARMUP_CHUNKS_MAX = 4
+WARMUP_SETTLED = 0.1
+# Rounds of 60 payments each way (about a second of CPU on each path): the
+# ratios are the median of the rounds', so that a garbage collection or a
+# compilation of the emulator's that lands in one path's round moves one
+# round, not the figure.
+PER_ROUND = 60
 AMOUNT_SATANG = 100
 WALLET_SATANG = 10_000_000
 HTTP_TIMEOUT_S = 30
@@ -398,6 +409,7 @@ def _raw_transactions(people: list[dict[str, Any]], count: int, items: int,
     from chalicelib.clock import iso, utcnow
     from chalicelib.config import get_settings
     from chalicelib.ledger import accounts
+    from chalicelib.phases.counters import SPEND_FEED_SHARDS, spend_feed_key
 
     settings = get_settings()
     client = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint)
@@ -416,45 +428,60 @@ def _raw_transactions(people: list[dict[str, Any]], count: int, items: int,
             person = _payer(people, workers, w, i)
             tid = f"raw-{w}-{i}-{uuid.uuid4().hex[:6]}"
             now = iso(utcnow())
+            wallet = accounts.wallet_account(person["wallet_id"])
+            shop = accounts.merchant_spendable(person["merchant_id"])
             if read_benefit:  # what the app reads when its citizen cache misses
                 client.get_item(TableName=benefits_table, Key={"citizen_hash": {"S": person["citizen_hash"]}},
                                 ConsistentRead=True)
             client.batch_get_item(RequestItems={
-                accounts_table: {"Keys": [{"account_id": {"S": accounts.wallet_account(person["wallet_id"])}}],
-                                 "ConsistentRead": True},
+                accounts_table: {"Keys": [{"account_id": {"S": wallet}}], "ConsistentRead": True},
                 merchants_table: {"Keys": [{"merchant_id": {"S": person["merchant_id"]}}], "ConsistentRead": True}})
+            # The items the app writes, attribute for attribute: the kind set
+            # on each balance, the feed key that puts the record in the
+            # phase's spending feed (one more index item), the payment's
+            # details and the marker's expiry. A leaner record would make
+            # DynamoDB Local's share of the raw path smaller than the app's
+            # for work that is not the app's overhead.
             tx: list[dict[str, Any]] = [
-                {"Update": {"TableName": accounts_table,
-                            "Key": {"account_id": {"S": accounts.wallet_account(person["wallet_id"])}},
-                            "UpdateExpression": "ADD balance_satang :neg, out_merchant_spendable_satang :amt",
+                {"Update": {"TableName": accounts_table, "Key": {"account_id": {"S": wallet}},
+                            "UpdateExpression": "SET #kind = if_not_exists(#kind, :kind) "
+                                                "ADD balance_satang :neg, out_merchant_spendable_satang :amt",
                             "ConditionExpression": "balance_satang >= :amt AND #s = :active AND expires_at > :now",
-                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeNames": {"#s": "status", "#kind": "kind"},
                             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                             "ExpressionAttributeValues": {":neg": {"N": f"-{AMOUNT_SATANG}"}, ":amt": amount,
-                                                          ":active": {"S": "active"}, ":now": {"S": now}}}},
-                {"Update": {"TableName": accounts_table,
-                            "Key": {"account_id": {"S": accounts.merchant_spendable(person["merchant_id"])}},
-                            "UpdateExpression": "ADD balance_satang :amt",
-                            "ExpressionAttributeValues": {":amt": amount}}},
+                                                          ":active": {"S": "active"}, ":now": {"S": now},
+                                                          ":kind": {"S": "wallet"}}}},
+                {"Update": {"TableName": accounts_table, "Key": {"account_id": {"S": shop}},
+                            "UpdateExpression": "SET #kind = if_not_exists(#kind, :kind) ADD balance_satang :amt",
+                            "ExpressionAttributeNames": {"#kind": "kind"},
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                            "ExpressionAttributeValues": {":amt": amount, ":kind": {"S": "merchant_spendable"}}}},
                 # A record the audit can replay: it moves the money it says it moves.
                 {"Put": {"TableName": transfers_table, "ConditionExpression": "attribute_not_exists(transfer_id)",
                          "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                          "Item": {"transfer_id": {"S": tid}, "kind": {"S": "raw"}, "amount_satang": amount,
-                                  "debit_account": {"S": accounts.wallet_account(person["wallet_id"])},
-                                  "credit_account": {"S": accounts.merchant_spendable(person["merchant_id"])},
+                                  "debit_account": {"S": wallet}, "credit_account": {"S": shop},
                                   "state": {"S": "posted"}, "created_at": {"S": now},
                                   "history_sort": {"S": f"{now}#{tid}"},
-                                  # Both history indexes, as a payment's record has them.
-                                  "debit_history": {"S": accounts.wallet_account(person["wallet_id"])},
+                                  # The three indexes a payment's record is in.
+                                  "debit_history": {"S": wallet},
                                   "credit_history": {"S": f"merchant:{person['merchant_id']}"},
+                                  "feed_key": {"S": spend_feed_key("bench-raw", i % SPEND_FEED_SHARDS)},
                                   "fingerprint": {"S": tid},
-                                  "details": {"M": {"payment_id": {"S": tid}, "amount_satang": amount}}}}},
+                                  "details": {"M": {"payment_id": {"S": tid}, "status": {"S": "completed"},
+                                                    "amount_satang": amount,
+                                                    "merchant_id": {"S": person["merchant_id"]},
+                                                    "merchant_name": {"S": "Bench Shop"},
+                                                    "balance_satang": amount, "category": {"S": CATEGORY},
+                                                    "channel": {"S": "qr"}}}}}},
             ]
             if items == 4:
                 tx.append({"Put": {"TableName": nonces_table, "ConditionExpression": "attribute_not_exists(nonce)",
                                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                                    "Item": {"nonce": {"S": tid}, "transfer_id": {"S": tid},
-                                            "merchant_id": {"S": person["merchant_id"]}}}})
+                                            "merchant_id": {"S": person["merchant_id"]},
+                                            "expires_ttl": {"N": str(int(time.time()) + 86_400)}}}})
             try:
                 client.transact_write_items(TransactItems=tx)
                 ok += 1
@@ -464,6 +491,25 @@ def _raw_transactions(people: list[dict[str, Any]], count: int, items: int,
 
     with cpu.measure(cpu_path) if cpu else nullcontext():
         return _timed(workers, worker)
+
+
+def _warm_up(url: str, people: list[dict[str, Any]], ddb_pid: int | None,
+             say: Callable[[str], None]) -> list[float]:
+    """Both paths untimed, ``WARMUP_PAYMENTS`` each way a chunk, until
+    DynamoDB Local's CPU per payment settles (or ``WARMUP_CHUNKS_MAX``
+    chunks); returns each chunk's, in ms."""
+    from bench.cpu import cpu_s
+
+    found: list[float] = []
+    while len(found) < WARMUP_CHUNKS_MAX:
+        say(f"warming DynamoDB Local up: {WARMUP_PAYMENTS} payments each way, untimed (chunk {len(found) + 1})")
+        before = cpu_s(ddb_pid)
+        _raw_transactions(people, WARMUP_PAYMENTS, items=TARGET_WRITE_ITEMS_QR)
+        _http_payments(url, people, WARMUP_PAYMENTS, "qr", f"warm{len(found)}")
+        found.append(round(1000 * (cpu_s(ddb_pid) - before) / (2 * WARMUP_PAYMENTS), 2))
+        if len(found) >= 2 and found[-1] >= found[-2] * (1 - WARMUP_SETTLED):
+            break
+    return found
 
 
 def _per_payment(seen: dict[str, Any], payments: int, cache_refreshes: int = 0) -> dict[str, Any]:
@@ -533,8 +579,9 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
     qr_s = raw_s = 0.0
     qr_ok = qr_failed = raw_ok = raw_failed = 0
     card: dict[str, Any] = {}
-    per_round = max(1, payments // ROUNDS)
-    rounds = Rounds()
+    rounds_n = max(2, payments // PER_ROUND)
+    per_round = max(1, payments // rounds_n)
+    rounds, cpu_rounds = Rounds(), Rounds()
     with _environment(ddb_endpoint) as (_url, own_ddb_pid), meter.installed(), refreshes.installed():
         cpu = CpuMeter(own_ddb_pid or ddb_pid)
         _apply_settings()
@@ -544,15 +591,11 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
         global _PHONES
         with ApiServer(_app(), LOOPBACK, free_port()) as server, \
                 ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as _PHONES:
-            # DynamoDB Local's JVM keeps compiling its hot paths for the first
-            # thousands of transactions (per transaction CPU falls ~3x): both
-            # paths run untimed first, then alternate which goes first.
-            say(f"warming DynamoDB Local up: {WARMUP_PAYMENTS} payments each way, untimed")
-            _raw_transactions(people, WARMUP_PAYMENTS, items=TARGET_WRITE_ITEMS_QR)
-            _http_payments(server.url, people, WARMUP_PAYMENTS, "qr", "warm")
-            for round_no in range(ROUNDS):
-                say(f"round {round_no + 1}/{ROUNDS}: {per_round} QR payments and {per_round} raw transactions, "
+            warm_up = _warm_up(server.url, people, own_ddb_pid or ddb_pid, say)
+            for round_no in range(rounds_n):
+                say(f"round {round_no + 1}/{rounds_n}: {per_round} QR payments and {per_round} raw transactions, "
                     f"{concurrency} at a time")
+                cpu_before = cpu.seconds("qr"), cpu.seconds("raw")
 
                 def qr_round(round_no: int = round_no) -> tuple[float, int, int]:
                     nonlocal qr_refreshes
@@ -569,6 +612,7 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
                 qr_s, qr_ok, qr_failed = qr_s + seconds, qr_ok + ok, qr_failed + failed
                 raw_s, raw_ok, raw_failed = raw_s + raw_round[0], raw_ok + raw_round[1], raw_failed + raw_round[2]
                 rounds.add(ok, seconds, raw_round[1], raw_round[0])
+                cpu_rounds.add(ok, cpu.seconds("qr") - cpu_before[0], raw_round[1], cpu.seconds("raw") - cpu_before[1])
             if card_payments > 0:
                 say(f"{card_payments} card payments")
                 before = refreshes.count
@@ -592,7 +636,7 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
     qr_rate = qr_ok / qr_s if qr_s else 0.0
     raw_rate = raw_ok / raw_s if raw_s else 0.0
     ratio = rounds.median_ratio()
-    cpu_ratio = cpu.ratio("qr", qr_ok, "raw", raw_ok)
+    cpu_ratio = cpu_rounds.median_ratio()
     return {
         "concurrency": concurrency,
         "qr": {"payments": qr_ok, "failed": qr_failed, "seconds": round(qr_s, 3),
@@ -601,15 +645,18 @@ def run(payments: int = PAYMENTS_DEFAULT, concurrency: int = CONCURRENCY_DEFAULT
         "card": card,
         "raw_same_shape": {"payments": raw_ok, "failed": raw_failed, "seconds": round(raw_s, 3),
                            "per_s": round(raw_rate, 1),
-                           "shape": "1 BatchGetItem (2 items) + 1 TransactWriteItems (4 items)",
+                           "shape": "1 BatchGetItem (2 items) + 1 TransactWriteItems (4 items, the app's attributes)",
                            "cpu_ms_per_payment": cpu.per_op_ms("raw", raw_ok)},
         "cold_caches": cold,
         "wholesaler": wholesale,
         "ratio_to_raw": round(ratio, 3),
         "ratio_rounds": rounds.summary(),
         # CPU per payment of every process on the path (the app, the phones,
-        # DynamoDB Local) against the raw client's and DynamoDB Local's.
+        # DynamoDB Local) against the raw client's and DynamoDB Local's: the
+        # median of the rounds' ratios, the ratio of the totals beside it.
         "cpu_ratio": round(cpu_ratio, 3),
+        "cpu_ratio_rounds": cpu_rounds.summary(),
+        "warm_up_dynamodb_local_cpu_ms_per_payment": warm_up,
         "targets": {
             # Exactly one write: a payment that wrote nothing was not measured.
             "qr_one_write_of_at_most_4_items": qr_costs["write_requests_per_payment"] == 1

@@ -32,7 +32,7 @@ def _activation(endpoint: str, quick: bool, pid: int) -> dict[str, Any]:
 def _payments(endpoint: str, quick: bool, pid: int) -> dict[str, Any]:
     from bench import payments
 
-    return payments.run(payments=100 if quick else payments.PAYMENTS_DEFAULT, ddb_endpoint=endpoint, ddb_pid=pid,
+    return payments.run(payments=480 if quick else payments.PAYMENTS_DEFAULT, ddb_endpoint=endpoint, ddb_pid=pid,
                         progress=_say, cold_citizens=96 if quick else payments.COLD_CITIZENS_DEFAULT)
 
 
