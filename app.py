@@ -9,15 +9,20 @@ from __future__ import annotations
 from chalice import Chalice, Rate
 
 from chalicelib import functions, observability, openapi, queues, secrets
-from chalicelib.activation import service as activation_jobs
 from chalicelib.api import activation, admin, citizen, merchant, payments, payouts, public, registrar, settlement
 from chalicelib.api.common import contract_errors, map_errors
-from chalicelib.exclusions import imports as exclusion_imports
-from chalicelib.ledger.check import check_ledger, read_ledger_stream
+from chalicelib.lazy import lazy_module
 from chalicelib.limits import BANK_CODES
-from chalicelib.payouts import dispatch as payout_dispatch
-from chalicelib.payouts import reconciliation
-from chalicelib.payouts import statuses as payout_statuses
+
+# Every function imports this file: the modules of the queue workers and
+# schedules are loaded when their function first runs, not on every cold
+# start of every other function (bench/coldstart.py).
+activation_jobs = lazy_module("chalicelib.activation.service")
+exclusion_imports = lazy_module("chalicelib.exclusions.imports")
+ledger_checks = lazy_module("chalicelib.ledger.check")
+payout_dispatch = lazy_module("chalicelib.payouts.dispatch")
+reconciliation = lazy_module("chalicelib.payouts.reconciliation")
+payout_statuses = lazy_module("chalicelib.payouts.statuses")
 
 # On AWS: the pepper and keys from Secrets Manager, once per cold start.
 secrets.load()
@@ -46,7 +51,7 @@ functions.declare(
             "exclusion-imports", "exclusion-lists", "exclusions", "merchant-reference", "merchant-tax-ids", "merchants",
             "payouts", "phases", "qr-nonces", "rate-counters",
             "reconciliations", "registrations", "switches", "transfers"),
-    sends=(activation_jobs.ACTIVATION_QUEUE, exclusion_imports.QUEUE),
+    sends=(queues.ACTIVATION_QUEUE, queues.EXCLUSION_IMPORTS_QUEUE),
     # POST /v1/admin/reconciliation/{bank}/{date} reads the bank's statement.
     statement_bucket="read",
     # the previous QR key: QRs signed before a rotation still verify (optional)
@@ -76,13 +81,13 @@ ACTIVATION_WORKER = functions.declare(
     # 49 wallets: 20,000 write units/s on `accounts` (warmed to 25,000) and 25
     # transactions/s per treasury shard (CAPACITY.md, Issuance); 1024 MB keeps
     # a worker's CPU off a page's critical path (0.58 vCPU).
-    consumes=activation_jobs.ACTIVATION_QUEUE, batch_size=10, max_concurrency=20, reserved_concurrency=20,
+    consumes=queues.ACTIVATION_QUEUE, batch_size=10, max_concurrency=20, reserved_concurrency=20,
     reads=("phases", "registrations"),
     # A cash_transfer phase's credit is a payout: its record, and the
     # citizen's PromptPay id decrypted from the registration, encrypted again
     # for the payout (the data key).
     writes=("accounts", "transfers", "activation-runs", "phase-counters", "phases", "payouts"),
-    sends=(activation_jobs.ACTIVATION_QUEUE,),
+    sends=(queues.ACTIVATION_QUEUE,),
     secrets=("data-key",),
 )
 
@@ -97,7 +102,7 @@ def activation_worker(event):  # type: ignore[no-untyped-def]
 functions.declare(
     "activation_schedule", memory_mb=512, timeout_s=60, why="every minute: sends due waves' and expiries' messages",
     reserved_concurrency=2,  # two overlapping planners are safe (a claim per run), more is waste
-    reads=("phases",), writes=("activation-runs",), sends=(activation_jobs.ACTIVATION_QUEUE,),
+    reads=("phases",), writes=("activation-runs",), sends=(queues.ACTIVATION_QUEUE,),
 )
 
 
@@ -106,11 +111,11 @@ def activation_schedule(event):  # type: ignore[no-untyped-def]
     activation_jobs.run_schedule()
 
 
-# measured: peak 94 MiB; 1,000 statuses (from 2 or 10 messages of 100) in
-# 28-40 s at 512 MB: a batch of 2 full messages (1,000 statuses; it has no
-# budget) needs 56-80 s with the headroom; 10 full ones would need 400 s.
+# measured: peak 97 MiB; 1,000 statuses (from 2 or 10 messages of 100) in
+# 28-59 s at 512 MB: a batch of 2 full messages (1,000 statuses; it has no
+# budget) needs 56-118 s with the headroom; 10 full ones would need 400 s.
 BANK_STATUS_WORKER = functions.declare(
-    "bank_status_worker", memory_mb=512, timeout_s=120, why="settles or reverses payouts from the banks' pacs.002",
+    "bank_status_worker", memory_mb=512, timeout_s=180, why="settles or reverses payouts from the banks' pacs.002",
     # 2 messages of up to 500 statuses each; 5 workers x 8 threads settle
     # ~1,300 payouts/s on AWS, 83/s per in-flight shard of a bank (CAPACITY.md),
     # and keep one bank's burst from taking the account's concurrency.
@@ -166,10 +171,10 @@ EXCLUSIONS_IMPORT_WORKER = functions.declare(
     why="imports a stored exclusion list chunk by chunk from its cursor",
     # One import per message; an import is serial (its cursor), two at once
     # (Lambda's least) keep bulk writes clear of the registrations' reads.
-    consumes=exclusion_imports.QUEUE, batch_size=1, max_concurrency=2, reserved_concurrency=2,
+    consumes=queues.EXCLUSION_IMPORTS_QUEUE, batch_size=1, max_concurrency=2, reserved_concurrency=2,
     reads=("exclusion-import-chunks",),
     writes=("alerts", "audit", "exclusion-imports", "exclusion-lists", "exclusions"),
-    sends=(exclusion_imports.QUEUE,),
+    sends=(queues.EXCLUSION_IMPORTS_QUEUE,),
 )
 
 
@@ -191,7 +196,7 @@ functions.declare(
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def ledger_check(event):  # type: ignore[no-untyped-def]
-    check_ledger()
+    ledger_checks.check_ledger()
 
 
 # measured: peak 84 MiB; a pass over a wave's and the payouts' balance changes in 3.5-6.3 s at 512 MB.
@@ -205,7 +210,7 @@ functions.declare(
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def ledger_summary_reader(event):  # type: ignore[no-untyped-def]
-    read_ledger_stream(event.context)
+    ledger_checks.read_ledger_stream(event.context)
 
 
 # Last: every route answers errors as the contract's body (also those above).

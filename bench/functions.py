@@ -19,7 +19,7 @@ process, outside the measured one:
   not grow with the bucket, and stops each message at its share of the
   time left, so time does not either);
 - ``payout_schedule``: one run dispatching ``payouts`` pending cash
-  transfers over 10 banks;
+  transfers over ``banks`` banks (100 each);
 - ``bank_status_worker``: a batch of 10 of the banks' pacs.002 answers to
   those instructions;
 - ``reconciliation_schedule``: a bank's camt.053 of ``statement`` entries
@@ -105,14 +105,16 @@ class Sizes:
     api_requests: int
     bucket: int         # registrations per activation message
     payouts: int        # pending payouts one dispatch run sends (and the status batch answers)
+    banks: int          # over how many banks: 100 a bank makes pacs.002 messages of 100 statuses
     statement: int      # entries of one bank's statement
     excluded: int       # IDs of one exclusion import
 
     @staticmethod
     def of(quick: bool) -> Sizes:
         if quick:
-            return Sizes(api_requests=60, bucket=120, payouts=200, statement=2_000, excluded=5_000)
-        return Sizes(api_requests=240, bucket=400, payouts=1_000, statement=10_000, excluded=20_000)
+            return Sizes(api_requests=60, bucket=120, payouts=200, banks=2, statement=2_000, excluded=5_000)
+        return Sizes(api_requests=240, bucket=400, payouts=1_000, banks=10, statement=10_000,
+                     excluded=20_000)
 
 
 # -- the comparisons (pure) -----------------------------------------------------------
@@ -479,8 +481,8 @@ def _event(messages: list[dict[str, Any]], queue_short: str) -> dict[str, Any]:
     return sqs_event(messages, arn, settings.region)
 
 
-def _seed_cash_payouts(count: int) -> None:
-    """``count`` pending cash transfers over BANKS, their holds in the ledger."""
+def _seed_cash_payouts(count: int, banks: tuple[str, ...]) -> None:
+    """``count`` pending cash transfers over ``banks``, their holds in the ledger."""
     from concurrent.futures import ThreadPoolExecutor
 
     from chalicelib.clock import utcnow
@@ -490,8 +492,8 @@ def _seed_cash_payouts(count: int) -> None:
 
     settings = get_settings()
     ledger = Ledger()
-    per_bank = -(-count // len(BANKS))
-    for bank in BANKS:
+    per_bank = -(-count // len(banks))
+    for bank in banks:
         for shard in range(settings.treasury_shards):
             ledger.post(Transfer(f"fund-{CASH_PHASE}-{bank}-{shard}", accounts.BUDGET_ACCOUNT,
                                  accounts.treasury_shard(f"{CASH_PHASE}-{bank}", shard), per_bank * AMOUNT_SATANG,
@@ -499,7 +501,7 @@ def _seed_cash_payouts(count: int) -> None:
     now = utcnow()
 
     def request(i: int) -> None:
-        bank = BANKS[i % len(BANKS)]
+        bank = banks[i % len(banks)]
         pay_cash_transfer(phase_id=f"{CASH_PHASE}-{bank}", citizen_hash=f"bench-fn-cash-{i}",
                           promptpay_id=f"{1_100_000_000_000 + i * 10 + 1:013d}", amount_satang=AMOUNT_SATANG,
                           bank_code=bank, now=now)
@@ -508,7 +510,7 @@ def _seed_cash_payouts(count: int) -> None:
         list(pool.map(request, range(count)))
 
 
-def _bank_answers() -> list[dict[str, Any]]:
+def _bank_answers(banks: tuple[str, ...]) -> list[dict[str, Any]]:
     """The simulated banks' pacs.002 for every instruction on their queues,
     as messages of the status queue."""
     import json
@@ -521,13 +523,13 @@ def _bank_answers() -> list[dict[str, Any]]:
     settings = get_settings()
     os.environ.setdefault("WALLET_DEVSTACK_DIR", tempfile.mkdtemp(prefix="bench-fn-banks-"))
     sim = banksim.BankSimulator(settings.stage, settings.sqs_endpoint, settings.s3_endpoint, settings.region,
-                                settings.queue_name, settings.statement_bucket, banks=BANKS, seed=7)
-    for bank in BANKS:
+                                settings.queue_name, settings.statement_bucket, banks=banks, seed=7)
+    for bank in banks:
         banksim.write_behaviour(settings.stage, bank, reject_share=0.02)
         for message in _receive(queues.bank_queue(bank)):
             sim.take(bank, message["Body"])
     status_url = sim._sqs.get_queue_url(QueueName=settings.queue_name(queues.STATUS_QUEUE))["QueueUrl"]
-    for bank in BANKS:
+    for bank in banks:
         sim._flush(bank, status_url)
     answers = _receive(queues.STATUS_QUEUE)
     assert all(json.loads(m["Body"])["message_type"] == "pacs.002" for m in answers)
@@ -682,14 +684,14 @@ def run(ddb_endpoint: str, quick: bool = False, progress: Callable[[str], None] 
         results["activation_worker"] = _measure("activation_worker", progress, worker)
         _receive(activation.ACTIVATION_QUEUE)  # the continuations, if any, and the other buckets'
 
-        _quiet(_seed_cash_payouts, sizes.payouts)
+        _quiet(_seed_cash_payouts, sizes.payouts, BANKS[: sizes.banks])
 
         def dispatcher(c: _Container) -> dict[str, Any]:
             c.invoke("schedule", None)
             return c.report("run")
 
         results["payout_schedule"] = _measure("payout_schedule", progress, dispatcher)
-        answers = _quiet(_bank_answers)
+        answers = _quiet(_bank_answers, BANKS[: sizes.banks])
 
         def statuses(c: _Container) -> dict[str, Any]:
             batch = answers[: c.spec.batch_size]

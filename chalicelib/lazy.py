@@ -1,9 +1,15 @@
-"""Third-party modules that only some functions need, loaded on first use.
+"""Modules that only some functions or routes need, loaded on first use.
 
 Every Lambda function imports app.py, so a module imported at the top of
 chalicelib is paid for by every cold start of every function: the token
 verifier (PyJWT and cryptography's X.509) only the API needs, Argon2 only
-the card routes, Powertools' batch processor only the queue workers.
+the card routes, Powertools' batch processor only the queue workers. So
+too chalicelib's own use cases and tables: a route module declares its
+routes at import and loads its use case (and through it PynamoDB and the
+models) at its first request; app.py loads a queue worker's or schedule's
+module when that function runs. A ``lazy_module`` of a chalicelib module
+sits next to the same import under ``TYPE_CHECKING`` (mypy sees the real
+module) and is an edge of the package graph (tests/unit/test_package_graph.py).
 ``lazy_module(name)`` (at module level: no import hides in a function)
 gives a stand-in at once and imports the module at the first attribute
 read, in the function that reads it, also when several threads read at

@@ -24,6 +24,7 @@ from chalicelib.limits import BANK_CODES
 
 __all__ = [
     "QUEUES",
+    "ACTIVATION_QUEUE",
     "STATUS_QUEUE",
     "EXCLUSION_IMPORTS_QUEUE",
     "bank_queue",
@@ -38,6 +39,8 @@ __all__ = [
     "send_json",
 ]
 
+# The activation waves' work (chalicelib/activation/service.py).
+ACTIVATION_QUEUE = "activation"
 # BANKS.md: the banks answer on one shared status queue.
 STATUS_QUEUE = "bank-status"
 # Exclusion imports too large for a request (chalicelib/exclusions/imports.py).
@@ -52,7 +55,7 @@ def bank_queue(bank_code: str) -> str:
 # Short names of the work queues: activation, the status queue and one
 # instruction queue per participating bank (chalicelib/limits.py BANK_CODES).
 QUEUES: tuple[str, ...] = (
-    "activation",
+    ACTIVATION_QUEUE,
     STATUS_QUEUE,
     EXCLUSION_IMPORTS_QUEUE,
     *(bank_queue(code) for code in sorted(BANK_CODES)),

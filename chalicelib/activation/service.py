@@ -64,8 +64,9 @@ logger = observability.component_logger()
 # DynamoDB Local, 50 transactions; 5 on AWS); twice that, rounded up.
 PAGE_OVERRUN_S = 10.0
 
-# Short name of the work queue (chalicelib.queues.QUEUES).
-ACTIVATION_QUEUE = "activation"
+# Short name of the work queue (declared in chalicelib.queues, which app.py
+# reads without loading this module).
+ACTIVATION_QUEUE = queues.ACTIVATION_QUEUE
 
 Sender = Callable[[dict[str, Any]], None]
 

@@ -11,16 +11,27 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pynamodb.exceptions import PutError, UpdateError
-
-from chalicelib import audit, db, limits, observability
+from chalicelib import limits, observability
 from chalicelib.alerts.exceptions import AlertNotFoundError
-from chalicelib.alerts.models import ALERT_LIST, AlertModel
 from chalicelib.clock import iso_now
+from chalicelib.lazy import lazy_module
 from chalicelib.pagination import decode_cursor, encode_cursor
 from chalicelib.validation import Enum, Obj, Opt, Params, Str, UrlInt
+
+if TYPE_CHECKING:
+    from pynamodb import exceptions as pynamodb_exceptions
+
+    from chalicelib import audit, db
+    from chalicelib.alerts import models
+else:
+    # The table and the audit chain, loaded when an alert is raised or read: the
+    # routes' declarations read only the schemas below at import.
+    pynamodb_exceptions = lazy_module("pynamodb.exceptions")
+    audit = lazy_module("chalicelib.audit")
+    db = lazy_module("chalicelib.db")
+    models = lazy_module("chalicelib.alerts.models")
 
 __all__ = ["KINDS", "STATUSES", "METRIC_NAMESPACE", "raise_alert", "list_alerts", "get_alert", "ack_alert",
            "ALERTS_QUERY", "ACK_BODY", "ALERT_ID_PATH", "AlertNotFoundError"]
@@ -58,11 +69,11 @@ def raise_alert(kind: str, key: str, details: Mapping[str, Any]) -> str:
         raise ValueError(f"unknown alert kind {kind!r}")
     alert_id = _alert_id(kind, key)
     now = iso_now()
-    item = AlertModel(alert_id, kind=kind, status="open", created_at=now, details=dict(details),
-                      list_key=ALERT_LIST, list_sort=f"{now}#{alert_id}")
+    item = models.AlertModel(alert_id, kind=kind, status="open", created_at=now, details=dict(details),
+                             list_key=models.ALERT_LIST, list_sort=f"{now}#{alert_id}")
     try:
-        item.save(condition=AlertModel.alert_id.does_not_exist())
-    except PutError as exc:
+        item.save(condition=models.AlertModel.alert_id.does_not_exist())
+    except pynamodb_exceptions.PutError as exc:
         if not db.condition_failed(exc):
             raise
         return alert_id  # seen before: one alert, logged and counted once
@@ -75,7 +86,7 @@ def raise_alert(kind: str, key: str, details: Mapping[str, Any]) -> str:
     return alert_id
 
 
-def _shown(item: AlertModel) -> dict[str, Any]:
+def _shown(item: models.AlertModel) -> dict[str, Any]:
     out: dict[str, Any] = {"alert_id": item.alert_id, "kind": item.kind, "status": item.status,
                            "created_at": item.created_at, "details": db.plain(item.details.as_dict())}  # type: ignore[no-untyped-call]  # PynamoDB
     if item.acknowledged_at:
@@ -87,11 +98,12 @@ def _shown(item: AlertModel) -> dict[str, Any]:
 def list_alerts(status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
     """Newest first, optionally only ``status``: ``{"items", "next_cursor"}``."""
     start = decode_cursor(cursor)
-    condition = AlertModel.status == status if status else None
+    condition = models.AlertModel.status == status if status else None
     items: list[dict[str, Any]] = []
     while True:
-        query = AlertModel.list_index.query(ALERT_LIST, scan_index_forward=False, limit=limit - len(items),
-                                            last_evaluated_key=start, filter_condition=condition)
+        query = models.AlertModel.list_index.query(models.ALERT_LIST, scan_index_forward=False,
+                                                   limit=limit - len(items), last_evaluated_key=start,
+                                                   filter_condition=condition)
         items.extend(_shown(i) for i in query)
         start = query.last_evaluated_key
         if not start or len(items) >= limit:
@@ -101,8 +113,8 @@ def list_alerts(status: str | None, limit: int, cursor: str | None) -> dict[str,
 
 def get_alert(alert_id: str) -> dict[str, Any]:
     try:
-        return _shown(AlertModel.get(alert_id, consistent_read=True))
-    except AlertModel.DoesNotExist as exc:
+        return _shown(models.AlertModel.get(alert_id, consistent_read=True))
+    except models.AlertModel.DoesNotExist as exc:
         raise AlertNotFoundError() from exc
 
 
@@ -110,11 +122,11 @@ def ack_alert(alert_id: str, reason: str, by: str) -> dict[str, Any]:
     """Acknowledge an open alert (again: the first acknowledgement stands)."""
     now = iso_now()
     try:
-        AlertModel(alert_id).update(
-            actions=[AlertModel.status.set("acknowledged"), AlertModel.acknowledged_at.set(now),
-                     AlertModel.acknowledged_by.set(by), AlertModel.ack_reason.set(reason)],
-            condition=AlertModel.alert_id.exists() & (AlertModel.status == "open"))
-    except UpdateError as exc:
+        models.AlertModel(alert_id).update(
+            actions=[models.AlertModel.status.set("acknowledged"), models.AlertModel.acknowledged_at.set(now),
+                     models.AlertModel.acknowledged_by.set(by), models.AlertModel.ack_reason.set(reason)],
+            condition=models.AlertModel.alert_id.exists() & (models.AlertModel.status == "open"))
+    except pynamodb_exceptions.UpdateError as exc:
         if not db.condition_failed(exc):
             raise
         return get_alert(alert_id)  # 404 when there is none; else acknowledged already

@@ -3,15 +3,22 @@ activation now instead of waiting for the schedule (mfa required); 202,
 safe to call repeatedly (each citizen is credited once per tranche)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
-from chalicelib import audit
-from chalicelib.activation import service
 from chalicelib.activation.requests import ACTIVATE_BODY
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
+from chalicelib.lazy import lazy_module
 from chalicelib.phases.definition import PHASE_ID_PATH
+
+if TYPE_CHECKING:
+    from chalicelib import audit
+    from chalicelib.activation import service
+else:
+    # the use cases behind the routes, loaded at a route's first request (bench/coldstart.py)
+    audit = lazy_module("chalicelib.audit")
+    service = lazy_module("chalicelib.activation.service")
 
 __all__ = ["bp", "OPENAPI_PATHS"]
 

@@ -1,20 +1,30 @@
 """Operator and auditor endpoints: phases, switches, the ledger summary, the audit log."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
-from chalicelib import audit, switches
-from chalicelib.activation.progress import with_progress
+from chalicelib import switches
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.clock import utcnow
 from chalicelib.errors import InvalidRequestError
-from chalicelib.ledger import Ledger
-from chalicelib.phases import service as phases
+from chalicelib.lazy import lazy_module
 from chalicelib.phases.definition import PHASE_BODY, PHASE_ID_PATH
 from chalicelib.switches import SWITCH_BODY
 from chalicelib.validation import PAGE_QUERY
+
+if TYPE_CHECKING:
+    from chalicelib import audit
+    from chalicelib import ledger as ledgers
+    from chalicelib.activation import progress as activation_progress
+    from chalicelib.phases import service as phases
+else:
+    # the use cases behind the routes, loaded at a route's first request (bench/coldstart.py)
+    audit = lazy_module("chalicelib.audit")
+    activation_progress = lazy_module("chalicelib.activation.progress")
+    ledgers = lazy_module("chalicelib.ledger")
+    phases = lazy_module("chalicelib.phases.service")
 
 __all__ = ["bp", "OPENAPI_PATHS", "SUMMARY_KEYS"]
 
@@ -42,13 +52,13 @@ def put_phase(req: ApiRequest, phase_id: str) -> Reply:
 @bp.route("/v1/admin/phases/{phase_id}", methods=["GET"])
 @endpoint(bp, roles=READERS, path=PHASE_ID_PATH)
 def get_phase(req: ApiRequest, phase_id: str) -> dict[str, Any]:
-    return with_progress(phase_id, phases.get_phase(phase_id))
+    return activation_progress.with_progress(phase_id, phases.get_phase(phase_id))
 
 
 @bp.route("/v1/admin/ledger/summary", methods=["GET"])
 @endpoint(bp, roles=READERS)
 def ledger_summary(req: ApiRequest) -> dict[str, Any]:
-    summary = Ledger().summary()
+    summary = ledgers.Ledger().summary()
     return {key: summary[key] for key in (*SUMMARY_KEYS, *SUMMARY_FRESHNESS_KEYS)}
 
 

@@ -2,19 +2,30 @@
 transactions. Identity comes only from the token's claims."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
-from chalicelib import pii, ratelimit
-from chalicelib.activation.progress import waiting_reason
+from chalicelib import ratelimit
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.clock import utcnow
-from chalicelib.payouts.cash_transfers import citizen_payouts
-from chalicelib.registration import usecases
-from chalicelib.registration.phases import phase_rules
+from chalicelib.lazy import lazy_module
 from chalicelib.registration.requests import REGISTRATION_BODY
 from chalicelib.validation import PAGE_QUERY
+
+if TYPE_CHECKING:
+    from chalicelib import pii
+    from chalicelib.activation import progress as activation_progress
+    from chalicelib.payouts import cash_transfers
+    from chalicelib.registration import phases as registration_phases
+    from chalicelib.registration import usecases
+else:
+    # the use cases behind the routes, loaded at a route's first request (bench/coldstart.py)
+    pii = lazy_module("chalicelib.pii")
+    activation_progress = lazy_module("chalicelib.activation.progress")
+    cash_transfers = lazy_module("chalicelib.payouts.cash_transfers")
+    usecases = lazy_module("chalicelib.registration.usecases")
+    registration_phases = lazy_module("chalicelib.registration.phases")
 
 __all__ = ["bp", "OPENAPI_PATHS", "REGISTRATION_SCHEMA", "TRANSACTIONS_SCHEMA"]
 
@@ -25,17 +36,19 @@ CITIZEN = {"citizen"}
 @bp.route("/v1/registrations", methods=["POST"])
 @endpoint(bp, roles=CITIZEN, body=REGISTRATION_BODY, rate=ratelimit.REGISTRATION)
 def register(req: ApiRequest) -> Reply:
-    status, body = usecases.register_citizen(req.principal.claims, req.body, phases=phase_rules, now=utcnow())
+    status, body = usecases.register_citizen(req.principal.claims, req.body, phases=registration_phases.phase_rules,
+                                             now=utcnow())
     return Reply(status, body)
 
 
 @bp.route("/v1/me", methods=["GET"])
 @endpoint(bp, roles=CITIZEN)
 def me(req: ApiRequest) -> dict[str, Any]:
-    body = usecases.me(req.principal.claims, phases=phase_rules, now=utcnow(), waiting=waiting_reason)
+    body = usecases.me(req.principal.claims, phases=registration_phases.phase_rules, now=utcnow(),
+                       waiting=activation_progress.waiting_reason)
     if body["registrations"]:
         # A cash_transfer phase's registration carries its payout once made.
-        payouts = citizen_payouts(pii.hash_id(str(req.principal.claims["cid"])))
+        payouts = cash_transfers.citizen_payouts(pii.hash_id(str(req.principal.claims["cid"])))
         for registration in body["registrations"]:
             if registration["phase_id"] in payouts:
                 registration["payout"] = payouts[registration["phase_id"]]
@@ -45,7 +58,8 @@ def me(req: ApiRequest) -> dict[str, Any]:
 @bp.route("/v1/wallet", methods=["GET"])
 @endpoint(bp, roles=CITIZEN)
 def wallet(req: ApiRequest) -> dict[str, Any]:
-    return usecases.wallet(req.principal.claims, phases=phase_rules, now=utcnow(), waiting=waiting_reason)
+    return usecases.wallet(req.principal.claims, phases=registration_phases.phase_rules, now=utcnow(),
+                           waiting=activation_progress.waiting_reason)
 
 
 @bp.route("/v1/wallet/transactions", methods=["GET"])

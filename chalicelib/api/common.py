@@ -44,16 +44,23 @@ import functools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
 
-from chalicelib import db, limits, observability, ratelimit
+from chalicelib import limits, observability, ratelimit
 from chalicelib.auth import Principal, authenticate, require_mfa, require_role
 from chalicelib.errors import InvalidRequestError, WalletError, contract_body
 from chalicelib.idempotency import HEADER as IDEMPOTENCY_HEADER
 from chalicelib.idempotency import KEY_PATTERN, parse_idempotency_key
+from chalicelib.lazy import lazy_module
 from chalicelib.validation import Field, Params, parse_json
+
+if TYPE_CHECKING:
+    from chalicelib import db
+else:
+    # the database layer, loaded at the first request that reaches it (bench/coldstart.py)
+    db = lazy_module("chalicelib.db")
 
 __all__ = ["ApiRequest", "Reply", "RequestSpec", "endpoint", "error_response", "json_response", "map_errors",
            "operation", "ok", "error", "ERROR_RESPONSE", "contract_errors", "in_contract_shape"]

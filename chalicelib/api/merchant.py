@@ -2,16 +2,16 @@
 codes; and the operator's merchant reference data and reviews."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
-from chalicelib import audit, limits, ratelimit
+from chalicelib import limits, ratelimit
 from chalicelib.api.citizen import TRANSACTIONS_SCHEMA
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.auth import Principal
 from chalicelib.errors import UnauthenticatedError
-from chalicelib.merchants import service as merchants
+from chalicelib.lazy import lazy_module
 from chalicelib.merchants.validation import (
     MERCHANT_ID_PATH,
     MERCHANT_REFERENCE_BODY,
@@ -21,8 +21,17 @@ from chalicelib.merchants.validation import (
     RegistrationRequest,
 )
 from chalicelib.payments.requests import QR_BODY
-from chalicelib.payments.service import make_qr
 from chalicelib.validation import PAGE_QUERY
+
+if TYPE_CHECKING:
+    from chalicelib import audit
+    from chalicelib.merchants import service as merchants
+    from chalicelib.payments import service as payment_service
+else:
+    # the use cases behind the routes, loaded at a route's first request (bench/coldstart.py)
+    audit = lazy_module("chalicelib.audit")
+    merchants = lazy_module("chalicelib.merchants.service")
+    payment_service = lazy_module("chalicelib.payments.service")
 
 __all__ = ["bp", "OPENAPI_PATHS"]
 
@@ -61,7 +70,7 @@ def my_transactions(req: ApiRequest) -> dict[str, Any]:
 @endpoint(bp, roles=MERCHANT, body=QR_BODY, body_required=False, rate=ratelimit.QR)
 def my_qr(req: ApiRequest) -> Reply:
     merchant = merchants.merchant_of_owner(_owner(req.principal))
-    return Reply(201, make_qr(merchant, req.body.get("amount_satang")))
+    return Reply(201, payment_service.make_qr(merchant, req.body.get("amount_satang")))
 
 
 @bp.route("/v1/admin/merchant-reference", methods=["POST"])

@@ -8,28 +8,38 @@ nothing; the same key with another body is ``409 idempotency_conflict``.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
-from chalicelib import pii, ratelimit
+from chalicelib import ratelimit
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.auth import Principal
 from chalicelib.config import runtime
 from chalicelib.errors import UnauthenticatedError
 from chalicelib.idempotency import fingerprint, replay_headers, scoped_id
-from chalicelib.merchants.service import merchant_id_of
+from chalicelib.lazy import lazy_module
 from chalicelib.payments.requests import CARD_PAYMENT_BODY, QR_PAYMENT_BODY
-from chalicelib.payments.service import PaymentResult, PaymentService
 from chalicelib.validation import Obj
+
+if TYPE_CHECKING:
+    from chalicelib import pii
+    from chalicelib.merchants import service as merchant_service
+    from chalicelib.payments import service as payment_service
+    from chalicelib.payments.service import PaymentResult
+else:
+    # the use cases behind the routes, loaded at a route's first request (bench/coldstart.py)
+    pii = lazy_module("chalicelib.pii")
+    merchant_service = lazy_module("chalicelib.merchants.service")
+    payment_service = lazy_module("chalicelib.payments.service")
 
 __all__ = ["bp", "service", "OPENAPI_PATHS"]
 
 bp = Blueprint(__name__)
 
-def service() -> PaymentService:
+def service() -> payment_service.PaymentService:
     """The runtime's payment service (its connection and caches)."""
-    return runtime().component("payment-service", PaymentService)
+    return runtime().component("payment-service", payment_service.PaymentService)
 
 
 def _reply(result: PaymentResult) -> Reply:
@@ -65,7 +75,8 @@ def create_payment(req: ApiRequest) -> Reply:
 def create_merchant_payment(req: ApiRequest) -> Reply:
     body, transfer_id, request_fingerprint = _money_request(req, "mpay")
     return _reply(service().pay_merchant(
-        payer_id=merchant_id_of(_cid(req.principal)), transfer_id=transfer_id, fingerprint=request_fingerprint,
+        payer_id=merchant_service.merchant_id_of(_cid(req.principal)), transfer_id=transfer_id,
+        fingerprint=request_fingerprint,
         qr=body["qr"], amount_satang=body.get("amount_satang"), category=body["category"]))
 
 
@@ -74,7 +85,8 @@ def create_merchant_payment(req: ApiRequest) -> Reply:
 def create_card_payment(req: ApiRequest) -> Reply:
     body, transfer_id, request_fingerprint = _money_request(req, "cpay")
     return _reply(service().pay_by_card(
-        merchant_id=merchant_id_of(_cid(req.principal)), transfer_id=transfer_id, fingerprint=request_fingerprint,
+        merchant_id=merchant_service.merchant_id_of(_cid(req.principal)), transfer_id=transfer_id,
+        fingerprint=request_fingerprint,
         card_code=body["card_code"], pin=body["pin"], amount_satang=body["amount_satang"],
         category=body["category"]))
 

@@ -2,20 +2,30 @@
 alerts (operator and auditor read, operator writes need ``mfa: true``)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
-from chalicelib import alerts, audit, ratelimit
+from chalicelib import alerts, ratelimit
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.auth import Principal
 from chalicelib.errors import ForbiddenError
 from chalicelib.idempotency import fingerprint, replay_headers, scoped_id
-from chalicelib.merchants.service import merchant_id_of
-from chalicelib.payouts import queries, withdrawals
+from chalicelib.lazy import lazy_module
 from chalicelib.payouts.requests import PAYOUT_ID_PATH, PAYOUTS_QUERY, WITHDRAWAL_BODY, WITHDRAWAL_ID_PATH
 from chalicelib.payouts.rules import KINDS, STATUSES
 from chalicelib.validation import PAGE_QUERY
+
+if TYPE_CHECKING:
+    from chalicelib import audit
+    from chalicelib.merchants import service as merchant_service
+    from chalicelib.payouts import queries, withdrawals
+else:
+    # the use cases behind the routes, loaded at a route's first request (bench/coldstart.py)
+    audit = lazy_module("chalicelib.audit")
+    merchant_service = lazy_module("chalicelib.merchants.service")
+    queries = lazy_module("chalicelib.payouts.queries")
+    withdrawals = lazy_module("chalicelib.payouts.withdrawals")
 
 __all__ = ["bp", "OPENAPI_PATHS"]
 
@@ -29,7 +39,7 @@ def _merchant_id(principal: Principal) -> str:
     cid = principal.claims.get("cid")
     if not isinstance(cid, str) or not cid:
         raise ForbiddenError("A merchant token must carry the owner's cid.")
-    return merchant_id_of(cid)
+    return merchant_service.merchant_id_of(cid)
 
 
 @bp.route("/v1/withdrawals", methods=["POST"])

@@ -2,18 +2,16 @@
 operator's import of exclusion lists, which registration reads."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
-from chalicelib import audit, limits, ratelimit
+from chalicelib import limits, ratelimit
 from chalicelib.api.citizen import REGISTRATION_SCHEMA
 from chalicelib.api.common import ApiRequest, Reply, endpoint, error, ok, operation
 from chalicelib.clock import utcnow
-from chalicelib.exclusions import EXCLUSIONS_BODY
-from chalicelib.exclusions import imports as exclusion_imports
-from chalicelib.registration import usecases
-from chalicelib.registration.phases import phase_rules
+from chalicelib.exclusions.requests import EXCLUSIONS_BODY, IMPORT_ID_PATH, VIEW_SCHEMA
+from chalicelib.lazy import lazy_module
 from chalicelib.registration.requests import (
     ASSISTED_REGISTRATION_BODY,
     CARD_CODE_PATH,
@@ -21,6 +19,22 @@ from chalicelib.registration.requests import (
     CARD_UNLOCK_BODY,
     CARD_UNLOCK_BY_BODY,
 )
+
+if TYPE_CHECKING:
+    from chalicelib import audit
+    from chalicelib.registration import phases as registration_phases
+    from chalicelib.registration import usecases
+else:
+    # the use cases behind the routes, loaded at a route's first request (bench/coldstart.py)
+    audit = lazy_module("chalicelib.audit")
+    usecases = lazy_module("chalicelib.registration.usecases")
+    registration_phases = lazy_module("chalicelib.registration.phases")
+
+if TYPE_CHECKING:
+    from chalicelib.exclusions import imports as exclusion_imports
+else:
+    # the use cases behind the routes, loaded at a route's first request (bench/coldstart.py)
+    exclusion_imports = lazy_module("chalicelib.exclusions.imports")
 
 __all__ = ["bp", "OPENAPI_PATHS"]
 
@@ -33,7 +47,8 @@ READERS = {"operator", "auditor"}
 @bp.route("/v1/assisted-registrations", methods=["POST"])
 @endpoint(bp, roles=REGISTRAR, rate=ratelimit.REGISTRAR, body=ASSISTED_REGISTRATION_BODY)
 def assisted_registration(req: ApiRequest) -> Reply:
-    status, body = usecases.register_assisted(req.principal, req.body, phases=phase_rules, now=utcnow())
+    status, body = usecases.register_assisted(req.principal, req.body, phases=registration_phases.phase_rules,
+                                              now=utcnow())
     return Reply(status, body)
 
 
@@ -81,7 +96,7 @@ def _import_later(req: ApiRequest) -> Reply:
 
 
 @bp.route("/v1/admin/exclusions/imports/{import_id}", methods=["GET"])
-@endpoint(bp, roles=READERS, path=exclusion_imports.IMPORT_ID_PATH)
+@endpoint(bp, roles=READERS, path=IMPORT_ID_PATH)
 def exclusion_import(req: ApiRequest, import_id: str) -> dict[str, Any]:
     return exclusion_imports.get_import(import_id)
 
@@ -139,13 +154,13 @@ OPENAPI_PATHS: dict[str, Any] = {
                        "type": "object", "required": ["added"], "properties": {"added": {"type": "integer"}}}),
          "202": ok(f"more than {limits.EXCLUSION_SYNC_CIDS_MAX} IDs: stored (keyed hashes) and imported by a "
                    "worker; the import's state at Location (GET /v1/admin/exclusions/imports/{import_id}). The "
-                   "same body again is the same import (a failed one resumes)", exclusion_imports.VIEW_SCHEMA),
+                   "same body again is the same import (a failed one resumes)", VIEW_SCHEMA),
          "400": error("invalid_request naming the entry, e.g. cids[3]"),
          "403": error("forbidden: operators with mfa only")},
         body=EXCLUSIONS_BODY, body_bytes_max=limits.BULK_BODY_BYTES_MAX, mfa=True)},
     "/v1/admin/exclusions/imports/{import_id}": {"get": operation(
         "A stored exclusion import: queued, running, done or failed, its counts and its last errors", READERS,
-        {"200": ok("the import (never an ID)", exclusion_imports.VIEW_SCHEMA),
+        {"200": ok("the import (never an ID)", VIEW_SCHEMA),
          "404": error("not_found: no such import")},
-        path=exclusion_imports.IMPORT_ID_PATH)},
+        path=IMPORT_ID_PATH)},
 }

@@ -2,14 +2,26 @@
 (operator and auditor read; running a reconciliation needs ``mfa: true``)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
-from chalicelib import audit
 from chalicelib.api.common import ApiRequest, Reply, endpoint, ok, operation
-from chalicelib.payouts import reconciliation
+from chalicelib.lazy import lazy_module
+from chalicelib.payouts.rules import BREAK_KINDS
 from chalicelib.validation import BankCode, Date, Params
+
+if TYPE_CHECKING:
+    from chalicelib import audit
+else:
+    # the use cases behind the routes, loaded at a route's first request (bench/coldstart.py)
+    audit = lazy_module("chalicelib.audit")
+
+if TYPE_CHECKING:
+    from chalicelib.payouts import reconciliation
+else:
+    # the use cases behind the routes, loaded at a route's first request (bench/coldstart.py)
+    reconciliation = lazy_module("chalicelib.payouts.reconciliation")
 
 __all__ = ["bp", "OPENAPI_PATHS", "RECONCILIATION_PATH", "SETTLEMENT_PATH"]
 
@@ -46,7 +58,7 @@ def get_settlement(req: ApiRequest, business_date: Any) -> dict[str, Any]:
 
 
 _BREAK = {"type": "object", "required": ["end_to_end_id", "kind"], "properties": {
-    "end_to_end_id": {"type": "string"}, "kind": {"type": "string", "enum": list(reconciliation.BREAK_KINDS)},
+    "end_to_end_id": {"type": "string"}, "kind": {"type": "string", "enum": list(BREAK_KINDS)},
     "ours_satang": {"type": "integer"}, "bank_satang": {"type": "integer"}}}
 _RECONCILIATION = {"type": "object", "required": ["bank_code", "business_date", "status", "matched_count", "breaks"],
                    "properties": {

@@ -1,14 +1,11 @@
-"""Exclusion lists (welfare-card holders, prisoners, ...) keyed by hashed ID."""
-from chalicelib.exclusions import imports
-from chalicelib.exclusions.models import ExclusionModel
-from chalicelib.exclusions.requests import EXCLUSIONS_BODY
-from chalicelib.exclusions.service import import_list, list_sizes, lists_containing
+"""Exclusion lists (welfare-card holders, prisoners, ...) keyed by hashed ID.
 
-__all__ = [
-    "ExclusionModel",
-    "imports",
-    "EXCLUSIONS_BODY",
-    "import_list",
-    "lists_containing",
-    "list_sizes",
-]
+- ``service``: the lists' reads and writes (``lists_containing``,
+  ``import_list``, ``list_sizes``);
+- ``imports``: the asynchronous import of a list, chunk by chunk (its queue);
+- ``requests``: what the routes parse and answer;
+- ``models``: the tables.
+
+Import the module you need: this file imports nothing, so that the routes'
+declarations read ``requests`` without the database layer.
+"""

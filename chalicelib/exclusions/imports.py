@@ -42,9 +42,9 @@ from chalicelib import alerts, audit, db, limits, observability, queues
 from chalicelib.clock import iso_now, utcnow
 from chalicelib.errors import NotFoundError
 from chalicelib.exclusions.models import ExclusionImportChunkModel, ExclusionImportModel, ExclusionListModel
+from chalicelib.exclusions.requests import DONE, FAILED, IMPORT_ID_PATH, QUEUED, RUNNING, STATUSES, VIEW_SCHEMA
 from chalicelib.exclusions.service import import_hashes, unique_hashes
 from chalicelib.lazy import lazy_module
-from chalicelib.validation import Params, Str
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities import batch
@@ -56,8 +56,6 @@ __all__ = ["QUEUE", "QUEUED", "RUNNING", "DONE", "FAILED", "STATUSES", "IMPORT_I
            "get_import", "view", "handle_sqs_event", "importing_lists", "import_id_of", "VIEW_SCHEMA"]
 
 QUEUE = queues.EXCLUSION_IMPORTS_QUEUE
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
-STATUSES = (QUEUED, RUNNING, DONE, FAILED)
 # Stored chunks go away by themselves after this (the table's TTL).
 CHUNK_TTL_DAYS = 14
 # The last errors an import keeps (class and message of each failed run).
@@ -70,27 +68,6 @@ CHUNK_WORK_S = 20.0
 MESSAGE_WORK_BUDGET_S = 280.0
 
 logger = observability.component_logger()
-
-IMPORT_ID_PATH = Params("path", {"import_id": Str(
-    3, limits.EXCLUSION_IMPORT_ID_CHARS_MAX, limits.EXCLUSION_IMPORT_ID_PATTERN,
-    "an import id as the 202 of POST /v1/admin/exclusions gave it (ei_...)")})
-
-_COUNT = {"type": "integer", "minimum": 0}
-VIEW_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["import_id", "list", "status", "received", "unique", "processed", "added", "chunks_total",
-                 "chunks_done", "attempts", "errors", "created_at", "updated_at"],
-    "properties": {
-        "import_id": {"type": "string"}, "list": {"type": "string"},
-        "status": {"type": "string", "enum": list(STATUSES)},
-        "received": _COUNT, "unique": _COUNT, "processed": _COUNT, "added": _COUNT,
-        "chunks_total": _COUNT, "chunks_done": _COUNT, "attempts": _COUNT,
-        "errors": {"type": "array", "items": {"type": "string"}},
-        "created_at": {"type": "string"}, "updated_at": {"type": "string"},
-        "started_at": {"type": "string"}, "finished_at": {"type": "string"},
-    },
-}
-
 
 class _Actor:
     """The operator who sent the import, as the audit chain names actors."""

@@ -5,11 +5,9 @@
   record's change in the same transaction;
 - ``withdrawals``: a shop cashes out;
 - ``queries``: the operators' list;
-- ``rules``: pure rules and the ISO 20022 messages as JSON.
+- ``rules``: pure rules and the ISO 20022 messages as JSON;
+- ``models`` (the tables) and ``exceptions``.
+
+Import the module you need: this file imports nothing, so that the routes'
+declarations read ``rules`` and ``requests`` without the database layer.
 """
-from __future__ import annotations
-
-from chalicelib.payouts.exceptions import PayoutNotFoundError
-from chalicelib.payouts.models import PayoutModel
-
-__all__ = ["PayoutModel", "PayoutNotFoundError"]

@@ -27,12 +27,11 @@ from chalicelib import alerts, db, limits
 from chalicelib.clock import iso, parse_iso, utcnow
 from chalicelib.config import get_settings, runtime
 from chalicelib.payouts.models import PayoutModel, ReconciliationModel
-from chalicelib.payouts.rules import BANGKOK
+from chalicelib.payouts.rules import BANGKOK, BREAK_KINDS
 
 __all__ = ["BREAK_KINDS", "statement_key", "reconcile", "get_reconciliation",
            "settlement", "run_schedule"]
 
-BREAK_KINDS = ("missing_here", "missing_in_statement", "amount_differs")
 # A bank whose statement is not in yet is looked for again after this long
 # (the schedule fires every few seconds locally).
 NO_STATEMENT_RETRY = timedelta(minutes=15)

@@ -13,7 +13,7 @@ from chalicelib import limits
 from chalicelib.clock import parse_iso
 
 __all__ = [
-    "KINDS", "STATUSES", "FINAL", "PENDING", "SENT", "SETTLED", "REJECTED",
+    "KINDS", "BREAK_KINDS", "STATUSES", "FINAL", "PENDING", "SENT", "SETTLED", "REJECTED",
     "ACSC", "RJCT", "REASON_CODES", "TRANSACTIONS_PER_MESSAGE_MAX", "HOLD_SHARDS",
     "BANGKOK", "shard_of", "business_date", "final_status_of",
     "Creditor", "Instruction", "instruction_message", "BankStatus", "StatusMessage", "MessageError",
@@ -21,6 +21,8 @@ __all__ = [
 ]
 
 KINDS = ("withdrawal", "cash_transfer")
+# What a reconciliation finds (chalicelib/payouts/reconciliation.py).
+BREAK_KINDS = ("missing_here", "missing_in_statement", "amount_differs")
 PENDING, SENT, SETTLED, REJECTED = "pending", "sent", "settled", "rejected"
 STATUSES = (PENDING, SENT, SETTLED, REJECTED)
 FINAL = frozenset({SETTLED, REJECTED})

@@ -22,7 +22,7 @@ from chalicelib.clock import iso
 from chalicelib.config import get_settings
 from chalicelib.errors import ConflictError, NotFoundError
 from chalicelib.exclusions import imports as exclusion_imports
-from chalicelib.exclusions import list_sizes
+from chalicelib.exclusions.service import list_sizes
 from chalicelib.ledger import BatchCredit, Ledger, accounts
 from chalicelib.phases import counters
 from chalicelib.phases.definition import check_change, check_times, parse_definition

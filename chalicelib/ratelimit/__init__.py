@@ -21,13 +21,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from chalicelib import limits
 from chalicelib.config import get_settings
 from chalicelib.errors import RateLimitedError
-from chalicelib.ratelimit.models import RateCounterModel
+from chalicelib.lazy import lazy_module
 
-__all__ = ["Limit", "Hit", "hit", "check", "RateCounterModel", "MONEY", "REGISTRATION", "MERCHANT_REGISTRATION",
+if TYPE_CHECKING:
+    from chalicelib.ratelimit import models
+else:
+    # The counters' table, loaded at the first request that counts: the
+    # limits below are read at import by every route's declaration.
+    models = lazy_module("chalicelib.ratelimit.models")
+
+__all__ = ["Limit", "Hit", "hit", "check", "MONEY", "REGISTRATION", "MERCHANT_REGISTRATION",
            "REGISTRAR", "OPERATOR_WRITE", "QR", "CALLER", "POINT", "described"]
 
 # Whom a limit counts: the caller (``role:sub`` of the token) or the
@@ -88,8 +96,8 @@ def hit(limit: Limit, caller: str, clock: Callable[[], float] | None = None) -> 
         return Hit(count=0, allowed=True, crossed=False, retry_after_s=0, window=0)
     window = int(now // limit.window_s)
     ends = (window + 1) * limit.window_s
-    item = RateCounterModel(f"{limit.name}#{caller}#{window}")
-    item.update(actions=[RateCounterModel.hits.add(1), RateCounterModel.expires_at.set(
+    item = models.RateCounterModel(f"{limit.name}#{caller}#{window}")
+    item.update(actions=[models.RateCounterModel.hits.add(1), models.RateCounterModel.expires_at.set(
         datetime.fromtimestamp(ends + limit.window_s, tz=UTC))])
     count = int(item.hits)
     return Hit(count=count, allowed=count <= limit.per_window, crossed=count == limit.per_window + 1,

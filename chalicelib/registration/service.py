@@ -36,7 +36,7 @@ from chalicelib.eligibility import (
     wallet_id_for,
 )
 from chalicelib.errors import ConflictError, NotFoundError, RuleError
-from chalicelib.exclusions import lists_containing
+from chalicelib.exclusions.service import lists_containing
 from chalicelib.limits import ACTIVATION_BUCKETS
 from chalicelib.phases.counters import count
 from chalicelib.pii import encrypt, identity_hash

@@ -24,7 +24,7 @@ from chalicelib.errors import (
     RuleError,
     UnauthenticatedError,
 )
-from chalicelib.exclusions import import_list
+from chalicelib.exclusions.service import import_list
 from chalicelib.pii import hash_id
 from chalicelib.registration.cards import card_of, reset_pin
 from chalicelib.registration.requests import CITIZEN_CLAIMS

@@ -8,17 +8,27 @@ request.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pynamodb.exceptions import PutError
-
-from chalicelib import db, limits
+from chalicelib import limits
 from chalicelib.cache import TtlCache
 from chalicelib.clock import iso_now
 from chalicelib.config import runtime
 from chalicelib.errors import PausedError
-from chalicelib.switches.models import SwitchModel
+from chalicelib.lazy import lazy_module
 from chalicelib.validation import Enum, Obj, Str, SwitchScope
+
+if TYPE_CHECKING:
+    from pynamodb import exceptions as pynamodb_exceptions
+
+    from chalicelib import db
+    from chalicelib.switches import models
+else:
+    # The table, loaded at the first check or change: the routes' declarations
+    # read only SWITCH_BODY at import.
+    pynamodb_exceptions = lazy_module("pynamodb.exceptions")
+    db = lazy_module("chalicelib.db")
+    models = lazy_module("chalicelib.switches.models")
 
 __all__ = [
     "OPERATIONS",
@@ -51,8 +61,8 @@ def _cache() -> TtlCache[dict[str, Any]]:
 
 def _read_paused(operation: str) -> dict[str, Any]:
     try:
-        return dict(SwitchModel.get(operation).paused.as_dict())  # type: ignore[no-untyped-call]  # PynamoDB: as_dict has no annotations
-    except SwitchModel.DoesNotExist:
+        return dict(models.SwitchModel.get(operation).paused.as_dict())  # type: ignore[no-untyped-call]  # PynamoDB: as_dict has no annotations
+    except models.SwitchModel.DoesNotExist:
         return {}
 
 
@@ -85,18 +95,19 @@ def set_switch(operation: str, state: str, scope: str, reason: str, by: str | No
     key of the stored map)."""
     SWITCH_BODY.parse({"operation": operation, "state": state, "scope": scope, "reason": reason}, "")
     now = iso_now()
-    item = SwitchModel(operation)
+    item = models.SwitchModel(operation)
     try:
         # The map must exist before a scope can be set inside it.
-        SwitchModel(operation, paused={}, updated_at=now).save(condition=SwitchModel.operation.does_not_exist())
-    except PutError as exc:
+        models.SwitchModel(operation, paused={}, updated_at=now).save(
+            condition=models.SwitchModel.operation.does_not_exist())
+    except pynamodb_exceptions.PutError as exc:
         if not db.condition_failed(exc):
             raise
     if state == "paused":
-        action = SwitchModel.paused[scope].set({"reason": reason, "updated_at": now, "by": by or ""})
+        action = models.SwitchModel.paused[scope].set({"reason": reason, "updated_at": now, "by": by or ""})
     else:
-        action = SwitchModel.paused[scope].remove()
-    item.update(actions=[action, SwitchModel.updated_at.set(now)])
+        action = models.SwitchModel.paused[scope].remove()
+    item.update(actions=[action, models.SwitchModel.updated_at.set(now)])
     # This container sees the change at once; others within SWITCH_CACHE_TTL_S.
     _cache().put(operation, _read_paused(operation))
     return {"operation": operation, "state": state, "scope": scope, "reason": reason}
@@ -104,7 +115,7 @@ def set_switch(operation: str, state: str, scope: str, reason: str, by: str | No
 
 def list_switches() -> list[dict[str, Any]]:
     out = []
-    for item in SwitchModel.scan():
+    for item in models.SwitchModel.scan():
         for scope, info in sorted(item.paused.as_dict().items()):  # type: ignore[no-untyped-call]  # PynamoDB: as_dict has no annotations
             out.append({"operation": item.operation, "state": "paused", "scope": scope, **info})
     return out

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.exclusions import EXCLUSIONS_BODY
 from chalicelib.exclusions.models import ExclusionModel
+from chalicelib.exclusions.requests import EXCLUSIONS_BODY
 from chalicelib.pii import hash_id
 from tests.functional.registration_fixtures import (
     Api,

@@ -11,9 +11,8 @@ import pytest
 from stdnum.th import pin as thai_pin
 
 from chalicelib import db
-from chalicelib.exclusions import lists_containing
 from chalicelib.exclusions.models import ExclusionModel
-from chalicelib.exclusions.service import import_list
+from chalicelib.exclusions.service import import_list, lists_containing
 from chalicelib.pii import hash_id
 
 pytestmark = pytest.mark.integration
