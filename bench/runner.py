@@ -49,10 +49,11 @@ def _exclusions(endpoint: str, quick: bool, _pid: int) -> dict[str, Any]:
     return exclusions.run(endpoint, ids=20_000 if quick else exclusions.IDS_DEFAULT, progress=_say)
 
 
-def _summary(endpoint: str, quick: bool, _pid: int) -> dict[str, Any]:
+def _summary(endpoint: str, quick: bool, pid: int) -> dict[str, Any]:
     from bench import summary
 
-    return summary.run(endpoint, counts=(10, 200) if quick else summary.ACCOUNTS_DEFAULT, progress=_say)
+    return summary.run(endpoint, counts=(10, 200) if quick else summary.ACCOUNTS_DEFAULT, progress=_say,
+                       ddb_pid=pid)
 
 
 def _functions(endpoint: str, quick: bool, _pid: int) -> dict[str, Any]:
