@@ -12,7 +12,9 @@ roles. Pure: no AWS library.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "API_HANDLER",
@@ -23,6 +25,7 @@ __all__ = [
     "declare",
     "declared",
     "reset_declarations",
+    "time_left",
 ]
 
 # The API's routes run in one function, named as Chalice names it.
@@ -105,3 +108,12 @@ def declared() -> dict[str, FunctionSpec]:
 def reset_declarations() -> None:
     """Forget every declaration (tests that declare their own)."""
     _DECLARED.clear()
+
+
+def time_left(context: Any) -> Callable[[], float] | None:
+    """The seconds a function's invocation has left, from Lambda's context
+    (``get_remaining_time_in_millis``); None without one (tests, scripts)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return lambda: float(remaining()) / 1000

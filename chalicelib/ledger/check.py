@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib import alerts, observability
+from chalicelib import alerts, functions, observability
 from chalicelib.clock import utcnow
 from chalicelib.ledger import accounts, stream_summary
 from chalicelib.ledger.summary import summary
@@ -97,11 +97,7 @@ def read_ledger_stream(context: Any = None) -> stream_summary.ConsumeStats:
     """One pass of the stream reader (the scheduled function), within the
     invocation's time left; publishes ``LedgerSummaryLagSeconds`` (how far
     behind the summary's ``as_of`` is), which an alarm watches."""
-    time_left = None
-    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        def time_left() -> float:
-            return float(context.get_remaining_time_in_millis()) / 1000
-    stats = stream_summary.consume(time_left)
+    stats = stream_summary.consume(functions.time_left(context))
     lag = summary()["lag_s"]
     observability.count("LedgerSummaryRecords", stats.records)
     if lag is not None:

@@ -249,3 +249,25 @@ def test_a_payout_named_twice_in_one_message_is_settled_once(loop):
     body = status_message("004", (a, "ACSC", None), (b, "ACSC", None), (a, "ACSC", None), (a, "RJCT", "AC01"))
     assert statuses.handle_message(body) == {"settled": 2, "duplicate": 1, "contradiction": 1}
     assert audited()["paid_out_satang"] == 3_000
+
+
+def test_a_run_short_of_time_starts_no_message_and_defers_the_banks_it_did_not_reach(loop):
+    first, second = payout("002", 1_000), payout("004", 2_000)
+    clock = iter([60.0, 60.0, 10.0])  # seconds left: for the first bank and its message, then short
+    report = dispatch.run_schedule(NOW, banks=("002", "004"), time_left=lambda: next(clock, 10.0))
+    order = dispatch.in_turn(("002", "004"), NOW)
+    assert report["sent"] == {order[0]: 1} and report["deferred"] == [order[1]]
+    sent, waiting = (first, second) if order[0] == "002" else (second, first)
+    assert status_of(sent) == "sent" and status_of(waiting) == "pending"
+    assert audited()["in_flight_satang"] == 3_000  # the deferred payout waits in the ledger
+    # The next run has the time: the deferred bank's payout goes.
+    assert dispatch.run_schedule(NOW, banks=("002", "004"), time_left=lambda: 60.0)["sent"] == {order[1]: 1}
+    assert status_of(waiting) == "sent"
+    assert dispatch.dispatch_bank("004", NOW, time_left=lambda: dispatch.MESSAGE_RESERVE_S - 1) == 0
+
+
+def test_the_banks_take_turns_at_going_first():
+    banks = ("002", "004", "006")
+    firsts = [dispatch.in_turn(banks, NOW + timedelta(minutes=m))[0] for m in range(3)]
+    assert sorted(firsts) == list(banks)  # each first once in three runs
+    assert all(sorted(dispatch.in_turn(banks, NOW + timedelta(minutes=m))) == list(banks) for m in range(5))
