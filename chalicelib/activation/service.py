@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.update import Action
 
-from chalicelib import audit, db, observability, queues, rolling
+from chalicelib import audit, db, functions, observability, queues, rolling
 from chalicelib.activation import plan as planning
 from chalicelib.activation.cash import CashTransferCrediter
 from chalicelib.activation.crediting import (
@@ -279,10 +279,10 @@ def message_budget_s(context: Any) -> float:
     """How long one message may work: its share of the invocation's time
     left (the middleware's per-record context tells the share), less one
     page's overrun; at least one page is always done."""
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    if remaining is None:
+    time_left = functions.time_left(context)
+    if time_left is None:
         return float(MESSAGE_WORK_BUDGET_S)
-    return max(0.0, float(remaining()) / 1000 - PAGE_OVERRUN_S)
+    return max(0.0, time_left() - PAGE_OVERRUN_S)
 
 
 def crediter_for(kind: str) -> Crediter:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.update import Action
 
-from chalicelib import alerts, audit, db, limits, observability, queues
+from chalicelib import alerts, audit, db, functions, limits, observability, queues
 from chalicelib.clock import iso_now, utcnow
 from chalicelib.errors import NotFoundError
 from chalicelib.exclusions.models import ExclusionImportChunkModel, ExclusionImportModel, ExclusionListModel
@@ -274,10 +274,10 @@ def record_failure(import_id: str, exc: BaseException, final: bool) -> None:
 
 
 def _budget_s(context: Any) -> float:
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    if remaining is None:
+    time_left = functions.time_left(context)
+    if time_left is None:
         return MESSAGE_WORK_BUDGET_S
-    return max(0.0, float(remaining()) / 1000 - 5.0)
+    return max(0.0, time_left() - 5.0)
 
 
 def handle_sqs_event(event: Mapping[str, Any], context: Any = None) -> PartialItemFailureResponse:

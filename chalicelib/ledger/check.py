@@ -52,13 +52,15 @@ def _read() -> tuple[dict[str, Any], _Reading]:
                             dict(result.get("partial") or {}))
 
 
-def _standing(before: _Reading, now: _Reading) -> tuple[int, dict[str, int]]:
-    """What stood still from one reading to the next: the imbalance of what
-    is counted (0 unless it and the negative accounts are the same, non-zero)
-    and the transactions read in part by the same amount in both."""
+def _standing(before: _Reading, now: _Reading) -> tuple[bool, dict[str, int]]:
+    """What stood still from one reading to the next: whether the imbalance
+    of what is counted (with the negative accounts) or the negative accounts
+    stayed the same and non-zero, and the transactions read in part by the
+    same amount in both."""
     stuck = {tx: amount for tx, amount in now.partial.items() if before.partial.get(tx) == amount}
-    same = (now.off_satang, now.negative) == (before.off_satang, before.negative) != (0, 0)
-    return (now.off_satang if same else 0), stuck
+    steady_off = (now.off_satang, now.negative) == (before.off_satang, before.negative) and now.off_satang != 0
+    steady_negative = now.negative != 0 and now.negative == before.negative
+    return steady_off or steady_negative, stuck
 
 
 def check_ledger() -> dict[str, Any]:
@@ -74,14 +76,13 @@ def check_ledger() -> dict[str, Any]:
         time.sleep(SETTLE_S)  # a change committed before the first reading is in the stream now
         before = reading
         result, reading = _read()
-        off, stuck = _standing(before, reading)
+        broken, stuck = _standing(before, reading)
         imbalance = abs(reading.off_satang - sum(stuck.values()))
-        if off or stuck or (reading.negative and reading.negative == before.negative):
+        if broken or stuck:
             alerts.raise_alert("ledger_imbalance", utcnow().strftime("%Y-%m-%dT%H"), {
                 "imbalance_satang": imbalance, "negative_accounts": reading.negative,
                 "partial_transactions": len(stuck)})
             break
-        imbalance = abs(reading.off_satang)
     balanced = bool(result["balanced"]) and imbalance == 0
     observability.count("LedgerChecks")
     observability.count("LedgerImbalanceSatang", imbalance)
