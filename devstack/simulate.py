@@ -62,6 +62,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from stdnum.th import pin as thai_pin
 
+from chalicelib.limits import RATE_WINDOW_S, REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX
 from devstack import env, simreport, state, tokens
 from devstack.scenario import valid_cid
 from devstack.settled import settled as settled_summary
@@ -82,11 +83,14 @@ WAVE_DUE_SPACING_S = 30
 ACTIVATION_TIMEOUT_S = 600
 # Districts of the citizens and their shops, with the share of citizens in each.
 DISTRICTS = {"1001": 0.40, "1002": 0.25, "5001": 0.20, "5002": 0.15}
-# Registration points per district: a point may act for at most
-# limits.REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX citizens a minute, and
-# launch day's assisted share (1 in 20 of a burst of ~60 a second at 20,000
-# citizens, ~180 a minute) is spread over the points of each district.
-POINTS_PER_DISTRICT = 4
+# Registration points: a point acts for at most
+# limits.REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX citizens a minute, and a
+# district opens enough of them for its share of the assisted citizens (1 in
+# 20) to be served within POINT_LOAD of the arrival window at that pace (the
+# burst comes early: its first minutes still queue, and some desks are told
+# to wait). Each point is one desk, serving its queue in turn.
+POINT_LOAD = 0.5
+POINTS_PER_DISTRICT_MIN = 2
 # A registrar told to wait (429, Retry-After) waits and tries again, this often at most.
 REGISTRAR_RETRIES = 3
 PAUSED_DISTRICT = "1002"
@@ -413,10 +417,9 @@ class Simulation:
         self.recorder = Recorder()
         self.api = Api(options.url, self.recorder)
         self.operator = tokens.mint("operator", {"mfa": True})
-        # A citizen without a smartphone registers at a point of their own district.
-        self.registrars = {(district, k): tokens.mint("registrar", {"point_id": f"point-{district}-{k + 1:02d}",
-                                                                     "sub": f"sim-registrar-{district}-{k + 1:02d}"})
-                           for district in DISTRICTS for k in range(POINTS_PER_DISTRICT)}
+        # A citizen without a smartphone registers at a point of their own
+        # district (citizen index -> the point's registrar token; _desks()).
+        self.registrar_of: dict[int, str] = {}
         run_id = uuid.uuid4().hex[:6]
         self.phase_id = f"sim-{options.seed}-{run_id}"
         # Fresh ids each run (a citizen benefits once across phases); the choices stay the seed's.
@@ -457,21 +460,21 @@ class Simulation:
     def _parallel(self, items: Iterable[Any], call: Callable[[Any], None], bar: Progress, task: Any,
                   deadline: float | None = None) -> int:
         """Run ``call`` over ``items`` on the workers; items not started by ``deadline`` are skipped."""
-        skipped = 0
-        lock = threading.Lock()
+        with ThreadPoolExecutor(self.o.workers) as pool:
+            return sum(future.result() for future in
+                       [pool.submit(self._serial, [item], call, bar, task, deadline) for item in items])
 
-        def one(item: Any) -> None:
-            nonlocal skipped
+    @staticmethod
+    def _serial(items: Iterable[Any], call: Callable[[Any], None], bar: Progress, task: Any,
+                deadline: float | None = None) -> int:
+        """Run ``call`` over ``items`` one after another; how many were skipped (not started by ``deadline``)."""
+        skipped = 0
+        for item in items:
             if deadline is not None and time.monotonic() > deadline:
-                with lock:
-                    skipped += 1
+                skipped += 1
             else:
                 call(item)
             bar.advance(task)
-
-        with ThreadPoolExecutor(self.o.workers) as pool:
-            for future in [pool.submit(one, item) for item in items]:
-                future.result()
         return skipped
 
     def _switch(self, operation: str, state_: str, scope: str, reason: str) -> None:
@@ -553,6 +556,21 @@ class Simulation:
                 citizen.pin = _pin(rng)
             self.citizens.append(citizen)
 
+    def _desks(self, window_s: float) -> list[list[int]]:
+        """The registration points' queues (citizen indices in arrival order),
+        each point's registrar token in ``registrar_of``."""
+        per_point = REGISTRAR_ACTIONS_PER_POINT_PER_WINDOW_MAX * window_s / RATE_WINDOW_S * POINT_LOAD
+        desks: list[list[int]] = []
+        for district in DISTRICTS:
+            queue = [i for i, c in enumerate(self.citizens) if c.assisted and c.district == district]
+            points = max(POINTS_PER_DISTRICT_MIN, math.ceil(len(queue) / per_point))
+            for k in range(points):
+                token = tokens.mint("registrar", {"point_id": f"point-{district}-{k + 1:02d}",
+                                                  "sub": f"sim-registrar-{district}-{k + 1:02d}"})
+                desks.append(queue[k::points])
+                self.registrar_of.update(dict.fromkeys(desks[-1], token))
+        return [desk for desk in desks if desk]
+
     def registration(self) -> str:
         self._people()
         rng = self.rng
@@ -571,7 +589,7 @@ class Simulation:
             if citizen.assisted:
                 body = {"phase_id": self.phase_id, "cid": citizen.cid, "birth_date": citizen.birth_date,
                         "district": citizen.district, "consent": True, "pin": citizen.pin}
-                registrar = self.registrars[(citizen.district, index % POINTS_PER_DISTRICT)]
+                registrar = self.registrar_of[index]
                 for _attempt in range(REGISTRAR_RETRIES + 1):
                     reply = self.api.call("assisted registration", "POST", "/v1/assisted-registrations",
                                           registrar, body)
@@ -600,9 +618,21 @@ class Simulation:
                 self.replays_ok += same
                 self.replays_bad += not same
 
+        # A registration point's desk serves its own queue, one citizen after
+        # another: told to wait (429), it waits, and only its queue waits with
+        # it; the people registering in the app meanwhile go on on the workers.
+        desks = self._desks(window)
+        in_app = [i for i, c in enumerate(self.citizens) if not c.assisted]
         with self._progress() as bar:
             task = bar.add_task("registering", total=self.o.citizens, info="")
-            skipped = self._parallel(range(self.o.citizens), register, bar, task, deadline)
+
+            def desk(queue: list[int]) -> int:
+                return self._serial(queue, register, bar, task, deadline)
+
+            with ThreadPoolExecutor(max(1, len(desks))) as points:
+                queues = [points.submit(desk, queue) for queue in desks]
+                skipped = self._parallel(in_app, register, bar, task, deadline)
+                skipped += sum(queue.result() for queue in queues)
         self.violations["registration outside cohort / not Thai"] = sum(
             1 for c in self.citizens if c.birth_date == OUT_OF_COHORT or c.nationality != "TH")
         counts = Counter(c.status or "not sent" for c in self.citizens)
