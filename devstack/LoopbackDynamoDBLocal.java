@@ -14,7 +14,8 @@
 // dispatch, error bodies and request-id header, the same 16 MiB limit) but
 // reads the body into a buffer that grows with it. A browser's request (one
 // with an Origin header: CORS and its preflight) goes to the stock handler
-// unchanged.
+// unchanged. Started with -Ddevstack.stockHandler=true, it serves with the
+// stock handler (the tests compare the two).
 //
 // Run as a single source file (Java 11+):
 //   java -cp DynamoDBLocal.jar:DynamoDBLocal_lib/* LoopbackDynamoDBLocal.java -inMemory -port 8000
@@ -48,10 +49,13 @@ public class LoopbackDynamoDBLocal {
     private static final String LOOPBACK = "127.0.0.1";
 
     public static void main(String[] args) throws Exception {
-        DynamoDBProxyServer stock = ServerRunner.createServerFromCommandLineArgs(args);
-        LocalDynamoDBServerHandler handler = (LocalDynamoDBServerHandler) field(stock, DynamoDBProxyServer.class,
-                "serverHandler");
-        DynamoDBProxyServer proxy = new DynamoDBProxyServer(port(args), SizedBodyHandler.like(handler));
+        DynamoDBProxyServer proxy = ServerRunner.createServerFromCommandLineArgs(args);
+        boolean sized = !Boolean.getBoolean("devstack.stockHandler");
+        if (sized) {
+            LocalDynamoDBServerHandler stock = (LocalDynamoDBServerHandler) field(proxy, DynamoDBProxyServer.class,
+                    "serverHandler");
+            proxy = new DynamoDBProxyServer(port(args), SizedBodyHandler.like(stock));
+        }
         Object jetty = field(proxy, DynamoDBProxyServer.class, "server");
         Object[] connectors = (Object[]) jetty.getClass().getMethod("getConnectors").invoke(jetty);
         if (connectors == null || connectors.length == 0) {
@@ -62,7 +66,8 @@ public class LoopbackDynamoDBLocal {
             setHost.invoke(connector, LOOPBACK);
         }
         proxy.start();
-        System.out.println("DynamoDB Local listening on " + LOOPBACK);
+        System.out.println("DynamoDB Local listening on " + LOOPBACK
+                + (sized ? ", request bodies read at their own size" : ", stock request handler"));
     }
 
     static Object field(Object owner, Class<?> type, String name) throws ReflectiveOperationException {

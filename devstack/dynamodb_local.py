@@ -91,16 +91,21 @@ def _can_run_source_files(java: str) -> bool:
     return "jdk.compiler@" in modules
 
 
-def start(port: int, db_path: Path | None = None, wait: bool = True) -> ChildProcess:
+def start(port: int, db_path: Path | None = None, wait: bool = True, stock_handler: bool = False) -> ChildProcess:
     """Start DynamoDB Local on 127.0.0.1:``port``; in memory unless ``db_path``.
 
     DynamoDB Local has no bind-address option; LoopbackDynamoDBLocal.java
-    (next to this file) starts it bound to the loopback. Without a JDK to run
-    that launcher it falls back to the plain jar, which listens on every
-    interface, and says so in the log."""
+    (next to this file) starts it bound to the loopback, with a request
+    handler that reads each body into a buffer of its size (the stock one
+    zeroes 16 MiB a request, ~2 ms of CPU; ``stock_handler`` keeps it, for
+    the tests that compare them). Without a JDK to run that launcher it falls
+    back to the plain jar, which listens on every interface, and says so in
+    the log."""
     jar_dir = ensure_installed()
     java = _java()
     argv = [java, f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}"]
+    if stock_handler:
+        argv.append("-Ddevstack.stockHandler=true")
     if _can_run_source_files(java):
         classpath = os.pathsep.join([str(jar_dir / _JAR), str(jar_dir / "DynamoDBLocal_lib" / "*")])
         argv += ["-cp", classpath, str(_LAUNCHER)]
