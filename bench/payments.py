@@ -139,7 +139,7 @@ def _environment(ddb_endpoint: str | None) -> Iterator[tuple[str, int | None]]:
 
     child = None
     if ddb_endpoint is None:
-        child = dynamodb_local.start(free_port())
+        child = dynamodb_local.start(free_port(), stock_handler=True)  # as bench.runner starts it
         ddb_endpoint = child.url
     saved = dict(os.environ)
     os.environ.update(env.local_environment(ddb_endpoint, None, stage=f"bench{uuid.uuid4().hex[:8]}"))
