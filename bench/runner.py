@@ -36,11 +36,11 @@ def _payments(endpoint: str, quick: bool, pid: int) -> dict[str, Any]:
                         progress=_say, cold_citizens=96 if quick else payments.COLD_CITIZENS_DEFAULT)
 
 
-def _payouts(endpoint: str, quick: bool, _pid: int) -> dict[str, Any]:
+def _payouts(endpoint: str, quick: bool, pid: int) -> dict[str, Any]:
     from bench import payouts
 
     return payouts.run(endpoint, payouts=160 if quick else payouts.PAYOUTS_DEFAULT,
-                       pipeline=500 if quick else payouts.PIPELINE_DEFAULT, progress=_say)
+                       pipeline=500 if quick else payouts.PIPELINE_DEFAULT, progress=_say, ddb_pid=pid)
 
 
 def _exclusions(endpoint: str, quick: bool, _pid: int) -> dict[str, Any]:
