@@ -625,12 +625,8 @@ class Simulation:
         in_app = [i for i, c in enumerate(self.citizens) if not c.assisted]
         with self._progress() as bar:
             task = bar.add_task("registering", total=self.o.citizens, info="")
-
-            def desk(queue: list[int]) -> int:
-                return self._serial(queue, register, bar, task, deadline)
-
             with ThreadPoolExecutor(max(1, len(desks))) as points:
-                queues = [points.submit(desk, queue) for queue in desks]
+                queues = [points.submit(self._serial, queue, register, bar, task, deadline) for queue in desks]
                 skipped = self._parallel(in_app, register, bar, task, deadline)
                 skipped += sum(queue.result() for queue in queues)
         self.violations["registration outside cohort / not Thai"] = sum(
