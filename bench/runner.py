@@ -78,6 +78,7 @@ def run_one(name: str, quick: bool) -> dict[str, Any]:
         return coldstart.run(rounds=5 if quick else coldstart.ROUNDS_DEFAULT, progress=_say)
     import os
 
+    from bench.cpu import JVM_OPTIONS
     from devstack import dynamodb_local, env
     from devstack.procs import free_port
 
@@ -89,7 +90,8 @@ def run_one(name: str, quick: bool) -> dict[str, Any]:
     # takes ~2 ms of emulator CPU off every request on both sides, which
     # leaves the app's own Python a larger share of a payment's CPU: the
     # QR payments' CPU ratio measured 0.73 there (README, Benchmarks).
-    child = dynamodb_local.start(free_port(), stock_handler=True)
+    # A fixed set of JIT compiler threads, whose CPU is kept apart (bench.cpu).
+    child = dynamodb_local.start(free_port(), stock_handler=True, jvm_options=JVM_OPTIONS)
     try:
         return _RUNNERS[name](child.url, quick, child.pid)
     except Exception:

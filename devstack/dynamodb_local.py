@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from devstack.paths import logs_dir, state_dir
@@ -91,19 +92,21 @@ def _can_run_source_files(java: str) -> bool:
     return "jdk.compiler@" in modules
 
 
-def start(port: int, db_path: Path | None = None, wait: bool = True, stock_handler: bool = False) -> ChildProcess:
+def start(port: int, db_path: Path | None = None, wait: bool = True, stock_handler: bool = False,
+          jvm_options: Sequence[str] = ()) -> ChildProcess:
     """Start DynamoDB Local on 127.0.0.1:``port``; in memory unless ``db_path``.
 
     DynamoDB Local has no bind-address option; LoopbackDynamoDBLocal.java
     (next to this file) starts it bound to the loopback, with a request
     handler that reads each body into a buffer of its size (the stock one
     zeroes 16 MiB a request, ~2 ms of CPU; ``stock_handler`` keeps it, for
-    the tests that compare them). Without a JDK to run that launcher it falls
+    the tests that compare them; ``jvm_options`` go to the JVM, as the
+    benchmarks' fixed set of JIT compiler threads). Without a JDK to run that launcher it falls
     back to the plain jar, which listens on every interface, and says so in
     the log."""
     jar_dir = ensure_installed()
     java = _java()
-    argv = [java, f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}"]
+    argv = [java, *jvm_options, f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}"]
     if stock_handler:
         argv.append("-Ddevstack.stockHandler=true")
     if _can_run_source_files(java):

@@ -154,3 +154,30 @@ def test_the_streams_api_still_answers(ddb_local_endpoint, table):
                                           ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
     records = streams.get_records(ShardIterator=iterator)["Records"]
     assert [r["dynamodb"]["Keys"]["k"]["S"] for r in records] == ["streamed"]
+
+
+def test_the_benchmarks_find_the_emulators_jit_compiler_threads():
+    """The benchmarks count DynamoDB Local's CPU without its JIT compiler
+    (bench.cpu): the compiler threads are found by their names, and with the
+    benchmarks' JVM options none of them ends while requests come in, so
+    their CPU never slips into the process total unseen."""
+    from bench.cpu import JVM_OPTIONS, cpu_s, jit_cpu_s
+
+    child = dynamodb_local.start(free_port(), stock_handler=True, jvm_options=JVM_OPTIONS)
+    try:
+        ddb = _client("dynamodb", child.url)
+        name = f"jit-{uuid.uuid4().hex[:8]}"
+        ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+        compiled = []
+        for batch in range(3):
+            for i in range(300):
+                ddb.put_item(TableName=name, Item={"k": {"S": f"k{i}"}, "v": {"N": str(batch)}})
+            compiled.append(jit_cpu_s(child.pid))
+        # The JVM compiled the request path, and that time is seen apart and
+        # only ever grows: no compiler thread went away with its time.
+        assert 0 < compiled[0] <= compiled[1] <= compiled[2] < cpu_s(child.pid)
+    finally:
+        child.stop(remove_log=True)
+    assert jit_cpu_s(None) == 0.0
