@@ -26,7 +26,8 @@ def _ledger(endpoint: str, quick: bool, pid: int) -> dict[str, Any]:
 def _activation(endpoint: str, quick: bool, pid: int) -> dict[str, Any]:
     from bench import activation
 
-    return activation.run(endpoint, citizens=1_000 if quick else 5_000, progress=_say, ddb_pid=pid)
+    citizens = 1_000 if quick else activation.CITIZENS_DEFAULT
+    return activation.run(endpoint, citizens=citizens, progress=_say, ddb_pid=pid)
 
 
 def _payments(endpoint: str, quick: bool, pid: int) -> dict[str, Any]:

@@ -39,6 +39,14 @@ class Rounds:
     def add(self, app_count: int, app_s: float, raw_count: int, raw_s: float) -> None:
         self._pairs.append((app_count, app_s, raw_count, raw_s))
 
+    def app_totals(self) -> tuple[float, int]:
+        """The app's path over every round: (seconds, count)."""
+        return sum(p[1] for p in self._pairs), sum(p[0] for p in self._pairs)
+
+    def raw_totals(self) -> tuple[float, int]:
+        """The raw path over every round: (seconds, count)."""
+        return sum(p[3] for p in self._pairs), sum(p[2] for p in self._pairs)
+
     def __len__(self) -> int:
         return len(self._pairs)
 

@@ -25,6 +25,9 @@ def test_rounds_of_different_sizes_compare_rates_not_counts():
     rounds.add(120, 1.0, 100, 1.0)  # app 120/s, raw 100/s
     assert rounds.ratios() == pytest.approx([1.25, 1.2])
     assert rounds.median_ratio() == pytest.approx(1.225)
+    # What a benchmark reports as each path's rate: its totals over the rounds.
+    assert rounds.app_totals() == (pytest.approx(1.5), 170)
+    assert rounds.raw_totals() == (pytest.approx(3.5), 300)
 
 
 def test_no_rounds_or_a_raw_round_that_did_nothing_gives_no_ratio():
