@@ -33,12 +33,17 @@ __all__ = ["run", "POSTS_DEFAULT", "TARGET_RATIO"]
 
 # 150 posts a round each way (about a second of the emulator's CPU): with
 # 8 rounds of 75 the posts' CPU ratio moved 0.96-1.06 between three runs,
-# the emulator's garbage collections falling on one path or the other.
+# the emulator's JIT compilations falling on one path or the other
+# (kept out of the count since: bench.cpu); 20 rounds of 150 gave
+# 0.92-1.05 over six runs, some beside make test (a neighbour's load on
+# the host moves a path's CPU time by several percent a round): 40 now.
 # Issuance likewise, 200 wallets a round each way (60 moved it 0.90-0.96).
-POSTS_DEFAULT = 3_000
+POSTS_DEFAULT = 6_000
+WARM_UP_POSTS = 1_000
 ISSUANCE_WALLETS_DEFAULT = 4_000
 WORKERS = 4
 ROUNDS = 20
+POST_ROUNDS = 40
 MERCHANTS = 50
 AMOUNT_SATANG = 100
 WALLET_SATANG = 10_000
@@ -136,26 +141,33 @@ def run(endpoint: str, posts: int = POSTS_DEFAULT, wallets: int = ISSUANCE_WALLE
             raw = _Raw(endpoint, settings.table_name("accounts"), settings.table_name("transfers"), settings.region)
             shards = [accounts.treasury_shard("bench", i) for i in range(settings.treasury_shards)]
             # Every shard could cover the whole run: the budget is not what is measured.
-            per_shard = (2 * posts + 2 * wallets) * WALLET_SATANG
+            paying = posts + WARM_UP_POSTS  # wallets a path pays from
+            per_shard = (2 * paying + 2 * wallets) * WALLET_SATANG
             ledger.post_batch([accounts.BUDGET_ACCOUNT],
                               [BatchCredit(f"fund:{s}", s, per_shard) for s in shards], "funding")
-            say(f"funding {2 * posts} paying wallets")
+            say(f"funding {2 * paying} paying wallets")
             ledger.post_batch(shards, [BatchCredit(f"seed:{i}", accounts.wallet_account(f"p{i}"), WALLET_SATANG)
-                                       for i in range(2 * posts)], "issuance")
+                                       for i in range(2 * paying)], "issuance")
 
             def ledger_post(i: int) -> None:
                 ledger.post(Transfer(f"lp{i}", accounts.wallet_account(f"p{i}"),
                                      accounts.merchant_spendable(f"m{i % MERCHANTS}"), AMOUNT_SATANG, "payment"))
 
             def raw_post(i: int) -> None:
-                raw.post(f"rp{i}", accounts.wallet_account(f"p{posts + i}"),
+                raw.post(f"rp{i}", accounts.wallet_account(f"p{paying + i}"),
                          accounts.merchant_spendable(f"m{i % MERCHANTS}"), AMOUNT_SATANG)
 
-            say(f"{posts} ledger posts and {posts} raw transactions, {workers} workers, {ROUNDS} rounds")
+            # Untimed, both paths: the emulator compiles what each one uses
+            # before either is measured (the issuance above exercises neither).
+            say(f"warming DynamoDB Local up: {WARM_UP_POSTS} posts each way, untimed")
+            _timed(workers, range(WARM_UP_POSTS), ledger_post)
+            _timed(workers, range(WARM_UP_POSTS), raw_post)
+            say(f"{posts} ledger posts and {posts} raw transactions, {workers} workers, {POST_ROUNDS} rounds")
             ledger_s = raw_s = 0.0
             ledger_cost = empty_snapshot()
             post_rounds = Rounds()
-            slices = [range(r * posts // ROUNDS, (r + 1) * posts // ROUNDS) for r in range(ROUNDS)]
+            slices = [range(WARM_UP_POSTS + r * posts // POST_ROUNDS, WARM_UP_POSTS + (r + 1) * posts // POST_ROUNDS)
+                      for r in range(POST_ROUNDS)]
             for r, part in enumerate(slices):
                 def ledger_round(part: range = part) -> float:
                     meter.reset()

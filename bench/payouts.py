@@ -44,7 +44,8 @@ __all__ = ["run", "PAYOUTS_DEFAULT", "TARGET_RATIO"]
 
 # 100 steps a round each way (about half a second of the emulator's CPU):
 # with 8 rounds of 100 the hold's ratio moved 0.95-1.00 between three runs,
-# the emulator's garbage collections falling on one path or the other.
+# the emulator's JIT compilations falling on one path or the other
+# (kept out of the count since: bench.cpu).
 PAYOUTS_DEFAULT = 2_000
 WORKERS = 4
 ROUNDS = 20
