@@ -200,12 +200,11 @@ class _Wave:
         with self._lock:
             self._queue.append(body)
 
-    def dispatch(self) -> int:
-        """The scheduled job's dispatch of the wave; returns the messages queued."""
+    def dispatch(self) -> None:
+        """The scheduled job's dispatch of the wave: its messages queued."""
         from chalicelib.activation import service
 
         service.run_schedule(now=self._now, source=self._source, send=self._send)
-        return len(self._queue)
 
     def work(self, messages: int | None = None) -> int:
         """Work the next ``messages`` queued messages (``None``: every one,

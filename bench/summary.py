@@ -28,7 +28,7 @@ from typing import Any
 
 import boto3
 
-from bench.cpu import cpu_s, jit_cpu_s
+from bench.cpu import CpuMeter
 from bench.stats import Rounds, in_turn
 
 __all__ = ["run", "ACCOUNTS_DEFAULT", "TARGET_RATIO"]
@@ -94,36 +94,27 @@ def _per_count(endpoint: str, wallets: int, progress: Callable[[str], None], ddb
                   ExpressionAttributeNames={"#s": "stream"},
                   ExpressionAttributeValues={":s": {"S": stream_summary.STREAM_KEY}})
 
-    def counted_cpu_s() -> float:
-        """CPU seconds of this process and DynamoDB Local but its JIT
-        compiler (kept apart, as every benchmark does: bench.cpu)."""
-        return time.process_time() + cpu_s(ddb_pid) - jit_cpu_s(ddb_pid)
+    cpu = CpuMeter(ddb_pid)
 
-    def timed(fn: Callable[[], Any]) -> tuple[float, float]:
-        """(wall seconds, CPU seconds of this process and DynamoDB Local)."""
-        cpu = counted_cpu_s()
-        start = time.perf_counter()
-        for _ in range(READS_PER_ROUND):
-            fn()
-        return time.perf_counter() - start, counted_cpu_s() - cpu
+    def timed(fn: Callable[[], Any], path: str) -> float:
+        """Wall seconds of one round; its CPU (this process and DynamoDB
+        Local but its JIT compiler: bench.cpu) counts to ``path``."""
+        with cpu.measure(path):
+            start = time.perf_counter()
+            for _ in range(READS_PER_ROUND):
+                fn()
+            return time.perf_counter() - start
 
     # Untimed first: the emulator's first queries of the table compile.
-    timed(ledger.summary), timed(raw_read)
+    timed(ledger.summary, "warm-up"), timed(raw_read, "warm-up")
     rounds, cpu_rounds = Rounds(), Rounds()
-    app: list[float] = []
-    raws: list[float] = []
-    app_cpu: list[float] = []
-    raw_cpu: list[float] = []
-    jit_before = jit_cpu_s(ddb_pid)
     for round_no in range(ROUNDS):
-        (app_s, app_c), (raw_s, raw_c) = in_turn(round_no, lambda: timed(ledger.summary), lambda: timed(raw_read))
+        cpu_before = cpu.seconds("summary"), cpu.seconds("raw")
+        app_s, raw_s = in_turn(round_no, lambda: timed(ledger.summary, "summary"), lambda: timed(raw_read, "raw"))
         rounds.add(READS_PER_ROUND, app_s, READS_PER_ROUND, raw_s)
-        cpu_rounds.add(READS_PER_ROUND, app_c, READS_PER_ROUND, raw_c)
-        app.append(app_s)
-        raws.append(raw_s)
-        app_cpu.append(app_c)
-        raw_cpu.append(raw_c)
-    jit_s = jit_cpu_s(ddb_pid) - jit_before
+        cpu_rounds.add(READS_PER_ROUND, cpu.seconds("summary") - cpu_before[0],
+                       READS_PER_ROUND, cpu.seconds("raw") - cpu_before[1])
+    reads = READS_PER_ROUND * ROUNDS  # each way
     start = time.perf_counter()
     scanned = ledger.scan_summary()
     scan_s = time.perf_counter() - start
@@ -132,14 +123,14 @@ def _per_count(endpoint: str, wallets: int, progress: Callable[[str], None], ddb
     progress(f"summary at {wallets} wallets: ratio {rounds.median_ratio():.3f}, "
              f"CPU ratio {cpu_rounds.ratio_of_totals():.3f}, scan {scan_s * 1000:.1f} ms")
     return {
-        "summary_ms": round(1000 * sum(app) / (READS_PER_ROUND * len(app)), 3),
-        "raw_query_ms": round(1000 * sum(raws) / (READS_PER_ROUND * len(raws)), 3),
+        "summary_ms": round(1000 * rounds.app_totals()[0] / reads, 3),
+        "raw_query_ms": round(1000 * rounds.raw_totals()[0] / reads, 3),
         "scan_ms": round(scan_s * 1000, 1),
         "requests": _count_requests(ledger.summary),
         "ratio": round(rounds.median_ratio(), 3),
         "ratio_rounds": rounds.summary(),
-        "cpu_ms_per_summary": round(1000 * sum(app_cpu) / (READS_PER_ROUND * len(app_cpu)), 3),
-        "raw_cpu_ms_per_query": round(1000 * sum(raw_cpu) / (READS_PER_ROUND * len(raw_cpu)), 3),
+        "cpu_ms_per_summary": round(1000 * cpu.seconds("summary") / reads, 3),
+        "raw_cpu_ms_per_query": round(1000 * cpu.seconds("raw") / reads, 3),
         # CPU is not inflated by a neighbour's stall, as the wall clock is:
         # the totals over every round average what is left of the
         # emulator's noise over both paths, where one round's median moved
@@ -148,7 +139,7 @@ def _per_count(endpoint: str, wallets: int, progress: Callable[[str], None], ddb
         "cpu_ratio": round(cpu_rounds.ratio_of_totals(), 3),
         "cpu_ratio_rounds": cpu_rounds.summary(),
         # Both paths together, beside the ratio and not in it.
-        "dynamodb_local_jit_not_counted_ms": round(1000 * jit_s / (2 * READS_PER_ROUND * ROUNDS), 3),
+        "dynamodb_local_jit_not_counted_ms": round(1000 * (cpu.jit["summary"] + cpu.jit["raw"]) / (2 * reads), 3),
         "balanced": summary["balanced"] and exact,
     }
 
